@@ -1,0 +1,97 @@
+"""The ``quickturn`` command line.
+
+Subcommands owned by a stage live beside that stage and are found through
+:data:`PLUGINS` (``(command, target) -> "module:function"``); each plugin
+function takes the remaining argv and returns an exit code. Everything a user
+can get wrong ends as one readable line on stderr and a non-zero exit code,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from assistant.errors import QuickTurnError
+
+PLUGINS: dict[tuple[str, ...], str] = {
+    ("train", "disfluency"): "services.disfluency.commands:train_main",
+    ("eval", "disfluency"): "services.disfluency.commands:eval_main",
+    ("bench", "disfluency"): "services.disfluency.commands:bench_main",
+    ("clean",): "services.disfluency.commands:clean_main",
+    ("train", "nlu"): "services.nlu.commands:train_main",
+    ("eval", "nlu"): "services.nlu.commands:eval_main",
+    ("bench", "nlu"): "services.nlu.commands:bench_main",
+    ("parse",): "services.nlu.commands:parse_main",
+    ("chat",): "assistant.commands.chat:chat_main",
+    ("say",): "assistant.commands.chat:say_main",
+    ("mic",): "assistant.commands.mic:mic_main",
+    ("bench",): "assistant.commands.bench:bench_main",
+    ("setup",): "assistant.commands.setup:setup_main",
+    ("eval",): "assistant.commands.evaluate:eval_main",
+}
+
+USAGE = """usage: quickturn COMMAND [ARGS...]
+
+The assistant:
+  chat AUDIO [--json]        one recorded utterance through the whole pipeline
+  say "TEXT" [--json]        the same from text (skips VAD and ASR)
+  mic                        a live microphone session (pyaudio)
+  bench [--json]             per-stage latency p50/p95 and ASR WER on the utterance set
+  eval MANIFEST              batch evaluation of recorded audio
+  setup                      generate the benchmark/demo utterances with the TTS voices
+
+Stages:
+  clean [--json]             disfluency removal, one utterance per stdin line
+  parse [--json]             intent + slots, one utterance per stdin line
+  train disfluency|nlu       train a model (seeded)
+  eval disfluency|nlu        evaluate a model
+  bench disfluency|nlu       time a model on one thread
+
+Run `quickturn COMMAND --help` for a command's options.
+"""
+
+
+def _resolve(spec: str) -> Callable[[list[str]], int]:
+    module_name, func_name = spec.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise QuickTurnError(f"this command is not available in this build ({exc.name} is missing)") from exc
+    func: Callable[[list[str]], int] = getattr(module, func_name)
+    return func
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(USAGE)
+        return 0
+    if args[0] in {"--version", "version"}:
+        from assistant import __version__
+
+        print(f"quickturn {__version__}")
+        return 0
+    key2 = tuple(args[:2])
+    if len(args) >= 2 and key2 in PLUGINS:
+        spec, rest = PLUGINS[key2], args[2:]
+    elif (args[0],) in PLUGINS:
+        spec, rest = PLUGINS[(args[0],)], args[1:]
+    else:
+        print(f"quickturn: unknown command {args[0]!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    try:
+        return _resolve(spec)(rest)
+    except QuickTurnError as exc:
+        print(f"quickturn: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("quickturn: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""CLI subcommands of the assistant itself (chat, say, mic, bench, eval, setup)."""

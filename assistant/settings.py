@@ -1,0 +1,124 @@
+"""The one typed settings object.
+
+Values come, lowest priority first, from the defaults below, a TOML/YAML/JSON
+file (``--config FILE`` or ``QUICKTURN_CONFIG``), environment variables
+(``QUICKTURN_<SECTION>__<FIELD>``, e.g. ``QUICKTURN_VAD__SILENCE_MS=400``) and
+CLI flags. Every limit is on by default and states its unit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class AudioSettings(BaseModel):
+    sample_rate_hz: int = 16000
+    frame_ms: int = Field(32, description="Frame size fed to the VAD (Silero needs 512 samples at 16 kHz).")
+    max_utterance_s: float = Field(30.0, description="Longest single utterance accepted (seconds).")
+    max_file_s: float = Field(120.0, description="Longest input file accepted by chat/eval (seconds).")
+
+
+class VadSettings(BaseModel):
+    threshold: float = 0.5
+    silence_ms: int = Field(400, description="Silence after speech that ends the turn (endpointing timeout).")
+    min_speech_ms: int = Field(150, description="Speech shorter than this is ignored (clicks, breaths).")
+    pre_roll_ms: int = Field(200, description="Audio kept before the detected speech start.")
+
+
+class AsrSettings(BaseModel):
+    model: Literal["tiny.en", "base"] = "tiny.en"
+    threads: int = 2
+    beam_size: int = 1
+    min_window_s: float = Field(
+        4.0, description="Audio is zero-padded to at least this length before decoding (limits looping)."
+    )
+    partial_interval_ms: int = Field(300, description="New speech between two partial hypotheses.")
+    tokens_per_second: float = Field(6.0, description="Token cap per second of speech (plus a small floor).")
+    speculative: bool = Field(True, description="Decode at the first silence so the final is ready at the endpoint.")
+    use_prompt_hints: bool = True
+
+
+class TtsSettings(BaseModel):
+    engine: Literal["piper", "espeak"] = "piper"
+    chunk_ms: int = Field(40, description="Reply audio is sent in chunks of this length (fast barge-in).")
+    espeak_voice: str = "en-us"
+    cache_phrases: int = Field(256, description="Synthesized phrases kept in an LRU cache (0 disables).")
+
+
+class BackendSettings(BaseModel):
+    uri: str = Field("embedded", description="embedded | triton://HOST:PORT | riva://HOST:PORT")
+    timeout_s: float = 10.0
+
+
+class Settings(BaseSettings):
+    """Everything configurable in QuickTurn, in one place."""
+
+    model_config = SettingsConfigDict(env_prefix="QUICKTURN_", env_nested_delimiter="__", extra="forbid")
+
+    audio: AudioSettings = AudioSettings()
+    vad: VadSettings = VadSettings()
+    asr: AsrSettings = AsrSettings()
+    tts: TtsSettings = TtsSettings()
+    backend: BackendSettings = BackendSettings()
+    models_dir: Path = REPO_ROOT / "models"
+    data_dir: Path = Field(REPO_ROOT / "var", description="Generated audio, databases, caches.")
+    shared_dir: Path = REPO_ROOT.parent / "shared"
+    disfluency: Literal["auto", "bert", "rules"] = "auto"
+    nlu: Literal["auto", "bert", "keywords"] = "auto"
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    text = path.read_text()
+    if path.suffix == ".json":
+        return json.loads(text)
+    if path.suffix == ".toml":
+        import tomllib
+
+        return tomllib.loads(text)
+    return yaml.safe_load(text) or {}
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_settings(config_file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Build settings from file, environment and explicit overrides (highest priority).
+
+    Args:
+        config_file: a YAML/TOML/JSON file; ``None`` means ``$QUICKTURN_CONFIG`` if set.
+        overrides: nested dict of values from CLI flags.
+    """
+    from assistant.errors import InvalidInput
+
+    values: dict[str, Any] = {}
+    path = config_file or os.environ.get("QUICKTURN_CONFIG")
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise InvalidInput(f"config file not found: {p}")
+        values = _read_file(p)
+    # Environment wins over the file: construct from env first, then merge.
+    env_settings = Settings().model_dump(exclude_unset=True)
+    values = _merge(values, env_settings)
+    if overrides:
+        values = _merge(values, overrides)
+    try:
+        return Settings(**values)
+    except Exception as exc:  # pydantic.ValidationError
+        raise InvalidInput(f"invalid settings: {exc}") from exc

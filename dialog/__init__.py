@@ -1,0 +1,1 @@
+"""Dialog manager, domains and skills."""

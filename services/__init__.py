@@ -1,0 +1,1 @@
+"""Stage services: VAD, ASR, disfluency tagging, NLU and TTS, each behind one interface."""
