@@ -1,0 +1,198 @@
+"""The shipped NLU: JointBERT (MiniLM-L6) as INT8 ONNX, run with onnxruntime + tokenizers.
+
+No torch at run time. The model folder (``<models_dir>/nlu/1``) holds
+``model.onnx``, ``tokenizer.json``, ``labels.json`` and ``manifest.sha256``;
+every file listed in the manifest is checked when the model loads, so a
+truncated download or a hand-edited label file is caught at start-up, not as a
+wrong answer later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.errors import DomainError, ModelFileError
+from services.nlu.base import OUT_OF_SCOPE, NluHints, NluResult, SlotValue
+from services.nlu.normalize import normalize_slot
+from services.nlu.text import words as split_words
+
+MANIFEST = "manifest.sha256"
+REQUIRED = ("model.onnx", "tokenizer.json", "labels.json")
+
+
+def verify_manifest(folder: Path) -> None:
+    """Check every file listed in ``manifest.sha256`` (``sha256sum`` format).
+
+    Raises:
+        ModelFileError: a file is missing, not listed, or its sha256 differs.
+    """
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        raise ModelFileError(f"{manifest}: missing (the NLU model folder needs a sha256 manifest)")
+    listed: dict[str, str] = {}
+    for n, line in enumerate(manifest.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise ModelFileError(f"{manifest}:{n}: malformed line (expected '<sha256>  <file>')")
+        listed[parts[1].lstrip("*")] = parts[0].lower()
+    for name in REQUIRED:
+        if name not in listed:
+            raise ModelFileError(f"{manifest}: {name} is not listed")
+    for name, digest in listed.items():
+        path = folder / name
+        if not path.is_file():
+            raise ModelFileError(f"{path}: missing (listed in {MANIFEST})")
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        if h.hexdigest() != digest:
+            raise ModelFileError(f"{path}: sha256 mismatch (expected {digest[:12]}…, got {h.hexdigest()[:12]}…)")
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class JointBertNlu:
+    """Intent + BIO slots from one ONNX forward pass.
+
+    An utterance is rejected as ``out_of_scope`` when the model says so or when
+    the top intent's probability is below ``threshold``. Slots that the
+    predicted intent's domain does not declare are dropped. With
+    :class:`NluHints`, the active intent gets a small logit bonus
+    (``hint_bonus``), so a short answer like "large" stays in the current frame.
+
+    Args:
+        model_dir: folder with model.onnx, tokenizer.json, labels.json, manifest.sha256.
+        threads: onnxruntime intra-op threads (1 = the latency budget's assumption).
+        threshold: minimum intent probability; below it the result is out_of_scope.
+    """
+
+    name = "bert"
+
+    def __init__(self, model_dir: str | Path, threads: int = 1, threshold: float = 0.5, hint_bonus: float = 1.0) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.model_dir = Path(model_dir)
+        verify_manifest(self.model_dir)
+        try:
+            meta = json.loads((self.model_dir / "labels.json").read_text())
+            self.intents: list[str] = list(meta["intents"])
+            self.slot_labels: list[str] = list(meta["slot_labels"])
+            self.slot_kinds: dict[str, str] = dict(meta.get("slot_kinds", {}))
+            self.max_seq_len = int(meta.get("max_seq_len", 48))
+        except (ValueError, KeyError) as exc:
+            raise ModelFileError(f"{self.model_dir / 'labels.json'}: unreadable ({exc})") from exc
+        self.meta = meta
+        self.threshold = threshold
+        self.hint_bonus = hint_bonus
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(self.model_dir / "model.onnx"), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelFileError(f"{self.model_dir / 'model.onnx'}: cannot load ({exc})") from exc
+        self.tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(self.max_seq_len)
+        self._allowed: dict[str, set[str]] = {}
+        self._slot_defs: dict[str, Any] = {}
+        try:
+            from dialog.domain import load_domains
+
+            for d in load_domains():
+                for intent in d.intents:
+                    self._allowed[intent] = set(d.slots)
+                for s in d.slots.values():
+                    self._slot_defs.setdefault(s.name, s)
+        except DomainError:
+            pass  # no filtering if the domain files are broken; the loader reports them elsewhere
+
+    # ------------------------------------------------------------------ inference
+
+    def parse(self, text: str, hints: NluHints | None = None) -> NluResult:
+        return self.parse_batch([text], hints)[0]
+
+    def parse_batch(self, texts: Sequence[str], hints: NluHints | None = None) -> list[NluResult]:
+        """Parse several utterances in one forward pass (padding to the longest)."""
+        all_words = [split_words(t) for t in texts]
+        results: list[NluResult | None] = [None] * len(texts)
+        todo = [i for i, w in enumerate(all_words) if w]
+        for i, w in enumerate(all_words):
+            if not w:
+                results[i] = NluResult(OUT_OF_SCOPE, 1.0, ())
+        if todo:
+            encs = [self.tokenizer.encode(all_words[i], is_pretokenized=True) for i in todo]
+            width = max(len(e.ids) for e in encs)
+            ids = np.zeros((len(encs), width), dtype=np.int64)
+            mask = np.zeros((len(encs), width), dtype=np.int64)
+            for k, e in enumerate(encs):
+                ids[k, : len(e.ids)] = e.ids
+                mask[k, : len(e.ids)] = 1
+            intent_logits, slot_logits = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+            for k, i in enumerate(todo):
+                results[i] = self._decode(all_words[i], encs[k].word_ids, intent_logits[k], slot_logits[k], hints)
+        return [r for r in results if r is not None]
+
+    def _decode(
+        self, words: list[str], word_ids: list[int | None], intent_logits: np.ndarray, slot_logits: np.ndarray,
+        hints: NluHints | None,
+    ) -> NluResult:
+        logits = intent_logits.astype(np.float64)
+        if hints is not None and hints.active_intent in self.intents:
+            logits[self.intents.index(hints.active_intent)] += self.hint_bonus
+        probs = _softmax(logits)
+        top = int(probs.argmax())
+        intent, conf = self.intents[top], float(probs[top])
+        if intent == OUT_OF_SCOPE or conf < self.threshold:
+            oos = float(probs[self.intents.index(OUT_OF_SCOPE)]) if OUT_OF_SCOPE in self.intents else 0.0
+            return NluResult(OUT_OF_SCOPE, max(oos, 1.0 - conf) if intent != OUT_OF_SCOPE else conf, ())
+        # One tag per word, from its first sub-token (words cut by truncation get O).
+        tags = ["O"] * len(words)
+        prev = None
+        for pos, wid in enumerate(word_ids):
+            if wid is not None and wid != prev:
+                tags[wid] = self.slot_labels[int(slot_logits[pos].argmax())]
+            prev = wid if wid is not None else prev
+        return NluResult(intent, conf, tuple(self._spans(words, tags, intent)))
+
+    def _spans(self, words: list[str], tags: list[str], intent: str) -> list[SlotValue]:
+        allowed = self._allowed.get(intent)
+        spans: list[tuple[str, int, int]] = []
+        for i, tag in enumerate(tags):
+            if tag == "O":
+                continue
+            prefix, slot = tag.split("-", 1)
+            # conlleval style: an I- that does not continue the same slot starts a new span
+            if prefix == "I" and spans and spans[-1][0] == slot and spans[-1][2] == i:
+                spans[-1] = (slot, spans[-1][1], i + 1)
+            else:
+                spans.append((slot, i, i + 1))
+        out = []
+        for slot, start, end in spans:
+            if allowed is not None and slot not in allowed:
+                continue
+            value = " ".join(words[start:end])
+            out.append(SlotValue(slot, value, self.normalize(slot, value), start, end))
+        return out
+
+    def normalize(self, slot: str, value: str) -> str:
+        slot_def = self._slot_defs.get(slot)
+        if slot_def is not None:
+            canon = slot_def.canonical(value)
+            if canon is not None:
+                return str(canon)
+        return normalize_slot(slot, value, self.slot_kinds.get(slot))

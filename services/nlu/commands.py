@@ -1,0 +1,186 @@
+"""``quickturn train nlu | eval nlu | bench nlu | parse``: the NLU stage's commands.
+
+Each ``*_main(argv)`` parses its own arguments and returns an exit code; user
+errors raise :class:`InvalidInput` / :class:`DomainError`, which the CLI prints
+as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from assistant.errors import InvalidInput
+from assistant.settings import load_settings
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises InvalidInput instead of exiting with a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InvalidInput(f"{self.prog}: {message}")
+
+
+def train_main(argv: list[str]) -> int:
+    """Train the joint model on the domains + SNIPS train (minus dev) and export INT8 ONNX."""
+    p = _Parser(prog="quickturn train nlu", description=train_main.__doc__)
+    p.add_argument("--out", type=Path, help="output folder (default: <models_dir>/nlu/1)")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--max-seq-len", type=int, default=40, help="sub-word tokens, including [CLS]/[SEP]")
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--limit", type=int, help="train on only this many examples (smoke tests)")
+    p.add_argument("--domains", type=Path, help="domains folder (default: dialog/domains)")
+    args = p.parse_args(argv)
+    settings = load_settings()
+    try:
+        from services.nlu.train import train
+    except ModuleNotFoundError as exc:
+        raise InvalidInput(f"training needs the train extra ({exc.name} missing): pip install 'quickturn[train]'") from exc
+    from dialog.domain import DOMAINS_DIR
+    from services.nlu.data import build
+
+    data = build(settings.shared_dir, args.domains or DOMAINS_DIR, seed=args.seed)
+    print(f"train nlu: {len(data.train)} training examples, {len(data.dev)} dev (SNIPS), "
+          f"{len(data.intents)} intents, {len(data.slot_labels)} slot labels", file=sys.stderr)
+    out = args.out or settings.models_dir / "nlu" / "1"
+    meta = train(
+        data, out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_seq_len=args.max_seq_len,
+        seed=args.seed, threads=args.threads, limit=args.limit,
+    )
+    print(f"train nlu: wrote {out} in {meta['train']['seconds']} s of training", file=sys.stderr)
+    return 0
+
+
+def _backend(name: str):  # -> NluBackend
+    from services.nlu import load_nlu
+
+    settings = load_settings(overrides={"nlu": name})
+    return load_nlu(settings)
+
+
+def eval_main(argv: list[str]) -> int:
+    """Evaluate on labelled data (default: the seeded SNIPS dev split carved from ../shared)."""
+    p = _Parser(prog="quickturn eval nlu", description=eval_main.__doc__)
+    p.add_argument("--data", type=Path, help="a file or folder; default: the SNIPS dev split (100 per intent)")
+    p.add_argument("--format", choices=["snips", "rasa", "bio"], default="snips")
+    p.add_argument("--backend", choices=["auto", "bert", "keywords"], default="auto")
+    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    p.add_argument("--errors", type=int, default=0, help="also print this many misparsed utterances")
+    args = p.parse_args(argv)
+    from services.nlu.evaluate import load_eval_data, predict, score
+
+    if args.data is None:
+        from services.nlu.data import snips_split
+
+        _, examples = snips_split(load_settings().shared_dir)
+        source = "SNIPS dev split (100 per intent, seed 13)"
+    else:
+        examples = load_eval_data(args.data, args.format)
+        source = str(args.data)
+    if not examples:
+        raise InvalidInput(f"{source}: no utterances")
+    backend = _backend(args.backend)
+    report = score(examples, predict(backend, examples), keep_errors=max(args.errors, 0))
+    metrics = report.to_json()
+    metrics = {"data": source, "backend": backend.name, **metrics}
+    if args.json:
+        print(json.dumps(metrics))
+        return 0
+    print(f"{source} · backend {backend.name} · {metrics['utterances']} utterances")
+    print(f"  intent accuracy  {metrics['intent_accuracy'] * 100:6.2f} %")
+    print(f"  slot F1          {metrics['slot_f1'] * 100:6.2f} %  (P {metrics['slot_precision'] * 100:.2f}, R {metrics['slot_recall'] * 100:.2f}; conlleval spans)")
+    print(f"  exact match      {metrics['exact_match'] * 100:6.2f} %")
+    if "oos_precision" in metrics:
+        print(f"  out-of-scope     P {metrics['oos_precision'] * 100:.2f} %, R {metrics['oos_recall'] * 100:.2f} %")
+    if metrics["confusion"]:
+        print("  confusions (gold -> predicted):")
+        for row in metrics["confusion"][:15]:
+            print(f"    {row['gold']:>22} -> {row['pred']:<22} {row['count']}")
+    for err in report.errors[: args.errors]:
+        pred = err["pred"]
+        slots = " ".join(f"{s['slot']}={s['value']!r}" for s in pred["slots"])
+        print(f"  ✗ {err['gold_intent']}: {err['gold']}\n      got {pred['intent']} {slots}")
+    return 0
+
+
+BENCH_UTTERANCES = [
+    "can i get a large double shot latte with some soy milk",
+    "set a timer for five minutes",
+    "wake me up at seven thirty tomorrow",
+    "what's the weather like in new york this weekend",
+    "play the latest album by taylor swift on spotify",
+    "add this song to my road trip playlist",
+    "book a table for four at an italian restaurant tonight",
+    "rate this book four out of six stars",
+    "find the movie schedule at the nearest cinema",
+    "search for the tv show the office",
+    "turn off the lights in the living room",
+    "dim the bedroom lamp to thirty percent",
+    "what time is it in tokyo",
+    "hello there",
+    "never mind",
+    "tell me a joke about penguins",
+]
+
+
+def bench_main(argv: list[str]) -> int:
+    """Milliseconds per utterance on one thread (single utterances, no batching)."""
+    p = _Parser(prog="quickturn bench nlu", description=bench_main.__doc__)
+    p.add_argument("--backend", choices=["auto", "bert", "keywords"], default="auto")
+    p.add_argument("--rounds", type=int, default=20, help="passes over the utterance set")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    import statistics
+    import time
+
+    backend = _backend(args.backend)
+    for text in BENCH_UTTERANCES:  # warm-up
+        backend.parse(text)
+    times = []
+    for _ in range(max(1, args.rounds)):
+        for text in BENCH_UTTERANCES:
+            t0 = time.perf_counter()
+            backend.parse(text)
+            times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    result = {
+        "backend": backend.name,
+        "threads": 1,
+        "utterances": len(times),
+        "mean_ms": round(statistics.fmean(times), 3),
+        "p50_ms": round(times[len(times) // 2], 3),
+        "p95_ms": round(times[int(len(times) * 0.95) - 1], 3),
+        "max_ms": round(times[-1], 3),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"nlu {result['backend']} (1 thread): mean {result['mean_ms']:.2f} ms, p50 {result['p50_ms']:.2f} ms, "
+              f"p95 {result['p95_ms']:.2f} ms, max {result['max_ms']:.2f} ms over {result['utterances']} utterances")
+    return 0
+
+
+def parse_main(argv: list[str]) -> int:
+    """Intent + slots for each stdin line (or each TEXT argument); one output line per input line."""
+    p = _Parser(prog="quickturn parse", description=parse_main.__doc__)
+    p.add_argument("text", nargs="*", help="utterances to parse instead of reading stdin")
+    p.add_argument("--json", action="store_true", help="one JSON object per line: intent, confidence, slots")
+    p.add_argument("--backend", choices=["auto", "bert", "keywords"], default="auto")
+    args = p.parse_args(argv)
+    backend = _backend(args.backend)
+    lines = args.text if args.text else (line.rstrip("\n") for line in sys.stdin)
+    for line in lines:
+        result = backend.parse(line)
+        if args.json:
+            print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+        else:
+            slots = " ".join(
+                f"{s.slot}={s.value!r}" + (f"→{s.normalized!r}" if s.normalized != s.value else "") for s in result.slots
+            )
+            print(f"{result.intent} ({result.confidence:.2f}) {slots}".rstrip(), flush=True)
+    return 0

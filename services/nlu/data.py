@@ -1,0 +1,170 @@
+"""Training and evaluation data for the joint NLU model (no torch needed).
+
+Sources, all read at run time (nothing is copied into the repository):
+
+* the built-in domains under ``dialog/domains`` (examples + templates expanded, seeded);
+* the SNIPS benchmark training files in ``<shared>/data/snips-train``, minus a seeded
+  dev split of ``dev_per_intent`` utterances per intent;
+* Disfl-QA questions in ``<shared>/data/disfl-qa`` as extra out-of-scope negatives.
+
+Augmentations imitate what the ASR and disfluency stages let through: filler
+words, a repeated word, a dropped function word and dropped apostrophes or
+homophones. They never touch words inside a slot span except by shifting it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.errors import InvalidInput
+from dialog.domain import DOMAINS_DIR, Domain, Example, Span, import_snips, load_domains
+from services.nlu.base import OUT_OF_SCOPE
+from services.nlu.text import words as split_words
+
+DEV_PER_INTENT = 100
+SPLIT_SEED = 13
+
+_FILLERS = ["um", "uh", "er", "erm", "like", "you know", "i mean", "so", "well", "please", "okay", "hmm"]
+_HOMOPHONES = {
+    "for": "four", "to": "too", "two": "to", "four": "for", "i'd": "id", "what's": "whats", "it's": "its",
+    "i'm": "im", "don't": "dont", "can't": "cant", "that's": "thats", "the": "a", "a": "the", "an": "a",
+    "there": "their", "right": "write", "know": "no", "here": "hear", "weather": "whether", "would": "wood",
+}
+_DROPPABLE = {"the", "a", "an", "please", "me", "my", "to", "for", "of", "can", "you", "i", "is", "some"}
+
+
+@dataclass(slots=True)
+class NluData:
+    train: list[Example]
+    dev: list[Example]
+    intents: list[str]
+    slot_labels: list[str]
+    slot_kinds: dict[str, str]
+
+
+def snips_dir(shared_dir: Path) -> Path:
+    path = shared_dir / "data" / "snips-train"
+    if not path.is_dir():
+        raise InvalidInput(f"SNIPS training data not found at {path} (set QUICKTURN_SHARED_DIR)")
+    return path
+
+
+def snips_split(shared_dir: Path, dev_per_intent: int = DEV_PER_INTENT, seed: int = SPLIT_SEED) -> tuple[list[Example], list[Example]]:
+    """SNIPS train minus a seeded dev split of ``dev_per_intent`` utterances per intent."""
+    domain = import_snips(snips_dir(shared_dir))
+    by_intent: dict[str, list[Example]] = {}
+    for ex in domain.examples:
+        by_intent.setdefault(ex.intent, []).append(ex)
+    rng = random.Random(seed)
+    train: list[Example] = []
+    dev: list[Example] = []
+    for intent in sorted(by_intent):
+        items = list(by_intent[intent])
+        rng.shuffle(items)
+        dev.extend(items[:dev_per_intent])
+        train.extend(items[dev_per_intent:])
+    return train, dev
+
+
+def disflqa_questions(shared_dir: Path, limit: int, seed: int) -> list[Example]:
+    """Wikipedia questions (fluent and disfluent) as out-of-scope negatives."""
+    path = shared_dir / "data" / "disfl-qa" / "train.json"
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    rng = random.Random(seed)
+    keys = sorted(data)
+    rng.shuffle(keys)
+    out = []
+    for key in keys[:limit]:
+        item = data[key]
+        text = item["disfluent"] if rng.random() < 0.3 else item["original"]
+        ws = tuple(split_words(text))
+        if 0 < len(ws) <= 30:
+            out.append(Example(OUT_OF_SCOPE, ws, (), str(path), 0))
+    return out
+
+
+def label_space(domains: list[Domain]) -> tuple[list[str], list[str], dict[str, str]]:
+    """Intent names, BIO slot labels and slot kinds, in a stable order."""
+    intents = sorted({i for d in domains for i in d.intents} | {OUT_OF_SCOPE})
+    kinds: dict[str, str] = {}
+    for d in domains:
+        for s in d.slots.values():
+            kinds.setdefault(s.name, s.kind)
+    labels = ["O"] + [f"{p}-{s}" for s in sorted(kinds) for p in ("B", "I")]
+    return intents, labels, kinds
+
+
+def build(
+    shared_dir: Path,
+    domains_dir: Path = DOMAINS_DIR,
+    seed: int = SPLIT_SEED,
+    per_template: int = 30,
+    coffee_per_template: int = 15,
+    min_per_intent: int = 250,
+    oos_questions: int = 800,
+) -> NluData:
+    """Assemble the training set and the SNIPS dev split."""
+    domains = load_domains(domains_dir)
+    snips_train, dev = snips_split(shared_dir, seed=seed)
+    train: list[Example] = list(snips_train)
+    for d in domains:
+        train.extend(d.examples)
+        train.extend(d.expand(coffee_per_template if d.name == "coffee" else per_template, seed))
+    train.extend(disflqa_questions(shared_dir, oos_questions, seed))
+    # Oversample small intents (with augmentation later making the copies differ).
+    rng = random.Random(seed)
+    counts = Counter(e.intent for e in train)
+    for intent, n in sorted(counts.items()):
+        if n < min_per_intent:
+            pool = [e for e in train if e.intent == intent]
+            train.extend(rng.choice(pool) for _ in range(min_per_intent - n))
+    intents, labels, kinds = label_space(domains)
+    unknown = {e.intent for e in train} - set(intents)
+    if unknown:
+        raise InvalidInput(f"training data has intents no domain declares: {sorted(unknown)}")
+    return NluData(train, dev, intents, labels, kinds)
+
+
+def augment(ex: Example, rng: random.Random) -> Example:
+    """One random ASR/disfluency-style perturbation of ``ex`` (spans kept consistent)."""
+    words = list(ex.words)
+    spans = list(ex.spans)
+    inside = set()
+    for s in spans:
+        inside.update(range(s.start, s.end))
+    op = rng.random()
+    if op < 0.35:  # insert a filler at a boundary outside any span
+        cuts = [p for p in range(len(words) + 1) if not any(s.start < p < s.end for s in spans)]
+        pos = rng.choice(cuts)
+        filler = rng.choice(_FILLERS).split()
+        words[pos:pos] = filler
+        spans = [_shift(s, pos, len(filler)) for s in spans]
+    elif op < 0.55:  # repeat a word outside spans (a stutter)
+        outside = [i for i in range(len(words)) if i not in inside]
+        if outside:
+            i = rng.choice(outside)
+            words.insert(i, words[i])
+            spans = [_shift(s, i, 1) for s in spans]
+    elif op < 0.75:  # drop a function word
+        cand = [i for i in range(len(words)) if i not in inside and words[i] in _DROPPABLE]
+        if cand and len(words) > 3:
+            i = rng.choice(cand)
+            del words[i]
+            spans = [_shift(s, i + 1, -1) for s in spans]
+    else:  # homophones / dropped apostrophes outside spans
+        for i in range(len(words)):
+            if i not in inside and words[i] in _HOMOPHONES and rng.random() < 0.5:
+                words[i] = _HOMOPHONES[words[i]]
+    return Example(ex.intent, tuple(words), tuple(spans), ex.file, ex.line)
+
+
+def _shift(span: Span, pos: int, delta: int) -> Span:
+    if span.start >= pos:
+        return Span(span.slot, span.start + delta, span.end + delta, span.value)
+    return span

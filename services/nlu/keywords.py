@@ -1,0 +1,187 @@
+"""KeywordNlu: the keyword/regex baseline and the fallback when the model is absent.
+
+Intents come from an ordered list of regular expressions (first match wins);
+slots from the domains' value lists (longest phrase first), their regex
+``patterns``, and a few hand-written extractors (weather city and time range,
+timer durations, alarm times). It needs no model files and costs
+microseconds, but it knows only the phrasings written here; anything else is
+``out_of_scope`` rather than a guess.
+"""
+
+from __future__ import annotations
+
+import re
+
+from assistant.errors import DomainError
+from services.nlu.base import OUT_OF_SCOPE, NluHints, NluResult, SlotValue
+from services.nlu.normalize import normalize_duration, normalize_slot, normalize_time, parse_number
+from services.nlu.text import clean_text
+
+# (intent, pattern) — the order matters: specific before general.
+_RULES: list[tuple[str, str]] = [
+    ("CancelTimer", r"\b(cancel|stop|delete|remove|turn off|clear|kill)\b.*\btimers?\b|\bforget the timer\b"),
+    ("CancelAlarm", r"\b(cancel|stop|delete|remove|turn off|disable|switch off|clear)\b.*\balarms?\b"),
+    ("SetTimer", r"\btimer\b|\b(remind|wake|ping) me in\b|\bcount ?down\b"),
+    ("SetAlarm", r"\balarm\b|\bwake me( up)?\b"),
+    ("GetWeather", r"\b(weather|forecast|rain|raining|snow|snowing|sunny|umbrella|windy|humid|storm)\b"),
+    ("GetTime", r"\bwhat time\b|\bthe time\b|\btime is it\b|\bcurrent time\b|\blocal time\b"),
+    ("GetDate", r"\bwhat day\b|\bthe date\b|\btoday's date\b|\bwhat date\b|\bday of the week\b"),
+    ("SetDeviceLevel", r"\b(set|dim|brighten|turn up|turn down|lower|raise|change|adjust)\b.*\bto\b.*(\d|percent|degrees|half|max|min|one|two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred)"),
+    ("DeviceOn", r"\b(turn|switch|power) on\b|\b(turn|switch|power) (the |my )?[a-z ]+ on\b|\b(activate|enable|start)\b (the |my )?(lights?|lamp|tv|fan|heater|heating|radio|kettle|oven)"),
+    ("DeviceOff", r"\b(turn|switch|power|shut) off\b|\b(turn|switch|power|shut) (the |my )?[a-z ]+ off\b|\b(deactivate|disable)\b"),
+    ("orderDrink", r"\b(latte|cappuccino|espresso|americano|mocha|coffee)\b"),
+    ("AddToPlaylist", r"\badd\b.*\b(to|in|onto)\b.*\bplaylist\b|\badd\b.*\bto my\b"),
+    ("PlayMusic", r"^(please )?(play|put on|listen to)\b|\bplay (some|the|me)\b"),
+    ("BookRestaurant", r"\b(book|reserve)\b.*\b(table|restaurant|bar|pub|diner|cafe|seats?)\b|\btable for\b"),
+    ("RateBook", r"\b(rate|give)\b.*\b(stars?|points?|out of)\b"),
+    ("SearchScreeningEvent", r"\b(movie|film) (times|schedule|schedules)\b|\bshowtimes?\b|\bwhat (movies|films)\b|\b(cinema|movie theater|movie house)\b"),
+    ("SearchCreativeWork", r"^(please )?(find|look up|search for|show me|i want to (see|watch|read))\b"),
+    ("Greet", r"^(hi|hello|hey|hiya|howdy|greetings|yo|good (morning|afternoon|evening)|morning)\b"),
+    ("Goodbye", r"\b(bye|goodbye|good night|see you|talk to you later|catch you later|farewell)\b|^that's all\b"),
+    ("Help", r"\bhelp\b|\bwhat can (you do|i say|i ask)\b|\bhow does this work\b"),
+    ("Repeat", r"\brepeat\b|\bsay (that|it) again\b|\bcome again\b|^pardon\b|\bwhat did you say\b|\bone more time\b"),
+    ("Cancel", r"^(cancel|never ?mind|forget (it|about it)|stop|abort|scratch that|quit)\b"),
+    ("Affirm", r"^(yes|yeah|yep|yup|sure|correct|ok|okay|right|absolutely|of course|sounds good|go ahead|definitely|alright|exactly|perfect|uh huh|do it)\b"),
+    ("Deny", r"^(no|nope|nah|not really|negative|wrong|incorrect|don't)\b|\bi don't think so\b"),
+]
+_COMPILED = [(intent, re.compile(p)) for intent, p in _RULES]
+
+_TIME_RANGE = re.compile(
+    r"\b(today|tonight|tomorrow( morning| afternoon| evening| night)?|this (morning|afternoon|evening|weekend|week)"
+    r"|next (week|weekend|month|monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+    r"|(on )?(monday|tuesday|wednesday|thursday|friday|saturday|sunday)|now|right now)\b"
+)
+_PLACE = re.compile(r"\b(?:in|for|at) ((?:[a-z']+)(?: [a-z']+)?)$")
+_DUR_UNIT = {"second", "seconds", "minute", "minutes", "hour", "hours", "min", "mins", "sec", "secs", "hr", "hrs"}
+_NUMBERISH = re.compile(r"^(\d+|a|an|and|half|couple|of|few|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+                        r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|"
+                        r"seventy|eighty|ninety|hundred)$")
+_STOP_TIME = {"please", "tomorrow", "today", "tonight", "thanks"}
+
+
+class KeywordNlu:
+    """Regex intents + value-list slots; the fallback backend.
+
+    Args:
+        domains: domains whose slot value lists and patterns are searched;
+            ``None`` loads the built-in ones (and works without them if they are broken).
+    """
+
+    name = "keywords"
+
+    def __init__(self, domains: list | None = None) -> None:
+        if domains is None:
+            try:
+                from dialog.domain import load_domains
+
+                domains = load_domains()
+            except DomainError:
+                domains = []
+        self._slots_by_intent: dict[str, list] = {}
+        for d in domains:
+            for intent in d.intents:
+                self._slots_by_intent[intent] = list(d.slots.values())
+
+    def parse(self, text: str, hints: NluHints | None = None) -> NluResult:
+        cleaned = clean_text(text)
+        words = cleaned.split() if cleaned else []
+        if not words:
+            return NluResult(OUT_OF_SCOPE, 1.0, ())
+        intent = next((name for name, rx in _COMPILED if rx.search(cleaned)), None)
+        if intent is None:
+            return NluResult(OUT_OF_SCOPE, 0.5, ())
+        slots = self._slots(intent, words)
+        return NluResult(intent, 0.6, tuple(slots))
+
+    # ------------------------------------------------------------------ slots
+
+    def _slots(self, intent: str, words: list[str]) -> list[SlotValue]:
+        taken = [False] * len(words)
+        out: list[SlotValue] = []
+
+        def add(slot: str, start: int, end: int, normalized: str | None = None) -> None:
+            if start >= end or any(taken[start:end]):
+                return
+            value = " ".join(words[start:end])
+            for i in range(start, end):
+                taken[i] = True
+            out.append(SlotValue(slot, value, normalized or normalize_slot(slot, value), start, end))
+
+        if intent in ("SetTimer", "CancelTimer"):
+            span = _find_duration(words)
+            if span:
+                add("duration", *span, normalized=normalize_duration(" ".join(words[span[0] : span[1]])))
+        if intent in ("SetAlarm", "CancelAlarm"):
+            span = _find_time(words)
+            if span:
+                add("time", *span)
+        if intent == "GetWeather":
+            m = _TIME_RANGE.search(" ".join(words))
+            if m:
+                start = len(" ".join(words)[: m.start()].split())
+                add("timeRange", start, start + len(m.group(0).split()))
+        # value lists (longest phrases first), then regex patterns
+        for slot in self._slots_by_intent.get(intent, []):
+            phrases = sorted(slot.phrases(), key=lambda p: -len(p.split()))
+            for phrase in phrases:
+                pw = phrase.split()
+                for i in range(len(words) - len(pw) + 1):
+                    if words[i : i + len(pw)] == pw and not any(taken[i : i + len(pw)]):
+                        canon = slot.canonical(phrase)
+                        add(slot.name, i, i + len(pw), canon if canon and slot.kind == "categorical" else None)
+                        break
+            for pattern in slot.patterns:
+                for m in re.finditer(pattern, " ".join(words)):
+                    start = len(" ".join(words)[: m.start()].split())
+                    add(slot.name, start, start + len(m.group(0).split()))
+        if intent in ("GetWeather", "GetTime") and not any(s.slot == "city" for s in out):
+            free = " ".join(w for w, t in zip(words, taken, strict=True) if not t)
+            m = _PLACE.search(free)
+            if m and m.group(1) not in ("the", "a", "it"):
+                pw = m.group(1).split()
+                for i in range(len(words) - len(pw) + 1):
+                    if words[i : i + len(pw)] == pw:
+                        add("city", i, i + len(pw))
+                        break
+        if intent == "SetDeviceLevel" and not any(s.slot == "level" for s in out) and "to" in words:
+            i = len(words) - 1 - words[::-1].index("to")
+            if i + 1 < len(words):
+                add("level", i + 1, len(words))
+        return sorted(out, key=lambda s: s.start)
+
+
+def _find_duration(words: list[str]) -> tuple[int, int] | None:
+    """The span of '<number words> <unit> [and <number> <unit>]' (or 'half an hour')."""
+    for i, w in enumerate(words):
+        if w in _DUR_UNIT:
+            start = i
+            while start > 0 and _NUMBERISH.match(words[start - 1]):
+                start -= 1
+            end = i + 1
+            # "... and a half" / "and ten minutes"
+            j = end
+            while j < len(words) and (_NUMBERISH.match(words[j]) or words[j] in _DUR_UNIT):
+                j += 1
+                if words[j - 1] in _DUR_UNIT or words[j - 1] == "half":
+                    end = j
+            while start < i and words[start] in ("and", "of"):
+                start += 1
+            if normalize_duration(" ".join(words[start:end])) is not None:
+                return start, end
+    return None
+
+
+def _find_time(words: list[str]) -> tuple[int, int] | None:
+    """The longest span after 'at'/'for' (or anywhere) that parses as a clock time."""
+    best: tuple[int, int] | None = None
+    for start in range(len(words)):
+        if parse_number(words[start]) is None and words[start] not in ("noon", "midnight", "half", "quarter"):
+            continue
+        for end in range(len(words), start, -1):
+            if words[end - 1] in _STOP_TIME:
+                continue
+            if normalize_time(" ".join(words[start:end])) is not None:
+                if best is None or end - start > best[1] - best[0]:
+                    best = (start, end)
+                break
+    return best

