@@ -1,0 +1,700 @@
+"""The dialog manager: NLU result in, what to say and do out.
+
+:class:`DialogManager` keeps one :class:`~dialog.state.SessionState` per session
+and decides each turn synchronously (well under a millisecond plus one SQLite
+commit). The conversation logic lives here; the skills (:mod:`dialog.skills`)
+only know their own task. A turn goes::
+
+    meta intent?  Cancel / Repeat / Help / Greet / Goodbye work at any point
+    a task in focus?
+        confirming: Affirm -> execute; Deny -> drop (or, with slots, correct and re-confirm)
+        filling:    same intent / Deny+slots / slots the task understands -> merge, continue;
+                    an unrecognised answer -> look for the expected value in the text, else re-ask
+                    (three tries, then give up); another intent -> suspend this task, start that one
+    a new task:   a correction of the task just finished ("no, make it large") -> the skill amends it;
+                  otherwise carry context over ("what about tomorrow?") and start filling slots
+    progress:     skill.check -> ask for the first missing required slot -> confirm if needed -> execute,
+                  then resume a suspended task if there is one
+
+State, skill side effects and the logged turn are committed in one SQLite
+transaction before :meth:`DialogManager.handle` returns, so ``kill -9`` after a
+reply loses nothing the user heard about.
+
+Timers and alarms are rows in the database; :meth:`DialogManager.run_scheduler`
+fires them on the event loop and tells the session through a callback. Pending
+alarms survive a restart; ones that fell due while the process was down are
+announced (as missed) as soon as the scheduler runs again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dialog.responses import DEFAULT_FILE, Responses, split_phrases
+from dialog.skills import load_builtin_skills
+from dialog.skills.base import DATA_DIR, REGISTRY, Reply, Skill, SkillConfig, SkillContext
+from dialog.state import Frame, LastReply, SessionState, Slot
+from dialog.store import Store
+from services.nlu.base import OUT_OF_SCOPE, NluHints, NluResult
+
+log = logging.getLogger(__name__)
+
+META_INTENTS = frozenset({"Cancel", "Repeat", "Help", "Greet", "Goodbye"})
+MAX_ASKS = 3
+"""Times a slot is asked before the task is dropped."""
+
+_CORRECTION_CUE = re.compile(
+    r"^\s*(no\b|nope\b|nah\b|actually\b|sorry\b|wait\b|make (it|that)\b|change (it|that)\b|"
+    r"instead\b|i meant\b|i mean\b|rather\b|not\b)",
+    re.I,
+)
+_CHARS_PER_S = 14.0
+"""Speaking rate used to guess how much of an interrupted reply was heard."""
+
+
+@dataclass(slots=True)
+class DialogResponse:
+    """The dialog's answer to one turn.
+
+    Attributes:
+        text: the whole reply.
+        phrases: *text* cut into phrases for the TTS; the first is short ("Sure.", "Okay,").
+        action: what happened: ``ask_slot``, ``confirm``, ``done``, ``cancelled``, ``fallback``,
+            ``repeat``, ``help``, ``greet``, ``goodbye``, ``ack``, ``error`` (``notify`` for fired alarms).
+        intent: the intent the reply is about (the task's intent, or the meta intent).
+        frame: slot -> spoken value of the task this turn was about (the active one, or the one
+            just finished); empty when there is none.
+        end_session: the user said goodbye.
+        expected: what we expect next (biases NLU); ``None`` when nothing in particular.
+        hint_words: words likely in the next answer (ASR prompt hints).
+        session_id: the session.
+        turn_id: the turn answered.
+    """
+
+    text: str
+    phrases: list[str]
+    action: str
+    intent: str | None = None
+    frame: dict[str, str] = field(default_factory=dict)
+    end_session: bool = False
+    expected: NluHints | None = None
+    hint_words: list[str] = field(default_factory=list)
+    session_id: str = ""
+    turn_id: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "phrases": list(self.phrases),
+            "action": self.action,
+            "intent": self.intent,
+            "frame": dict(self.frame),
+            "end_session": self.end_session,
+            "expected": (
+                {"active_intent": self.expected.active_intent, "expected_slot": self.expected.expected_slot}
+                if self.expected
+                else None
+            ),
+            "hint_words": list(self.hint_words),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A timer or alarm that fired: who to tell and what to say."""
+
+    session_id: str
+    text: str
+    phrases: list[str]
+    alarm_id: int
+    kind: str
+
+
+@dataclass(slots=True)
+class _Out:
+    parts: list[str]
+    action: str
+    intent: str | None = None
+    frame: Frame | None = None
+    end_session: bool = False
+    expected: NluHints | None = None
+    hint_words: list[str] = field(default_factory=list)
+
+
+class DialogManager:
+    """Multi-session, persistent dialog manager.
+
+    Args:
+        db_path: SQLite file for sessions, turns, alarms and skill data; ``None`` keeps everything
+            in memory (tests, ``quickturn say`` without a session).
+        clock: returns the current time; a naive datetime is taken to be in *timezone*.
+            Defaults to the wall clock.
+        timezone: IANA name of the household's time zone (alarms, dates, "what time is it").
+        forecast_file: the offline weather provider's file (default ``dialog/data/forecast.json``).
+        weather_provider: ``"offline"`` (default) or ``"open-meteo"`` (network, with timeout; a failure
+            is spoken as an apology), or a provider object (see :mod:`dialog.skills.weather`).
+        data_dir: directory of the skills' offline data.
+        responses_file: the response templates.
+        skills: names of the skills to enable (default: all registered).
+        min_confidence: NLU results below this are treated as out of scope (their slots still count
+            as an answer to a pending question).
+        durable: fsync every commit (see :class:`~dialog.store.Store`).
+    """
+
+    def __init__(
+        self,
+        db_path: Path | str | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        timezone: str = "UTC",
+        forecast_file: Path | None = None,
+        weather_provider: object = "offline",
+        data_dir: Path = DATA_DIR,
+        responses_file: Path = DEFAULT_FILE,
+        skills: Iterable[str] | None = None,
+        min_confidence: float = 0.3,
+        durable: bool = False,
+    ) -> None:
+        self.tz = ZoneInfo(timezone)
+        self._clock = clock
+        self.store = Store(db_path, durable=durable)
+        self.responses = Responses(responses_file)
+        self.min_confidence = min_confidence
+        load_builtin_skills()
+        config = SkillConfig(
+            data_dir=data_dir,
+            tz=self.tz,
+            options={"weather": {"forecast_file": forecast_file, "provider": weather_provider}},
+        )
+        wanted = set(skills) if skills is not None else None
+        unknown = (wanted or set()) - set(REGISTRY)
+        if unknown:
+            raise ValueError(f"unknown skills {sorted(unknown)}; registered: {sorted(REGISTRY)}")
+        self.skills: dict[str, Skill] = {
+            name: cls(config) for name, cls in REGISTRY.items() if wanted is None or name in wanted
+        }
+        self._by_intent: dict[str, Skill] = {i: s for s in self.skills.values() for i in s.intents}
+        self._sessions: dict[str, SessionState] = {}
+        self._lock = threading.RLock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def intents(self) -> list[str]:
+        """Every intent some enabled skill handles."""
+        return sorted(self._by_intent)
+
+    def now(self) -> datetime:
+        """The current time in the household's time zone."""
+        t = self._clock() if self._clock else datetime.now(self.tz)
+        return t.replace(tzinfo=self.tz) if t.tzinfo is None else t.astimezone(self.tz)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> DialogManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def session(self, session_id: str) -> SessionState:
+        """The state of *session_id* (loaded from the database, or new)."""
+        with self._lock:
+            state = self._sessions.get(session_id)
+            if state is None:
+                raw = self.store.load_session(session_id)
+                state = SessionState.from_json(raw) if raw else SessionState(session_id)
+                self._sessions[session_id] = state
+            return state
+
+    def handle(
+        self, session_id: str, turn_id: str, nlu: NluResult, transcript: str = "", clean_text: str = ""
+    ) -> DialogResponse:
+        """Decide the reply to one turn and commit it (state, side effects, log) before returning.
+
+        Args:
+            session_id: the conversation; unknown ids start a new session, known ones resume.
+            turn_id: the turn (logged; a repeated id is logged again, not deduplicated).
+            nlu: the NLU result for the turn.
+            transcript: the ASR text (logged).
+            clean_text: the disfluency-cleaned text; used to recognise corrections ("no, ...")
+                and to find an answer the NLU missed.
+
+        Returns:
+            The reply. A skill that raises gives a spoken apology (action ``error``), never an exception.
+        """
+        with self._lock:
+            state = self.session(session_id)
+            ctx = SkillContext(
+                session_id=session_id,
+                turn_id=turn_id,
+                now=self.now(),
+                store=self.store,
+                state=state,
+                text=clean_text or transcript,
+                wake_scheduler=self._wake_scheduler,
+            )
+            try:
+                with self.store.transaction():
+                    state.turns += 1
+                    resp = self._respond(ctx, self._decide(ctx, nlu))
+                    self._commit_turn(state, turn_id, transcript, clean_text, nlu, resp)
+            except Exception:
+                log.exception("dialog turn %s/%s failed; state rolled back", session_id, turn_id)
+                # The transaction rolled back; the database holds the last committed state.
+                self._sessions.pop(session_id, None)
+                state = self.session(session_id)
+                ctx.state = state
+                with self.store.transaction():
+                    state.turns += 1
+                    resp = self._respond(ctx, _Out([self._say(ctx, "error")], "error", nlu.intent))
+                    self._commit_turn(state, turn_id, transcript, clean_text, nlu, resp)
+            return resp
+
+    def log_latencies(self, session_id: str, turn_id: str, latencies_ms: dict[str, float]) -> None:
+        """Attach per-stage latencies (milliseconds) to the stored turn; merged with earlier ones."""
+        self.store.update_turn(session_id, turn_id, latencies=latencies_ms)
+
+    def mark_interrupted(self, session_id: str, turn_id: str, played_ms: int) -> None:
+        """Record that the user barged in after *played_ms* of the reply to *turn_id*.
+
+        When the cut came before the end of the reply, a question in it may not have been heard:
+        a bare "yes" right after will not confirm a booking without asking again.
+        """
+        with self._lock:
+            with self.store.transaction():
+                self.store.update_turn(session_id, turn_id, played_ms=played_ms)
+                state = self.session(session_id)
+                if state.last.turn_id == turn_id:
+                    state.last.played_ms = int(played_ms)
+                    state.last.heard_all = played_ms >= _speech_ms(state.last.phrases)
+                    self.store.save_session(session_id, state.to_json())
+
+    def history(self, session_id: str) -> list[dict[str, Any]]:
+        """The logged turns of a session (transcript, NLU, response, latencies, played_ms)."""
+        return [
+            {
+                "turn_id": t.turn_id,
+                "transcript": t.transcript,
+                "clean_text": t.clean_text,
+                "nlu": t.nlu,
+                "response": t.response,
+                "latencies": t.latencies,
+                "played_ms": t.played_ms,
+            }
+            for t in self.store.turns(session_id)
+        ]
+
+    # ------------------------------------------------------------------ timers and alarms
+
+    def fire_due(self, now: datetime | None = None) -> list[Notification]:
+        """Mark every timer/alarm due at *now* (default: the clock) as fired and log it in its session.
+
+        Sans-I/O half of the scheduler: :meth:`run_scheduler` calls it; tests call it with a fake clock.
+        """
+        ts = (now or self.now()).timestamp()
+        out: list[Notification] = []
+        with self._lock, self.store.transaction():
+            for alarm in self.store.due_alarms(ts):
+                state = self.session(alarm.session_id)
+                state.turns += 1
+                missed = ts - alarm.due_at > 120
+                key = f"notify.{alarm.kind}{'.missed' if missed else ''}"
+                text = self.responses.render(
+                    key, {"label": alarm.label}, seed=f"{alarm.session_id}|{state.turns}"
+                )
+                phrases = split_phrases(text)
+                self.store.set_alarm_status(alarm.alarm_id, "fired", ts)
+                state.last = LastReply(text=text, phrases=phrases, action="notify", intent=None,
+                                       turn_id=f"{alarm.kind}-{alarm.alarm_id}")  # fmt: skip
+                self.store.save_session(alarm.session_id, state.to_json())
+                self.store.insert_turn(
+                    alarm.session_id,
+                    f"{alarm.kind}-{alarm.alarm_id}",
+                    transcript="",
+                    clean_text="",
+                    nlu=None,
+                    response={"text": text, "phrases": phrases, "action": "notify", "intent": None},
+                )
+                out.append(Notification(alarm.session_id, text, phrases, alarm.alarm_id, alarm.kind))
+        return out
+
+    async def run_scheduler(
+        self, notify: Callable[[str, str], Awaitable[None]], *, max_sleep_s: float = 30.0
+    ) -> None:
+        """Fire timers and alarms on time, for ever; ``notify(session_id, text)`` tells the session.
+
+        Sleeps until the next due alarm (at most *max_sleep_s* seconds, so clock jumps are noticed)
+        and wakes early when a turn adds or moves one. Alarms that fell due while the process was
+        down fire on the first pass, worded as missed. The orchestrator decides whether to speak
+        at once or queue the text while the user is talking.
+
+        A ``notify`` that raises is logged; the alarm stays fired (it is in the session log).
+        Cancelling this coroutine stops the scheduler; nothing is lost, pending alarms stay in the
+        database for the next run.
+        """
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        try:
+            while True:
+                self._wake.clear()
+                for n in self.fire_due():
+                    try:
+                        await notify(n.session_id, n.text)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception("notify failed for %s alarm %d", n.session_id, n.alarm_id)
+                nxt = self.store.next_due()
+                delay = max_sleep_s
+                if nxt is not None:
+                    delay = min(max_sleep_s, max(0.0, nxt - self.now().timestamp()))
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+        finally:
+            self._wake = None
+            self._loop = None
+
+    def _wake_scheduler(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            wake.set()
+        else:
+            loop.call_soon_threadsafe(wake.set)
+
+    # ------------------------------------------------------------------ turn decision
+
+    def _decide(self, ctx: SkillContext, nlu: NluResult) -> _Out:
+        st = ctx.state
+        st.ended = False
+        intent = nlu.intent
+        slots = {s.slot: Slot(s.value, s.normalized or s.value) for s in nlu.slots}
+        if nlu.confidence < self.min_confidence and intent not in META_INTENTS:
+            intent = OUT_OF_SCOPE
+        if intent == "Cancel":
+            return self._cancel(ctx)
+        if intent == "Repeat":
+            return self._repeat(ctx)
+        if intent == "Help":
+            return self._help(ctx)
+        if intent == "Goodbye":
+            st.stack.clear()
+            st.ended = True
+            return _Out([self._say(ctx, "goodbye")], "goodbye", intent, end_session=True)
+        if intent == "Greet":
+            if st.top is not None:
+                return self._reask(ctx, st.top, prefix_key="greet.again", count=False)
+            return _Out([self._say(ctx, "greet")], "greet", intent)
+        top = st.top
+        if top is not None:
+            out = self._continue(ctx, top, intent, slots)
+            if out is not None:
+                return out
+        return self._start(ctx, intent, slots)
+
+    def _skill(self, intent: str) -> Skill:
+        return self._by_intent[intent]
+
+    def _relevant(self, intent: str, slots: dict[str, Slot]) -> dict[str, Slot]:
+        known = self._skill(intent).slots.get(intent, ())
+        return {k: v for k, v in slots.items() if k in known}
+
+    def _continue(self, ctx: SkillContext, top: Frame, intent: str, slots: dict[str, Slot]) -> _Out | None:
+        """Handle the turn as part of the task in focus; ``None`` when it starts another task."""
+        st = ctx.state
+        relevant = self._relevant(top.intent, slots)
+        if top.status == "confirming":
+            if intent == "Affirm":
+                if not st.last.heard_all:
+                    # The user barged in before the question ended: do not act on a "yes" to it.
+                    return self._progress(ctx, top, prefix_key="confirm.unheard")
+                return self._execute(ctx, top)
+            if intent == "Deny" and not relevant:
+                st.stack.pop()
+                return self._resume(ctx, _Out([self._say(ctx, f"declined.{top.intent}", self._vars(top))],
+                                              "cancelled", top.intent, top))  # fmt: skip
+            if intent in ("Deny", top.intent) or (intent == OUT_OF_SCOPE and relevant):
+                top.slots.update(relevant if intent != top.intent else slots)
+                top.status = "filling"
+                return self._progress(ctx, top, prefix_key="ack.correction")
+            if intent == OUT_OF_SCOPE:
+                return self._progress(ctx, top, prefix_key="confirm.again")
+            return None
+        if intent == top.intent:
+            top.slots.update(slots)
+            return self._progress(ctx, top, prefix_key="ack.correction" if self._cue(ctx) else None)
+        if intent == "Deny" and relevant:
+            top.slots.update(relevant)
+            return self._progress(ctx, top, prefix_key="ack.correction")
+        if intent == "Deny":
+            st.stack.pop()
+            return self._resume(ctx, _Out([self._say(ctx, "cancelled.task", self._vars(top))], "cancelled",
+                                          top.intent, top))  # fmt: skip
+        if intent in ("Affirm", OUT_OF_SCOPE):
+            if relevant:
+                top.slots.update(relevant)
+                return self._progress(ctx, top)
+            slot = top.expected_slot
+            if slot and ctx.text:
+                got = self._skill(top.intent).extract(ctx, top, slot, ctx.text)
+                if got is not None:
+                    top.set(slot, *got)
+                    return self._progress(ctx, top)
+            if not st.last.heard_all:
+                return self._reask(ctx, top, prefix_key="reask.unheard", count=False)
+            return self._reask(ctx, top, prefix_key="reask")
+        return None
+
+    def _cue(self, ctx: SkillContext) -> bool:
+        return bool(ctx.text and _CORRECTION_CUE.search(ctx.text))
+
+    def _start(self, ctx: SkillContext, intent: str, slots: dict[str, Slot]) -> _Out:
+        st = ctx.state
+        last = st.last_done
+        if intent in ("Affirm", "Deny"):
+            if intent == "Deny" and slots and last is not None:
+                relevant = self._relevant(last.intent, slots)
+                if relevant and self._amendable(last):
+                    return self._amend_or_start(ctx, last, Frame(last.intent, relevant), force=True)
+                if relevant:
+                    return self._start(ctx, last.intent, relevant)
+            return _Out([self._say(ctx, f"ack.{intent}")], "ack", intent)
+        if intent == OUT_OF_SCOPE or intent not in self._by_intent:
+            # "and in Paris?" often arrives as out of scope with a city: continue the last task.
+            if (
+                slots
+                and last is not None
+                and set(slots) <= set(self._skill(last.intent).slots.get(last.intent, ()))
+            ):
+                intent = last.intent
+            else:
+                st.misses += 1
+                key = "fallback.again" if st.misses >= 2 else "fallback"
+                return _Out([self._say(ctx, key)], "fallback", OUT_OF_SCOPE)
+        st.misses = 0
+        frame = Frame(intent, dict(slots))
+        if last is not None and last.intent == intent and self._amendable(last):
+            return self._amend_or_start(ctx, last, frame, force=False)
+        return self._open(ctx, frame)
+
+    def _amendable(self, last: Frame) -> bool:
+        return bool(last.record)
+
+    def _amend_or_start(self, ctx: SkillContext, last: Frame, frame: Frame, *, force: bool) -> _Out:
+        """Apply *frame* as a correction of *last* when it reads like one; else start it as a new task."""
+        skill = self._skill(last.intent)
+        looks_like = force or self._cue(ctx)
+        if not looks_like and not ctx.text:
+            # No text to look for "no"/"actually": a request missing a slot the finished task had
+            # filled, and only naming slots it had, reads as a correction ("make it large").
+            required = {k for k in last.slots if k in skill.required(ctx, last)}
+            looks_like = (
+                bool(frame.slots) and set(frame.slots) <= set(last.slots) and not required <= set(frame.slots)
+            )
+        if looks_like:
+            reply = skill.amend(ctx, last, frame)
+            if reply is not None:
+                if reply.action == "done":
+                    last.slots.update(frame.slots)
+                    if reply.record:
+                        last.record = reply.record
+                    ctx.state.memory[last.intent] = dict(last.slots)
+                return _Out([self._render(ctx, reply, last)], reply.action, last.intent, last,
+                            hint_words=reply.hint_words or [])  # fmt: skip
+        return self._open(ctx, frame)
+
+    def _open(self, ctx: SkillContext, frame: Frame) -> _Out:
+        """Start a task: carry context over from the previous request of the same intent, then progress."""
+        skill = self._skill(frame.intent)
+        memory = ctx.state.memory.get(frame.intent, {})
+        for group in skill.carry_over.get(frame.intent, ()):
+            if not any(s in frame.slots for s in group):
+                for s in group:
+                    if s in memory:
+                        frame.slots[s] = memory[s]
+        ctx.state.push(frame)
+        return self._progress(ctx, frame)
+
+    def _progress(self, ctx: SkillContext, frame: Frame, prefix_key: str | None = None) -> _Out:
+        """Check, ask for what is missing, confirm, or execute."""
+        skill = self._skill(frame.intent)
+        prefix = [self._say(ctx, prefix_key, self._vars(frame))] if prefix_key else []
+        reply = skill.check(ctx, frame)
+        if reply is not None and reply.action == "ask_slot" and reply.ask:
+            frame.status, frame.expected_slot = "filling", reply.ask
+            frame.asked[reply.ask] = frame.asked.get(reply.ask, 0) + 1
+            return self._ask_out(ctx, frame, reply.ask, [*prefix, self._render(ctx, reply, frame)])
+        if reply is not None:
+            # The task cannot go on (unknown device, nothing found): say why and drop it.
+            self._remove(ctx.state, frame)
+            return self._resume(ctx, _Out([*prefix, self._render(ctx, reply, frame)], reply.action,
+                                          frame.intent, frame))  # fmt: skip
+        missing = [s for s in skill.required(ctx, frame) if s not in frame.slots]
+        if missing:
+            slot = missing[0]
+            frame.status, frame.expected_slot = "filling", slot
+            frame.asked[slot] = frame.asked.get(slot, 0) + 1
+            text = self._say(ctx, f"ask.{frame.intent}.{slot}", skill.ask_vars(ctx, frame, slot))
+            opener = prefix or [self._say(ctx, "ack.ask")]
+            return self._ask_out(ctx, frame, slot, [*opener, text])
+        frame.expected_slot = None
+        question = skill.confirm(ctx, frame)
+        if question is not None:
+            frame.status = "confirming"
+            return _Out([*prefix, self._render(ctx, question, frame)], "confirm", frame.intent, frame,
+                        expected=NluHints(frame.intent, None), hint_words=["yes", "no"])  # fmt: skip
+        out = self._execute(ctx, frame)
+        out.parts[:0] = prefix
+        return out
+
+    def _ask_out(self, ctx: SkillContext, frame: Frame, slot: str, parts: list[str]) -> _Out:
+        hints = self._skill(frame.intent).hints(ctx, frame.intent, slot)
+        return _Out(parts, "ask_slot", frame.intent, frame, expected=NluHints(frame.intent, slot),
+                    hint_words=hints[:20])  # fmt: skip
+
+    def _reask(self, ctx: SkillContext, frame: Frame, prefix_key: str, count: bool = True) -> _Out:
+        """Ask again for what *frame* is waiting for; give up after :data:`MAX_ASKS` tries."""
+        slot = frame.expected_slot
+        if count and slot and frame.asked.get(slot, 0) >= MAX_ASKS:
+            self._remove(ctx.state, frame)
+            return self._resume(ctx, _Out([self._say(ctx, "giveup", self._vars(frame))], "cancelled",
+                                          frame.intent, frame))  # fmt: skip
+        return self._progress(ctx, frame, prefix_key=prefix_key)
+
+    def _execute(self, ctx: SkillContext, frame: Frame) -> _Out:
+        skill = self._skill(frame.intent)
+        reply = skill.execute(ctx, frame)
+        self._remove(ctx.state, frame)
+        frame.status, frame.expected_slot = "done", None
+        frame.record = reply.record or {}
+        if reply.action == "done":
+            ctx.state.last_done = frame
+            ctx.state.memory[frame.intent] = dict(frame.slots)
+        if reply.action == "ask_slot" and reply.ask:
+            # The skill needs one more answer after all (e.g. which of two alarms): keep the task.
+            frame.status, frame.expected_slot = "filling", reply.ask
+            ctx.state.push(frame)
+            return self._ask_out(ctx, frame, reply.ask, [self._render(ctx, reply, frame)])
+        out = _Out([self._render(ctx, reply, frame)], reply.action, frame.intent, frame,
+                   end_session=reply.end_session, hint_words=reply.hint_words or [])  # fmt: skip
+        return self._resume(ctx, out)
+
+    def _resume(self, ctx: SkillContext, out: _Out) -> _Out:
+        """After a task ends, go back to a suspended one (re-asking its question)."""
+        top = ctx.state.top
+        if top is None or out.end_session:
+            return out
+        back = self._progress(ctx, top, prefix_key="resume")
+        out.parts.extend(back.parts)
+        out.expected, out.hint_words = back.expected, back.hint_words
+        return out
+
+    @staticmethod
+    def _remove(state: SessionState, frame: Frame) -> None:
+        state.stack = [f for f in state.stack if f is not frame]
+
+    # ------------------------------------------------------------------ meta intents
+
+    def _cancel(self, ctx: SkillContext) -> _Out:
+        st = ctx.state
+        if not st.stack:
+            return _Out([self._say(ctx, "cancelled.nothing")], "ack", "Cancel")
+        top = st.top
+        assert top is not None
+        st.stack.clear()
+        return _Out([self._say(ctx, "cancelled.task", self._vars(top))], "cancelled", "Cancel", top)
+
+    def _repeat(self, ctx: SkillContext) -> _Out:
+        last = ctx.state.last
+        if not last.text:
+            return _Out([self._say(ctx, "repeat.nothing")], "repeat", "Repeat")
+        top = ctx.state.top
+        expected = NluHints(top.intent, top.expected_slot) if top else None
+        hints = (
+            self._skill(top.intent).hints(ctx, top.intent, top.expected_slot)
+            if top and top.expected_slot
+            else []
+        )
+        return _Out([last.text], "repeat", "Repeat", top, expected=expected, hint_words=hints)
+
+    def _help(self, ctx: SkillContext) -> _Out:
+        top = ctx.state.top
+        if top is None:
+            return _Out([self._say(ctx, "help")], "help", "Help")
+        key = f"help.{top.intent}" if self.responses.has(f"help.{top.intent}") else "help.task"
+        out = self._progress(ctx, top, prefix_key=key)
+        out.action = "help"
+        return out
+
+    # ------------------------------------------------------------------ rendering
+
+    def _vars(self, frame: Frame) -> dict[str, Any]:
+        return {**frame.values(), "task": self._task(frame.intent)}
+
+    def _task(self, intent: str) -> str:
+        key = f"task.{intent}"
+        return self.responses.templates[key][0] if self.responses.has(key) else "request"
+
+    def _say(self, ctx: SkillContext, key: str, variables: dict[str, Any] | None = None) -> str:
+        return self.responses.render(key, variables, seed=f"{ctx.session_id}|{ctx.state.turns}")
+
+    def _render(self, ctx: SkillContext, reply: Reply, frame: Frame) -> str:
+        return self._say(ctx, reply.key, {**self._vars(frame), **reply.vars})
+
+    def _respond(self, ctx: SkillContext, out: _Out) -> DialogResponse:
+        text = " ".join(p.strip() for p in out.parts if p.strip())
+        resp = DialogResponse(
+            text=text,
+            phrases=split_phrases(text),
+            action=out.action,
+            intent=out.intent,
+            frame=out.frame.values() if out.frame is not None else {},
+            end_session=out.end_session,
+            expected=out.expected,
+            hint_words=out.hint_words,
+            session_id=ctx.session_id,
+            turn_id=ctx.turn_id,
+        )
+        if out.action != "repeat":
+            ctx.state.last = LastReply(text=resp.text, phrases=resp.phrases, action=resp.action,
+                                       intent=resp.intent, turn_id=ctx.turn_id)  # fmt: skip
+        else:
+            ctx.state.last.turn_id = ctx.turn_id
+            ctx.state.last.heard_all = True
+        return resp
+
+    def _commit_turn(
+        self, state: SessionState, turn_id: str, transcript: str, clean_text: str, nlu: NluResult,
+        resp: DialogResponse,
+    ) -> None:  # fmt: skip
+        self.store.save_session(state.session_id, state.to_json())
+        self.store.insert_turn(state.session_id, turn_id, transcript=transcript, clean_text=clean_text,
+                               nlu=nlu.to_json(), response=resp.to_json())  # fmt: skip
+
+
+def _speech_ms(phrases: list[str]) -> float:
+    """Rough time to speak all but the tail of the last phrase (what counts as "heard it all")."""
+    if not phrases:
+        return 0.0
+    chars = sum(len(p) for p in phrases[:-1]) + 0.6 * len(phrases[-1])
+    return 1000.0 * chars / _CHARS_PER_S

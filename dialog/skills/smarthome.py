@@ -1,0 +1,143 @@
+"""Smart-home devices (``DeviceOn``, ``DeviceOff``, ``SetDeviceLevel``) with a registry and stored state.
+
+The registry is ``dialog/data/devices.json`` (id, name, room, aliases, level
+unit); each device's state (``on``, ``level``) lives in the ``kv`` table
+(namespace ``device``), so it survives restarts. A name found in several rooms
+asks "which room?"; an unknown device is refused by name.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dialog.skills.base import Reply, Skill, SkillConfig, SkillContext, skill
+from dialog.speech_format import parse_int, spoken_list, spoken_number
+from dialog.state import Frame
+
+
+def _norm(s: str | None) -> str:
+    s = re.sub(r"[^a-z0-9 ]", "", (s or "").lower())
+    return re.sub(r"^(the|my|all the|all)\s+", "", s).strip()
+
+
+_LEVEL_WORDS = {"half": 0.5, "halfway": 0.5, "medium": 0.5, "low": 0.2, "minimum": 0.0, "min": 0.0, "high": 1.0,
+                "maximum": 1.0, "max": 1.0, "full": 1.0}  # fmt: skip
+
+
+def _level(frame: Frame, dev: dict[str, Any]) -> int | None:
+    """The level asked for, in the device's unit: digits, number words, or "half"/"maximum"/"low"."""
+    said = (frame.get("level") or "").lower().strip()
+    for word, fraction in _LEVEL_WORDS.items():
+        if said in (word, f"{word} level", f"to {word}"):
+            lo, hi = dev.get("min", 0), dev.get("max", 100)
+            return round(lo + fraction * (hi - lo)) if fraction else max(lo, 1 if dev.get("kind") == "light" else lo)
+    return parse_int(frame.norm("level"), frame.get("level"))
+
+
+@skill("smarthome", intents=("DeviceOn", "DeviceOff", "SetDeviceLevel"))
+class SmartHomeSkill(Skill):
+    slots = {
+        "DeviceOn": ("device", "room"),
+        "DeviceOff": ("device", "room"),
+        "SetDeviceLevel": ("device", "room", "level"),
+    }
+    carry_over = {"DeviceOn": (("device",),), "DeviceOff": (("device",),), "SetDeviceLevel": (("device",),)}
+
+    def __init__(self, config: SkillConfig) -> None:
+        super().__init__(config)
+        self.devices: list[dict[str, Any]] = config.load_json("devices.json")["devices"]
+        self.rooms = sorted({d["room"] for d in self.devices})
+
+    def _matches(self, frame: Frame) -> list[dict[str, Any]]:
+        name = _norm(frame.get("device"))
+        room = _norm(frame.get("room"))
+        hits = []
+        for d in self.devices:
+            names = {d["name"], *d.get("aliases", [])}
+            full = {f"{d['room']} {n}" for n in names}
+            if name in names or name in full or name.rstrip("s") in {n.rstrip("s") for n in names}:
+                hits.append(d)
+        if room:
+            in_room = [d for d in hits if d["room"] == room or room in d["room"]]
+            return in_room if in_room else []
+        return hits
+
+    def required(self, ctx: SkillContext, frame: Frame) -> list[str]:
+        need = ["device"]
+        if frame.get("device") and len(self._matches(frame)) > 1 and not frame.get("room"):
+            need.append("room")
+        if frame.intent == "SetDeviceLevel":
+            need.append("level")
+        return need
+
+    def hints(self, ctx: SkillContext, intent: str, slot: str) -> list[str]:
+        if slot == "device":
+            return sorted({d["name"] for d in self.devices})
+        if slot == "room":
+            return self.rooms
+        if slot == "level":
+            return ["percent", "fifty", "twenty", "degrees"]
+        return []
+
+    def ask_vars(self, ctx: SkillContext, frame: Frame, slot: str) -> dict[str, object]:
+        v = dict(super().ask_vars(ctx, frame, slot))
+        if slot == "room":
+            v["options"] = spoken_list([d["room"] for d in self._matches(frame)], "or")
+        return v
+
+    def check(self, ctx: SkillContext, frame: Frame) -> Reply | None:
+        if not frame.get("device"):
+            return None
+        hits = self._matches(frame)
+        if not hits:
+            where = f" in the {frame.get('room')}" if frame.get("room") else ""
+            return Reply("device.unknown", {"device": frame.get("device"), "where": where})
+        if frame.intent == "SetDeviceLevel" and frame.get("level"):
+            dev = hits[0]
+            if "level_unit" not in dev:
+                return Reply("device.no_level", {"device": dev["name"]})
+            level = _level(frame, dev)
+            lo, hi = dev.get("min", 0), dev.get("max", 100)
+            if level is None or not lo <= level <= hi:
+                frame.drop("level")
+                return Reply("device.bad_level", {"low": spoken_number(lo), "high": spoken_number(hi)},
+                             action="ask_slot", ask="level")  # fmt: skip
+        return None
+
+    def _state(self, ctx: SkillContext, dev: dict[str, Any]) -> dict[str, Any]:
+        stored = ctx.store.kv_get("device", dev["id"])
+        return dict(stored) if stored else {"on": dev.get("on", False), "level": dev.get("level")}
+
+    def execute(self, ctx: SkillContext, frame: Frame) -> Reply:
+        dev = self._matches(frame)[0]
+        state = self._state(ctx, dev)
+        label = f"{dev['room']} {dev['name']}" if dev["kind"] not in ("thermostat",) else dev["name"]
+        plural = dev["name"].endswith("s")
+        v: dict[str, Any] = {
+            "device": label,
+            "be": "are" if plural else "is",
+            "them": "them" if plural else "it",
+        }
+        record = {"device_id": dev["id"]}
+        if frame.intent == "SetDeviceLevel":
+            level = _level(frame, dev) or 0
+            state.update(level=level, on=True if dev["kind"] != "thermostat" else state["on"])
+            ctx.store.kv_put("device", dev["id"], state)
+            unit = {"percent": "percent", "degrees": "degrees", "volume": ""}.get(
+                dev.get("level_unit", ""), ""
+            )
+            return Reply(
+                "SetDeviceLevel.done", {**v, "level": f"{spoken_number(level)} {unit}".strip()}, record=record
+            )
+        want = frame.intent == "DeviceOn"
+        if state["on"] == want:
+            return Reply(f"{frame.intent}.already", v, record=record)
+        state["on"] = want
+        ctx.store.kv_put("device", dev["id"], state)
+        return Reply(f"{frame.intent}.done", v, record=record)
+
+    def device_state(self, ctx: SkillContext, device_id: str) -> dict[str, Any]:
+        """The current state of a device by id (for tests and status queries)."""
+        dev = next(d for d in self.devices if d["id"] == device_id)
+        return self._state(ctx, dev)
