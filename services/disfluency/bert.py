@@ -1,0 +1,250 @@
+"""The BERT disfluency tagger, run through onnxruntime (no torch at run time).
+
+Files, in one model version directory (``models/disfluency/1``)::
+
+    model_int8.onnx   MiniLM-L6 token classifier, INT8 dynamic quantisation
+    tokenizer.json    the WordPiece tokenizer (``tokenizers`` library)
+    labels.json       label names, wait threshold, sub-word limit, training summary
+    SHA256SUMS        sha256 of the three files above (checked at load)
+
+The ONNX graph takes ``input_ids`` and ``attention_mask`` (int64, batch x
+tokens) and returns ``disfluency_logits`` (batch x tokens x labels) and
+``wait_logits`` (batch x tokens). A word's decision is read from its first
+sub-word.
+
+Streaming follows Chen et al. (NAACL 2022): each new prefix is re-tagged from
+scratch (restart-incremental) and a word's label is committed only when the
+wait head trusts it (wait probability below the threshold), in order; see
+:class:`WaitSession`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+import numpy as np
+
+from assistant.errors import ModelFileError
+from services.disfluency.base import DisfluencyKind, StreamingTagger, TaggedToken
+from services.disfluency.streaming import keep_consistent
+from services.disfluency.text import normalize
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+MODEL_FILES = ("model_int8.onnx", "tokenizer.json", "labels.json")
+
+#: A word never waits longer than this many words for its label (bounds latency
+#: when the wait head stays unsure, e.g. in a long run of unusual words).
+DEFAULT_MAX_WAIT_WORDS = 6
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_model_dir(model_dir: Path) -> None:
+    """Check every model file against ``SHA256SUMS``.
+
+    Raises:
+        ModelFileError: the manifest or a file is missing, or a digest differs.
+    """
+    manifest = model_dir / "SHA256SUMS"
+    if not manifest.is_file():
+        raise ModelFileError(f"disfluency model: missing {manifest}")
+    expected: dict[str, str] = {}
+    for line in manifest.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            expected[name.strip().lstrip("*")] = digest
+    for name in MODEL_FILES:
+        path = model_dir / name
+        if name not in expected:
+            raise ModelFileError(f"disfluency model: {name} is not listed in {manifest}")
+        if not path.is_file():
+            raise ModelFileError(f"disfluency model: missing model file {path}")
+        actual = _sha256(path)
+        if actual != expected[name]:
+            raise ModelFileError(
+                f"disfluency model: sha256 mismatch for {path} "
+                f"(expected {expected[name][:12]}…, got {actual[:12]}…); retrain or restore the file"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class WordScores:
+    """Per-word model outputs for one input."""
+
+    label_ids: np.ndarray  # (words,) argmax label index
+    keep_prob: np.ndarray  # (words,) probability of "keep"
+    wait_prob: np.ndarray  # (words,) probability the label is not yet trustworthy
+
+
+class BertTagger:
+    """ONNX MiniLM token classifier with a wait head; see the module docstring.
+
+    Args:
+        model_dir: a model version directory (``models/disfluency/1``).
+        threads: onnxruntime intra-op threads (1 keeps latency predictable
+            when other stages share the CPU).
+        wait_threshold: commit a streamed word once its wait probability is
+            below this; ``None`` takes the value stored in ``labels.json``.
+        max_wait_words: commit anyway once this many words followed it.
+
+    Raises:
+        ModelFileError: a file is missing or fails its sha256 check.
+    """
+
+    name = "bert"
+
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        threads: int = 1,
+        wait_threshold: float | None = None,
+        max_wait_words: int = DEFAULT_MAX_WAIT_WORDS,
+    ) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        verify_model_dir(model_dir)
+        meta = json.loads((model_dir / "labels.json").read_text())
+        self.model_dir = model_dir
+        self.labels: list[str] = list(meta["labels"])
+        self.max_tokens = int(meta["max_tokens"])
+        self.wait_threshold = float(meta["wait_threshold"] if wait_threshold is None else wait_threshold)
+        self.max_wait_words = max_wait_words
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self._session: ort.InferenceSession = ort.InferenceSession(
+                str(model_dir / "model_int8.onnx"), options, providers=["CPUExecutionProvider"]
+            )
+            self._tokenizer: Tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        except Exception as exc:  # onnxruntime / tokenizers raise plain exceptions
+            raise ModelFileError(f"disfluency model: cannot load {model_dir}: {exc}") from exc
+        self._tokenizer.no_padding()
+        self._tokenizer.no_truncation()
+        self._memo: dict[tuple[str, ...], WordScores] | None = None
+        self._cls = self._tokenizer.token_to_id("[CLS]")
+        self._sep = self._tokenizer.token_to_id("[SEP]")
+
+    # -- scoring -------------------------------------------------------------
+
+    def _pieces(self, words: Sequence[str]) -> list[list[int]]:
+        """Sub-word ids per word (normalised like ASR output; at least one piece)."""
+        model_words = [normalize(w) or "," for w in words]
+        enc = self._tokenizer.encode(model_words, is_pretokenized=True, add_special_tokens=False)
+        pieces: list[list[int]] = [[] for _ in words]
+        for tok_id, wid in zip(enc.ids, enc.word_ids, strict=True):
+            if wid is not None:
+                pieces[wid].append(tok_id)
+        return [p or [self._tokenizer.token_to_id("[UNK]")] for p in pieces]
+
+    def enable_memo(self) -> None:
+        """Remember scores per input (evaluation runs several policies over the same prefixes)."""
+        self._memo = {}
+
+    def scores(self, words: Sequence[str]) -> WordScores:
+        """Model outputs for every word; long inputs run in consecutive windows."""
+        if self._memo is not None:
+            key = tuple(words)
+            hit = self._memo.get(key)
+            if hit is None:
+                hit = self._memo[key] = self._scores(words)
+            return hit
+        return self._scores(words)
+
+    def _scores(self, words: Sequence[str]) -> WordScores:
+        n = len(words)
+        if n == 0:
+            empty = np.zeros(0)
+            return WordScores(np.zeros(0, dtype=np.int64), empty, empty)
+        pieces = self._pieces(words)
+        label_ids = np.zeros(n, dtype=np.int64)
+        keep_prob = np.ones(n)
+        wait_prob = np.zeros(n)
+        start = 0
+        budget = self.max_tokens - 2
+        while start < n:
+            ids, firsts, end = [self._cls], [], start
+            while end < n and (len(ids) - 1 + min(len(pieces[end]), budget) <= budget or end == start):
+                firsts.append(len(ids))
+                ids.extend(pieces[end][:budget])
+                end += 1
+            ids.append(self._sep)
+            arr = np.asarray([ids], dtype=np.int64)
+            d_logits, w_logits = self._session.run(None, {"input_ids": arr, "attention_mask": np.ones_like(arr)})
+            d = cast(np.ndarray, d_logits)[0, firsts]
+            w = cast(np.ndarray, w_logits)[0, firsts]
+            d = np.exp(d - d.max(axis=-1, keepdims=True))
+            d /= d.sum(axis=-1, keepdims=True)
+            label_ids[start:end] = d.argmax(axis=-1)
+            keep_prob[start:end] = d[:, 0]
+            wait_prob[start:end] = 1.0 / (1.0 + np.exp(-w))
+            start = end
+        return WordScores(label_ids, keep_prob, wait_prob)
+
+    def _token(self, word: str, label_id: int) -> TaggedToken:
+        if label_id == 0:
+            return TaggedToken(word, False, None)
+        return TaggedToken(word, True, cast(DisfluencyKind, self.labels[label_id]))
+
+    # -- Tagger protocol -----------------------------------------------------
+
+    def tag(self, words: Sequence[str]) -> list[TaggedToken]:
+        s = self.scores(words)
+        return [self._token(w, int(i)) for w, i in zip(words, s.label_ids, strict=True)]
+
+    def stream(self) -> StreamingTagger:
+        return WaitSession(self, self.wait_threshold, self.max_wait_words)
+
+
+class WaitSession:
+    """Streaming with the wait head: commit words in order once they are trusted.
+
+    On every ``update`` the whole prefix is tagged again. Starting at the first
+    uncommitted word, a word is committed with its current label while its wait
+    probability is below ``threshold`` (or ``max_wait_words`` words have
+    arrived after it); the first untrusted word stops the scan, so committed
+    labels always form a prefix and never change. If the new prefix rewrites a
+    committed word (an ASR partial changed), commitment restarts from it.
+    """
+
+    def __init__(self, tagger: BertTagger, threshold: float, max_wait_words: int) -> None:
+        self._tagger = tagger
+        self._threshold = threshold
+        self._max_wait = max_wait_words
+        self._committed: list[TaggedToken] = []
+
+    def update(self, words: Sequence[str]) -> list[TaggedToken]:
+        self._committed = keep_consistent(self._committed, words)
+        n = len(words)
+        if len(self._committed) < n:
+            s = self._tagger.scores(words)
+            for i in range(len(self._committed), n):
+                if s.wait_prob[i] >= self._threshold and n - 1 - i < self._max_wait:
+                    break
+                self._committed.append(self._tagger._token(words[i], int(s.label_ids[i])))
+        return list(self._committed)
+
+    def finish(self, words: Sequence[str]) -> list[TaggedToken]:
+        self._committed = keep_consistent(self._committed, words)
+        if len(self._committed) < len(words):
+            labels = self._tagger.tag(words)
+            self._committed.extend(labels[len(self._committed) :])
+        return list(self._committed)

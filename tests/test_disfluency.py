@@ -1,0 +1,296 @@
+"""The disfluency stage: rule fallback, shipped BERT tagger, streaming contract, CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assistant.errors import InvalidInput, ModelFileError
+from assistant.settings import REPO_ROOT, load_settings
+from services.disfluency import load_tagger, model_dir
+from services.disfluency.base import clean_text
+from services.disfluency.rules import RuleTagger
+from services.disfluency.streaming import LookaheadSession, NoWaitSession, simulate, streaming_scores
+from services.disfluency.training.align import align_pair, lcs_keep_mask
+
+MODEL_DIR = model_dir(load_settings(overrides={"models_dir": str(REPO_ROOT / "models")}))
+needs_model = pytest.mark.skipif(
+    not (MODEL_DIR / "model_int8.onnx").is_file(), reason="shipped disfluency model not present"
+)
+
+FLUENT_COMMANDS = [
+    "set an alarm for seven",
+    "what's the weather in paris",
+    "turn on the kitchen lights",
+    "can i get a large latte",
+    "play some jazz in the living room",
+    "remind me to buy milk tomorrow",
+    "set a timer for ten minutes",
+    "call mom",
+]
+
+
+def words(text: str) -> list[str]:
+    return text.split()
+
+
+@pytest.fixture(scope="module")
+def bert():
+    from services.disfluency.bert import BertTagger
+
+    return BertTagger(MODEL_DIR)
+
+
+# -- rules ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "clean"),
+    [
+        ("set an alarm for uh for seven no sorry eight thirty", "set an alarm for eight thirty"),
+        ("um can i get a large latte", "can i get a large latte"),
+        ("turn on the the kitchen lights", "turn on the kitchen lights"),
+        ("play jazz play jazz", "play jazz"),
+        ("set a timer for ten no twelve minutes", "set a timer for twelve minutes"),
+        ("can i get a large latte i mean a small latte", "can i get a small latte"),
+        ("call mom scratch that call dad", "call dad"),
+    ],
+)
+def test_rule_tagger_removes_disfluencies(text: str, clean: str) -> None:
+    assert clean_text(RuleTagger().tag(words(text))) == clean
+
+
+@pytest.mark.parametrize(
+    "text", [*FLUENT_COMMANDS, "there is no milk", "no thanks", "sorry", "i had had enough", "bye bye"]
+)
+def test_rule_tagger_leaves_fluent_text_alone(text: str) -> None:
+    tagged = RuleTagger().tag(words(text))
+    assert not any(t.remove for t in tagged)
+
+
+def test_rule_tagger_kinds_and_original_words() -> None:
+    tagged = RuleTagger().tag(words("Set an alarm for UH seven no sorry eight"))
+    assert [t.word for t in tagged][0] == "Set"  # words come back as given
+    kinds = {t.word: t.kind for t in tagged if t.remove}
+    assert kinds == {"UH": "filler", "seven": "repair", "no": "interregnum", "sorry": "interregnum"}
+
+
+def test_load_tagger_rules_and_auto_fallback(tmp_path: Path) -> None:
+    assert load_tagger(load_settings(overrides={"disfluency": "rules"})).name == "rules"
+    auto = load_tagger(load_settings(overrides={"disfluency": "auto", "models_dir": str(tmp_path)}))
+    assert auto.name == "rules"
+    with pytest.raises(ModelFileError):
+        load_tagger(load_settings(overrides={"disfluency": "bert", "models_dir": str(tmp_path)}))
+
+
+# -- aligner ----------------------------------------------------------------
+
+
+def test_aligner_keeps_the_later_copy() -> None:
+    item, unmatched = align_pair(
+        "What do petrologists no what do unstable isotope studies indicate?",
+        "What do unstable isotope studies indicate?",
+    )
+    assert unmatched == 0
+    removed = [w for w, r in zip(item.words, item.remove, strict=True) if r]
+    assert removed == ["what", "do", "petrologists", "no"]
+    assert item.kinds[:4] == ["repair", "repair", "repair", "interregnum"]
+
+
+def test_aligner_reports_paraphrases_as_unlabelable() -> None:
+    keep, unmatched = lcs_keep_mask(words("cells are capable of remembering"), words("cells can remember"))
+    assert unmatched == 2
+    assert keep[0]
+
+
+# -- streaming contract -----------------------------------------------------
+
+
+def _check_stream(tagger, text: str) -> None:
+    ws = words(text)
+    session = tagger.stream()
+    previous: list = []
+    for t in range(1, len(ws) + 1):
+        out = session.update(ws[:t])
+        assert len(out) <= t
+        assert out[: len(previous)] == previous, "a committed label changed"
+        assert [tok.word for tok in out] == ws[: len(out)]
+        previous = out
+    final = session.finish(ws)
+    assert len(final) == len(ws)
+    assert final[: len(previous)] == previous
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "set an alarm for uh for seven no sorry eight thirty",
+        "turn on the the kitchen lights",
+        "what's the what time is it in tokyo",
+        *FLUENT_COMMANDS[:3],
+    ],
+)
+def test_rule_stream_commits_monotonically(text: str) -> None:
+    _check_stream(RuleTagger(), text)
+
+
+def test_stream_restarts_commitment_when_the_prefix_is_rewritten() -> None:
+    session = LookaheadSession(RuleTagger(), 1)
+    assert [t.word for t in session.update(words("set an alarm for"))] == ["set", "an", "alarm"]
+    out = session.update(words("set a alarm for seven"))  # ASR changed "an" to "a"
+    assert [t.word for t in out] == ["set", "a", "alarm", "for"]
+
+
+def test_streaming_metrics_on_a_hand_made_case() -> None:
+    ws = words("play uh play jazz")
+    gold = [[True, True, False, False]]
+    no_wait = streaming_scores(lambda: NoWaitSession(RuleTagger()), [ws], gold)
+    # "play" is shown kept at t=1 and removed at t=3: one unnecessary edit of five.
+    assert no_wait.edit_overhead == pytest.approx(1 / 5)
+    assert no_wait.average_wait == 0.0
+    waiting = simulate(RuleTagger().stream(), ws)
+    assert waiting.final_label == [True, True, False, False]
+    assert waiting.edits == len(ws)  # committed labels never change: EO = 0
+
+
+# -- BERT tagger ------------------------------------------------------------
+
+
+@needs_model
+@pytest.mark.parametrize(
+    ("text", "clean"),
+    [
+        ("set an alarm for uh for seven no sorry eight thirty", "set an alarm for eight thirty"),
+        ("um can i get a large latte", "can i get a large latte"),
+        ("turn on the the kitchen lights", "turn on the kitchen lights"),
+    ],
+)
+def test_bert_removes_disfluencies(bert, text: str, clean: str) -> None:
+    assert clean_text(bert.tag(words(text))) == clean
+
+
+@needs_model
+@pytest.mark.parametrize("text", FLUENT_COMMANDS)
+def test_bert_leaves_fluent_commands_alone(bert, text: str) -> None:
+    assert not any(t.remove for t in bert.tag(words(text)))
+
+
+@needs_model
+@pytest.mark.parametrize(
+    "text",
+    [
+        "set an alarm for uh for seven no sorry eight thirty",
+        "um can i get a medium no a large cappuccino with oat milk",
+        "what do petrologists no what do unstable isotope studies indicate",
+        *FLUENT_COMMANDS[:3],
+    ],
+)
+def test_bert_stream_commits_monotonically(bert, text: str) -> None:
+    _check_stream(bert, text)
+
+
+@needs_model
+def test_bert_stream_finish_matches_tag(bert) -> None:
+    ws = words("set an alarm for uh for seven no sorry eight thirty")
+    session = bert.stream()
+    for t in range(1, len(ws) + 1):
+        session.update(ws[:t])
+    assert clean_text(session.finish(ws)) == "set an alarm for eight thirty"
+
+
+@needs_model
+def test_bert_empty_and_long_input(bert) -> None:
+    assert bert.tag([]) == []
+    long = words("turn on the kitchen lights and") * 40  # 240 words: several windows
+    assert len(bert.tag(long)) == len(long)
+
+
+@needs_model
+def test_sha256_mismatch_is_a_model_file_error(tmp_path: Path) -> None:
+    from services.disfluency.bert import BertTagger
+
+    copy = tmp_path / "1"
+    shutil.copytree(MODEL_DIR, copy)
+    with (copy / "labels.json").open("a") as fh:
+        fh.write(" ")
+    with pytest.raises(ModelFileError, match="sha256 mismatch"):
+        BertTagger(copy)
+    (copy / "SHA256SUMS").unlink()
+    with pytest.raises(ModelFileError, match="missing"):
+        BertTagger(copy)
+
+
+# -- commands ---------------------------------------------------------------
+
+
+@needs_model
+def test_clean_json_subprocess() -> None:
+    lines = "set an alarm for uh for seven no sorry eight thirty\nTurn on the kitchen lights\n\n"
+    proc = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "clean", "--json"],
+        input=lines,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=60,
+        check=True,
+    )
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(records) == 3
+    first = records[0]
+    assert first["tokens"] == words("set an alarm for uh for seven no sorry eight thirty")
+    assert len(first["remove"]) == len(first["tokens"])
+    assert first["clean"] == "set an alarm for eight thirty"
+    assert records[1] == {
+        "tokens": ["Turn", "on", "the", "kitchen", "lights"],
+        "remove": [False] * 5,
+        "clean": "Turn on the kitchen lights",
+    }
+    assert records[2] == {"tokens": [], "remove": [], "clean": ""}
+
+
+def test_clean_plain_text_with_rules(monkeypatch, capsys) -> None:
+    from assistant.cli import main
+
+    monkeypatch.setattr(sys, "stdin", __import__("io").StringIO("um call mom\n"))
+    assert main(["clean", "--tagger", "rules"]) == 0
+    assert capsys.readouterr().out == "call mom\n"
+
+
+def test_eval_command_on_a_tiny_file(tmp_path: Path, capsys) -> None:
+    from services.disfluency.commands import eval_main
+
+    data = tmp_path / "tiny.jsonl"
+    data.write_text(
+        json.dumps({"disfluent": "um call mom", "fluent": "call mom"})
+        + "\n"
+        + json.dumps({"tokens": "turn on the the lights", "remove": [False, False, True, False, False]})
+        + "\n"
+        + json.dumps({"tokens": ["call", "mom"], "remove": [False, False]})
+        + "\n"
+    )
+    assert eval_main(["--data", str(data), "--json", "--tagger", "rules"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    lab = report["labelled"]
+    assert lab["utterances"] == 3 and lab["words"] == 10
+    assert lab["f1"] == 1.0
+    assert set(lab["streaming"]) == {"wait", "no-wait"}
+    assert lab["streaming"]["wait"]["edit_overhead"] == 0.0
+
+
+def test_eval_command_errors(tmp_path: Path) -> None:
+    from services.disfluency.commands import eval_main
+
+    with pytest.raises(InvalidInput, match="not found"):
+        eval_main(["--data", str(tmp_path / "missing.json")])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "hello"}\n')
+    with pytest.raises(InvalidInput, match="bad.jsonl:1"):
+        eval_main(["--data", str(bad), "--tagger", "rules"])
+    with pytest.raises(InvalidInput):
+        eval_main(["--bogus"])
