@@ -62,6 +62,8 @@ from services.nlu.base import OUT_OF_SCOPE, NluResult, SlotValue
 STORIES_DIR = Path(__file__).with_name("stories")
 DEFAULT_NOW = "2026-11-26T08:00"
 DEFAULT_TZ = "America/New_York"
+FIRST_PHRASE_MAX_WORDS = 6
+"""Every reply's first phrase must be this short (the TTS speaks it first); a step may override."""
 
 _STEP_KEYS = {"user", "intent", "slots", "confidence", "expect", "then", "restart", "advance", "notifications",
               "interrupt", "session", "comment"}  # fmt: skip
@@ -188,7 +190,7 @@ def _check_response(exp: dict[str, Any], resp: DialogResponse) -> str | None:
         return f"hint words {missing} missing from {resp.hint_words}"
     if "end_session" in exp and resp.end_session != bool(exp["end_session"]):
         return f"expected end_session {exp['end_session']}, got {resp.end_session}"
-    limit = int(exp.get("first_phrase_max_words", 0) or 0)
+    limit = int(exp.get("first_phrase_max_words", FIRST_PHRASE_MAX_WORDS) or 0)
     if limit and resp.phrases and len(resp.phrases[0].split()) > limit:
         return f"first phrase {resp.phrases[0]!r} has more than {limit} words"
     return None

@@ -339,6 +339,8 @@ class TimeRange:
 
     def spoken(self, today: date) -> str:
         when = spoken_when(self.day, today)
+        if self.at is not None and self.day == today and self.part_of_day in {"evening", "night"}:
+            return f"tonight at {spoken_time(self.at.hour, self.at.minute)}"
         if self.at is not None:
             return f"{when} at {spoken_time(self.at.hour, self.at.minute)}"
         if self.part_of_day:

@@ -18,6 +18,13 @@ from dialog.state import Frame
 _SHOT_WORDS = {"single": 1, "double": 2, "triple": 3, "quad": 4}
 
 
+def _with_noun(amount: str | None, noun: str) -> str:
+    """``("a bit of", "milk") -> "a bit of milk"``; ``("skim milk", "milk") -> "skim milk"``."""
+    if not amount:
+        return ""
+    return amount if noun in amount.lower() else f"{amount} {noun}"
+
+
 def spoken_price(amount: float, currency: str = "dollars") -> str:
     """``4.5 -> "four fifty"``, ``3.0 -> "three dollars"``, ``0.75 -> "seventy five cents"``."""
     cents = int(round(amount * 100))
@@ -108,10 +115,10 @@ class CoffeeSkill(Skill):
         )
         if shots and shots > 1:
             price += self.extra_shot * (shots - 1)
-        extras = [e for e in (frame.get("roast") and f"{frame.get('roast')} roast",
+        extras = [e for e in (_with_noun(frame.get("roast"), "roast"),
                               shots and shots > 1 and f"{spoken_number(shots)} shots",
-                              frame.get("milkAmount") and f"{frame.get('milkAmount')} milk",
-                              frame.get("sugarAmount") and f"{frame.get('sugarAmount')} sugar") if e]  # fmt: skip
+                              _with_noun(frame.get("milkAmount"), "milk"),
+                              _with_noun(frame.get("sugarAmount"), "sugar")) if e]  # fmt: skip
         return {"drink": drink, "size": size, "price": round(price, 2), "extras": extras,
                 "slots": frame.values()}  # fmt: skip
 

@@ -181,7 +181,11 @@ class WeatherSkill(Skill):
                        "condition_description", "condition_temperature", "spatial_relation"),
     }  # fmt: skip
     carry_over = {
-        "GetWeather": (("city", "country", "state", "geographic_poi", "current_location"), ("timeRange",)),
+        "GetWeather": (
+            ("city", "country", "state", "geographic_poi", "current_location"),
+            ("timeRange",),
+            ("condition_description", "condition_temperature"),
+        ),
     }
 
     def __init__(self, config: SkillConfig) -> None:
