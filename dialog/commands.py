@@ -1,4 +1,4 @@
-"""Dialog commands: the story-test runner (``quickturn test stories [PATH...]``).
+"""Dialog commands: the story-test runner (``quickturn test stories [PATH...]``) and ``quickturn dialog``.
 
 A story is a multi-turn conversation written in YAML under ``dialog/stories/``.
 Each step gives the NLU result directly (intent + slots), so stories test the
@@ -43,9 +43,11 @@ newest active record of that kind contains *data*), ``alarms: N`` (pending in th
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -344,3 +346,46 @@ def test_stories_main(argv: list[str]) -> int:
     print(f"{passed} passed, {failed} failed")
     sys.stdout.flush()
     return 0 if failed == 0 and passed > 0 else 1
+
+
+def _default_db() -> Path:
+    try:
+        from assistant.settings import load_settings
+
+        return load_settings().data_dir / "dialog.db"
+    except Exception:  # settings unavailable in a stripped-down install
+        return Path(__file__).resolve().parents[1] / "var" / "dialog.db"
+
+
+def dialog_main(argv: list[str]) -> int:
+    """``quickturn dialog INTENT [SLOT=VALUE[=NORMALIZED]...]``: one turn straight into the dialog manager.
+
+    Skips ASR and NLU, so a conversation can be driven by hand, one process per turn, in a
+    persistent session (``--session``), e.g. the three-turn coffee order in ``docs/dialog.md``.
+    """
+    ap = argparse.ArgumentParser(
+        prog="quickturn dialog", description="Send one NLU result to the dialog manager."
+    )
+    ap.add_argument("intent", help="intent name, e.g. orderDrink, Affirm, out_of_scope")
+    ap.add_argument("slots", nargs="*", help="SLOT=VALUE or SLOT=VALUE=NORMALIZED")
+    ap.add_argument("--session", default="cli", help="session id (default: cli)")
+    ap.add_argument("--db", type=Path, default=None, help="SQLite file (default: <data_dir>/dialog.db)")
+    ap.add_argument("--text", default="", help="the user's words (logged; used to spot corrections)")
+    ap.add_argument("--timezone", default=None, help="IANA time zone (default: the machine's)")
+    ap.add_argument("--json", action="store_true", help="print the whole response as JSON")
+    args = ap.parse_args(argv)
+    slots: dict[str, Any] = {}
+    for item in args.slots:
+        name, sep, rest = item.partition("=")
+        if not sep or not name:
+            raise DomainError(f"slot {item!r}: write SLOT=VALUE or SLOT=VALUE=NORMALIZED")
+        value, _, norm = rest.partition("=")
+        slots[name] = {"value": value, "normalized": norm or value}
+    nlu = nlu_from_step({"intent": args.intent, "slots": slots, "user": args.text})
+    with DialogManager(args.db or _default_db(), timezone=args.timezone) as dm:
+        resp = dm.handle(args.session, f"cli-{time.time_ns()}", nlu, args.text, args.text)
+    if args.json:
+        print(json.dumps(resp.to_json(), indent=2))
+    else:
+        print(resp.text)
+    return 0

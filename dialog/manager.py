@@ -29,7 +29,9 @@ announced (as missed) as soon as the scheduler runs again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import re
 import threading
 from collections.abc import Awaitable, Callable, Iterable
@@ -37,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dialog.responses import DEFAULT_FILE, Responses, split_phrases
 from dialog.skills import load_builtin_skills
@@ -138,7 +140,8 @@ class DialogManager:
             in memory (tests, ``quickturn say`` without a session).
         clock: returns the current time; a naive datetime is taken to be in *timezone*.
             Defaults to the wall clock.
-        timezone: IANA name of the household's time zone (alarms, dates, "what time is it").
+        timezone: IANA name of the household's time zone (alarms, dates, "what time is it");
+            ``None`` means the machine's zone (``$TZ`` or ``/etc/localtime``), else UTC.
         forecast_file: the offline weather provider's file (default ``dialog/data/forecast.json``).
         weather_provider: ``"offline"`` (default) or ``"open-meteo"`` (network, with timeout; a failure
             is spoken as an apology), or a provider object (see :mod:`dialog.skills.weather`).
@@ -155,7 +158,7 @@ class DialogManager:
         db_path: Path | str | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
-        timezone: str = "UTC",
+        timezone: str | None = None,
         forecast_file: Path | None = None,
         weather_provider: object = "offline",
         data_dir: Path = DATA_DIR,
@@ -164,7 +167,7 @@ class DialogManager:
         min_confidence: float = 0.3,
         durable: bool = False,
     ) -> None:
-        self.tz = ZoneInfo(timezone)
+        self.tz = ZoneInfo(timezone or local_timezone())
         self._clock = clock
         self.store = Store(db_path, durable=durable)
         self.responses = Responses(responses_file)
@@ -183,7 +186,6 @@ class DialogManager:
             name: cls(config) for name, cls in REGISTRY.items() if wanted is None or name in wanted
         }
         self._by_intent: dict[str, Skill] = {i: s for s in self.skills.values() for i in s.intents}
-        self._sessions: dict[str, SessionState] = {}
         self._lock = threading.RLock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -210,14 +212,15 @@ class DialogManager:
         self.close()
 
     def session(self, session_id: str) -> SessionState:
-        """The state of *session_id* (loaded from the database, or new)."""
+        """The committed state of *session_id* (read from the database; new if unknown)."""
         with self._lock:
-            state = self._sessions.get(session_id)
-            if state is None:
-                raw = self.store.load_session(session_id)
-                state = SessionState.from_json(raw) if raw else SessionState(session_id)
-                self._sessions[session_id] = state
-            return state
+            return self._load(session_id)
+
+    def _load(self, session_id: str) -> SessionState:
+        # Read inside the turn's write transaction, so several processes sharing one database
+        # (``quickturn say --session`` calls, a server) serialize their read-modify-write.
+        raw = self.store.load_session(session_id)
+        return SessionState.from_json(raw) if raw else SessionState(session_id)
 
     def handle(
         self, session_id: str, turn_id: str, nlu: NluResult, transcript: str = "", clean_text: str = ""
@@ -236,32 +239,35 @@ class DialogManager:
             The reply. A skill that raises gives a spoken apology (action ``error``), never an exception.
         """
         with self._lock:
-            state = self.session(session_id)
-            ctx = SkillContext(
-                session_id=session_id,
-                turn_id=turn_id,
-                now=self.now(),
-                store=self.store,
-                state=state,
-                text=clean_text or transcript,
-                wake_scheduler=self._wake_scheduler,
-            )
+            now = self.now()
             try:
                 with self.store.transaction():
-                    state.turns += 1
-                    resp = self._respond(ctx, self._decide(ctx, nlu))
-                    self._commit_turn(state, turn_id, transcript, clean_text, nlu, resp)
+                    return self._turn(session_id, turn_id, now, nlu, transcript, clean_text)
             except Exception:
                 log.exception("dialog turn %s/%s failed; state rolled back", session_id, turn_id)
                 # The transaction rolled back; the database holds the last committed state.
-                self._sessions.pop(session_id, None)
-                state = self.session(session_id)
-                ctx.state = state
                 with self.store.transaction():
-                    state.turns += 1
-                    resp = self._respond(ctx, _Out([self._say(ctx, "error")], "error", nlu.intent))
-                    self._commit_turn(state, turn_id, transcript, clean_text, nlu, resp)
-            return resp
+                    return self._turn(session_id, turn_id, now, nlu, transcript, clean_text, failed=True)
+
+    def _turn(
+        self, session_id: str, turn_id: str, now: datetime, nlu: NluResult, transcript: str, clean_text: str,
+        failed: bool = False,
+    ) -> DialogResponse:  # fmt: skip
+        state = self._load(session_id)
+        ctx = SkillContext(
+            session_id=session_id,
+            turn_id=turn_id,
+            now=now,
+            store=self.store,
+            state=state,
+            text=clean_text or transcript,
+            wake_scheduler=self._wake_scheduler,
+        )
+        state.turns += 1
+        out = _Out([self._say(ctx, "error")], "error", nlu.intent) if failed else self._decide(ctx, nlu)
+        resp = self._respond(ctx, out)
+        self._commit_turn(state, turn_id, transcript, clean_text, nlu, resp)
+        return resp
 
     def log_latencies(self, session_id: str, turn_id: str, latencies_ms: dict[str, float]) -> None:
         """Attach per-stage latencies (milliseconds) to the stored turn; merged with earlier ones."""
@@ -276,7 +282,7 @@ class DialogManager:
         with self._lock:
             with self.store.transaction():
                 self.store.update_turn(session_id, turn_id, played_ms=played_ms)
-                state = self.session(session_id)
+                state = self._load(session_id)
                 if state.last.turn_id == turn_id:
                     state.last.played_ms = int(played_ms)
                     state.last.heard_all = played_ms >= _speech_ms(state.last.phrases)
@@ -308,7 +314,7 @@ class DialogManager:
         out: list[Notification] = []
         with self._lock, self.store.transaction():
             for alarm in self.store.due_alarms(ts):
-                state = self.session(alarm.session_id)
+                state = self._load(alarm.session_id)
                 state.turns += 1
                 missed = ts - alarm.due_at > 120
                 key = f"notify.{alarm.kind}{'.missed' if missed else ''}"
@@ -690,6 +696,23 @@ class DialogManager:
         self.store.save_session(state.session_id, state.to_json())
         self.store.insert_turn(state.session_id, turn_id, transcript=transcript, clean_text=clean_text,
                                nlu=nlu.to_json(), response=resp.to_json())  # fmt: skip
+
+
+def local_timezone() -> str:
+    """The machine's IANA time zone name: ``$TZ``, else the ``/etc/localtime`` link, else ``"UTC"``."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    with contextlib.suppress(OSError):
+        link = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in link:
+            candidates.append(link.split("zoneinfo/", 1)[1])
+    for name in candidates:
+        if name:
+            try:
+                ZoneInfo(name)
+                return name
+            except (ValueError, OSError, ZoneInfoNotFoundError):
+                continue
+    return "UTC"
 
 
 def _speech_ms(phrases: list[str]) -> float:
