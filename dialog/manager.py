@@ -59,6 +59,12 @@ _CORRECTION_CUE = re.compile(
     r"instead\b|i meant\b|i mean\b|rather\b|not\b)",
     re.I,
 )
+_FOLLOW_UP = re.compile(
+    r"^\s*(and|what about|how about|what if|actually|no|nope|nah|make it|make that|change it|instead|rather|"
+    r"i meant|in|on|at|for|then|sorry)\b",
+    re.I,
+)
+"""Openings of a follow-up that leans on the previous request ("and in Paris?", "no, make it large")."""
 _CHARS_PER_S = 14.0
 """Speaking rate used to guess how much of an interrupted reply was heard."""
 
@@ -436,6 +442,8 @@ class DialogManager:
                     return self._progress(ctx, top, prefix_key="confirm.unheard")
                 return self._execute(ctx, top)
             if intent == "Deny" and not relevant:
+                relevant = self._from_text(ctx, top)  # "no, five people" with the number untagged
+            if intent == "Deny" and not relevant:
                 st.stack.pop()
                 return self._resume(ctx, _Out([self._say(ctx, f"declined.{top.intent}", self._vars(top))],
                                               "cancelled", top.intent, top))  # fmt: skip
@@ -449,6 +457,8 @@ class DialogManager:
         if intent == top.intent:
             top.slots.update(slots)
             return self._progress(ctx, top, prefix_key="ack.correction" if self._cue(ctx) else None)
+        if intent == "Deny" and not relevant:
+            relevant = self._from_text(ctx, top)
         if intent == "Deny" and relevant:
             top.slots.update(relevant)
             return self._progress(ctx, top, prefix_key="ack.correction")
@@ -460,16 +470,28 @@ class DialogManager:
             if relevant:
                 top.slots.update(relevant)
                 return self._progress(ctx, top)
-            slot = top.expected_slot
-            if slot and ctx.text:
-                got = self._skill(top.intent).extract(ctx, top, slot, ctx.text)
-                if got is not None:
-                    top.set(slot, *got)
-                    return self._progress(ctx, top)
+            found = self._from_text(ctx, top)
+            if top.expected_slot in found or (found and intent == OUT_OF_SCOPE):
+                top.slots.update(found)
+                return self._progress(ctx, top)
             if not st.last.heard_all:
                 return self._reask(ctx, top, prefix_key="reask.unheard", count=False)
             return self._reask(ctx, top, prefix_key="reask")
         return None
+
+    def _from_text(self, ctx: SkillContext, frame: Frame, *, only_missing: bool = False) -> dict[str, Slot]:
+        """Slots of *frame*'s intent the skill can find in this turn's text (the NLU tagged none)."""
+        if not ctx.text:
+            return {}
+        skill = self._skill(frame.intent)
+        found: dict[str, Slot] = {}
+        for slot in skill.slots.get(frame.intent, ()):
+            if only_missing and slot in frame.slots:
+                continue
+            got = skill.extract(ctx, frame, slot, ctx.text)
+            if got is not None:
+                found[slot] = Slot(*got)
+        return found
 
     def _cue(self, ctx: SkillContext) -> bool:
         return bool(ctx.text and _CORRECTION_CUE.search(ctx.text))
@@ -477,6 +499,14 @@ class DialogManager:
     def _start(self, ctx: SkillContext, intent: str, slots: dict[str, Slot]) -> _Out:
         st = ctx.state
         last = st.last_done
+        if (
+            last is not None
+            and not slots
+            and intent in ("Deny", OUT_OF_SCOPE)
+            and _FOLLOW_UP.search(ctx.text)
+        ):
+            # "no, make it large", "and in London?", "actually eight thirty" with nothing tagged.
+            slots = self._from_text(ctx, last)
         if intent in ("Affirm", "Deny"):
             if intent == "Deny" and slots and last is not None:
                 relevant = self._relevant(last.intent, slots)
@@ -532,6 +562,7 @@ class DialogManager:
     def _open(self, ctx: SkillContext, frame: Frame) -> _Out:
         """Start a task: carry context over from the previous request of the same intent, then progress."""
         skill = self._skill(frame.intent)
+        frame.slots.update(self._from_text(ctx, frame, only_missing=True))
         memory = ctx.state.memory.get(frame.intent, {})
         for group in skill.carry_over.get(frame.intent, ()):
             if not any(s in frame.slots for s in group):

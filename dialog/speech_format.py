@@ -436,6 +436,28 @@ def parse_time_range(normalized: str | None, value: str | None, today: date) -> 
     )
 
 
+_NUMBER_WORD = r"(?:\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|noon|midnight)"
+_RANGE_START = re.compile(
+    r"\b(today|tonight|tomorrow|day after tomorrow|this (?:morning|afternoon|evening|weekend)|next week|"
+    r"(?:next |on )?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)|in \w+ days?|"
+    rf"at {_NUMBER_WORD}\b|\d{{1,2}}(?::\d{{2}})?\s*[ap]\.?\s?m\b|noon|midnight)",
+    re.I,
+)
+
+
+def find_time_range(text: str, today: date) -> str | None:
+    """The part of free text that names a day or a clock time ("... tomorrow at seven pm"), or ``None``.
+
+    Stricter than :func:`parse_time_range`: a bare number ("a table for four") is not a time here,
+    because this reads whole sentences the NLU did not tag.
+    """
+    m = _RANGE_START.search(text or "")
+    if not m:
+        return None
+    said = text[m.start() :].strip(" ?.!,")
+    return said if _parse_range_one(said, today) is not None else None
+
+
 def parse_datetime_iso(text: str) -> datetime | None:
     """``datetime.fromisoformat`` that returns ``None`` instead of raising."""
     try:

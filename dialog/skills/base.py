@@ -24,7 +24,8 @@ weather provider) must have a timeout and turn failure into a spoken apology.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -134,12 +135,13 @@ class Skill:
         return {**frame.values(), "options": spoken_list(options[:4], "or")}
 
     def extract(self, ctx: SkillContext, frame: Frame, slot: str, text: str) -> tuple[str, str] | None:
-        """Find a value for *slot* in raw text when the NLU gave none (default: a hint word in the text)."""
-        low = f" {text.lower()} "
-        for value in sorted(self.hints(ctx, frame.intent, slot), key=len, reverse=True):
-            if f" {value.lower()} " in low:
-                return value, value
-        return None
+        """Find ``(value, normalized)`` for *slot* in the raw text of a turn the NLU under-tagged.
+
+        Called for corrections and follow-ups ("no, make it large", "and in London?") and for
+        answers the NLU missed. It must be conservative: a wrong value is worse than none.
+        Default: one of :meth:`hints` appearing as whole words.
+        """
+        return find_phrase(text, self.hints(ctx, frame.intent, slot))
 
     def check(self, ctx: SkillContext, frame: Frame) -> Reply | None:
         """Validate and resolve the filled slots; return a reply to stop here (ask again, refuse)."""
@@ -155,6 +157,16 @@ class Skill:
     def amend(self, ctx: SkillContext, done: Frame, correction: Frame) -> Reply | None:
         """Correct the finished task *done* with the slots in *correction*; ``None`` if not amendable."""
         return None
+
+
+def find_phrase(text: str, phrases: Iterable[str]) -> tuple[str, str] | None:
+    """The longest of *phrases* found in *text* as whole words (case-insensitive), as ``(phrase, phrase)``."""
+    words = " " + re.sub(r"[^a-z0-9' ]", " ", text.lower()) + " "
+    words = re.sub(r"\s+", " ", words)
+    for p in sorted(phrases, key=len, reverse=True):
+        if p and f" {p.lower()} " in words:
+            return p, p
+    return None
 
 
 REGISTRY: dict[str, type[Skill]] = {}

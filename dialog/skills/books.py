@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from dialog.skills.base import Reply, Skill, SkillContext, display_name, skill
 from dialog.speech_format import parse_int, spoken_number
 from dialog.state import Frame
@@ -25,6 +27,14 @@ class BookSkill(Skill):
             **super().ask_vars(ctx, frame, slot),
             "object_name": display_name(frame.get("object_name")) or "it",
         }
+
+    def extract(self, ctx: SkillContext, frame: Frame, slot: str, text: str) -> tuple[str, str] | None:
+        if slot != "rating_value":
+            return None
+        m = re.search(r"\b(\w+)\s+(?:stars?|points?|out of)\b", text.lower())
+        said = m.group(1) if m else (text if frame.expected_slot == slot else "")
+        n = parse_int(said) if said else None
+        return (said, str(n)) if n is not None else None
 
     def _best(self, frame: Frame) -> int:
         return parse_int(frame.norm("best_rating"), frame.get("best_rating")) or 5

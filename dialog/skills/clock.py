@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from zoneinfo import ZoneInfo
 
-from dialog.skills.base import Reply, Skill, SkillConfig, SkillContext, display_name, skill
+from dialog.skills.base import Reply, Skill, SkillConfig, SkillContext, display_name, find_phrase, skill
 from dialog.speech_format import spoken_date, spoken_time
 from dialog.state import Frame
 
@@ -36,6 +36,9 @@ class ClockSkill(Skill):
             self.zones.update({k: v["tz"] for k, v in places.items() if "tz" in v})
         except (OSError, KeyError, ValueError):
             pass
+
+    def extract(self, ctx: SkillContext, frame: Frame, slot: str, text: str) -> tuple[str, str] | None:
+        return find_phrase(text, list(self.zones)) if slot == "city" else None
 
     def execute(self, ctx: SkillContext, frame: Frame) -> Reply:
         place = display_name(frame.get("city") or frame.get("state") or frame.get("country")) or None

@@ -93,6 +93,18 @@ class MusicSkill(Skill):
             return sorted({t["genre"] for t in self.tracks})
         return []
 
+    def extract(self, ctx: SkillContext, frame: Frame, slot: str, text: str) -> tuple[str, str] | None:
+        if slot == "playlist":
+            m = re.search(
+                r"\b(?:my|the|to)\s+(?!(?:a|an|the|my|new|this|that)\b)([a-z0-9' ]+?)\s+playlist\b",
+                text.lower(),
+            )
+            if m:
+                return m.group(1), m.group(1)
+        if slot in ("artist", "genre", "playlist", "track", "entity_name"):
+            return super().extract(ctx, frame, slot, text)
+        return None
+
     # ------------------------------------------------------------------ intents
 
     def execute(self, ctx: SkillContext, frame: Frame) -> Reply:

@@ -12,8 +12,8 @@ import re
 from datetime import date, datetime, time
 from typing import Any
 
-from dialog.skills.base import Reply, Skill, SkillConfig, SkillContext, skill
-from dialog.speech_format import TimeRange, parse_int, parse_time_range, spoken_number
+from dialog.skills.base import Reply, Skill, SkillConfig, SkillContext, find_phrase, skill
+from dialog.speech_format import TimeRange, find_time_range, parse_int, parse_time_range, spoken_number
 from dialog.state import Frame
 
 _PARTY_WORDS = {"me": 1, "myself": 1, "just me": 1, "me and my wife": 2, "me and my husband": 2,
@@ -58,6 +58,25 @@ class RestaurantSkill(Skill):
         if slot == "restaurant_name":
             return [r["name"] for r in self.restaurants]
         return []
+
+    def extract(self, ctx: SkillContext, frame: Frame, slot: str, text: str) -> tuple[str, str] | None:
+        low = text.lower()
+        if slot == "party_size_number":
+            m = re.search(r"\b(\w+)\s+(?:people|persons|guests|of us)\b", low) or re.search(
+                r"\b(?:for|party of)\s+(\w+)\b(?!\s*(?:pm|am|p m|a m|o'clock|thirty|fifteen|forty))", low
+            )
+            if m and (n := parse_int(m.group(1))) is not None:
+                return m.group(1), str(n)
+            if frame.expected_slot == slot and (n := parse_int(low)) is not None:
+                return low, str(n)
+            return None
+        if slot == "timeRange" and (said := find_time_range(text, ctx.today)):
+            return said, said
+        if slot == "restaurant_name":
+            return find_phrase(text, [r["name"] for r in self.restaurants])
+        if slot == "cuisine":
+            return find_phrase(text, sorted({r["cuisine"] for r in self.restaurants}))
+        return None
 
     def _when(self, ctx: SkillContext, frame: Frame) -> TimeRange | None:
         if not frame.get("timeRange"):

@@ -10,9 +10,10 @@ import re
 from datetime import date
 from typing import Any
 
-from dialog.skills.base import Reply, Skill, SkillConfig, SkillContext, skill
+from dialog.skills.base import Reply, Skill, SkillConfig, SkillContext, find_phrase, skill
 from dialog.speech_format import (
     TimeRange,
+    find_time_range,
     parse_time,
     parse_time_range,
     spoken_list,
@@ -62,6 +63,15 @@ class SearchSkill(Skill):
         if slot == "location_name":
             return [c["name"] for c in self.cinemas]
         return []
+
+    def extract(self, ctx: SkillContext, frame: Frame, slot: str, text: str) -> tuple[str, str] | None:
+        if slot == "timeRange" and (said := find_time_range(text, ctx.today)):
+            return said, said
+        if slot == "location_name":
+            return find_phrase(text, [n for c in self.cinemas for n in (c["name"], *c.get("aliases", []))])
+        if slot in ("object_name", "movie_name"):
+            return super().extract(ctx, frame, slot, text)
+        return None
 
     def execute(self, ctx: SkillContext, frame: Frame) -> Reply:
         if frame.intent == "SearchCreativeWork":

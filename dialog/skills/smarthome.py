@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dialog.skills.base import Reply, Skill, SkillConfig, SkillContext, skill
+from dialog.skills.base import Reply, Skill, SkillConfig, SkillContext, find_phrase, skill
 from dialog.speech_format import parse_int, spoken_list, spoken_number
 from dialog.state import Frame
 
@@ -31,7 +31,11 @@ def _level(frame: Frame, dev: dict[str, Any]) -> int | None:
     for word, fraction in _LEVEL_WORDS.items():
         if said in (word, f"{word} level", f"to {word}"):
             lo, hi = dev.get("min", 0), dev.get("max", 100)
-            return round(lo + fraction * (hi - lo)) if fraction else max(lo, 1 if dev.get("kind") == "light" else lo)
+            return (
+                round(lo + fraction * (hi - lo))
+                if fraction
+                else max(lo, 1 if dev.get("kind") == "light" else lo)
+            )
     return parse_int(frame.norm("level"), frame.get("level"))
 
 
@@ -79,6 +83,17 @@ class SmartHomeSkill(Skill):
         if slot == "level":
             return ["percent", "fifty", "twenty", "degrees"]
         return []
+
+    def extract(self, ctx: SkillContext, frame: Frame, slot: str, text: str) -> tuple[str, str] | None:
+        if slot == "device":
+            names = {n for d in self.devices for n in (d["name"], *d.get("aliases", []))}
+            return find_phrase(text, names)
+        if slot == "level":
+            m = re.search(r"\b([\w ]+?)\s*(?:percent|%|degrees?)", text.lower())
+            said = m.group(1) if m else (text if frame.expected_slot == "level" else "")
+            n = parse_int(said.split(" to ")[-1]) if said else None
+            return (said, str(n)) if n is not None else None
+        return super().extract(ctx, frame, slot, text)
 
     def ask_vars(self, ctx: SkillContext, frame: Frame, slot: str) -> dict[str, object]:
         v = dict(super().ask_vars(ctx, frame, slot))

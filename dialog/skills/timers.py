@@ -23,7 +23,9 @@ def _next_at(now: datetime, hour: int, minute: int, date_hint: str | None) -> da
     if iso:
         try:
             day = datetime.fromisoformat(iso.group()).date()
-            due = datetime.combine(day, datetime.min.time(), tzinfo=now.tzinfo).replace(hour=hour, minute=minute)
+            due = datetime.combine(day, datetime.min.time(), tzinfo=now.tzinfo).replace(
+                hour=hour, minute=minute
+            )
             if due > now:
                 return due
         except ValueError:
@@ -213,7 +215,11 @@ class TimerSkill(Skill):
 
 def _day_hint(frame: Frame) -> str:
     """Everything that may name the alarm's day: "tomorrow", an ISO date..."""
-    return " ".join(v for v in (frame.norm("time"), frame.get("time"), frame.norm("timeRange"), frame.get("timeRange")) if v)
+    return " ".join(
+        v
+        for v in (frame.norm("time"), frame.get("time"), frame.norm("timeRange"), frame.get("timeRange"))
+        if v
+    )
 
 
 def _hm(a: Alarm, now: datetime) -> tuple[int, int]:

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from assistant.errors import BackendUnavailable
-from dialog.skills.base import Reply, Skill, SkillConfig, SkillContext, display_name, skill
-from dialog.speech_format import parse_time_range, spoken_number
+from dialog.skills.base import Reply, Skill, SkillConfig, SkillContext, display_name, find_phrase, skill
+from dialog.speech_format import find_time_range, parse_time_range, spoken_number
 from dialog.state import Frame
 
 log = logging.getLogger(__name__)
@@ -191,6 +191,16 @@ class WeatherSkill(Skill):
     def __init__(self, config: SkillConfig) -> None:
         super().__init__(config)
         self.provider = make_provider(config)
+
+    def extract(self, ctx: SkillContext, frame: Frame, slot: str, text: str) -> tuple[str, str] | None:
+        if slot == "city" and isinstance(self.provider, OfflineForecast):
+            names = [*self.provider.places, *(p["name"].lower() for p in self.provider.places.values())]
+            return find_phrase(text, names)
+        if slot == "timeRange" and (said := find_time_range(text, ctx.today)):
+            return said, said
+        if slot == "condition_description":
+            return find_phrase(text, ["rain", "snow", "sunny", "sun", "cloudy", "windy", "storm"])
+        return None
 
     def execute(self, ctx: SkillContext, frame: Frame) -> Reply:
         place = None
