@@ -22,6 +22,7 @@ PLUGINS: dict[tuple[str, ...], str] = {
     ("clean",): "services.disfluency.commands:clean_main",
     ("train", "nlu"): "services.nlu.commands:train_main",
     ("eval", "nlu"): "services.nlu.commands:eval_main",
+    ("bench", "asr"): "assistant.commands.bench_asr:bench_asr_main",
     ("bench", "nlu"): "services.nlu.commands:bench_main",
     ("parse",): "services.nlu.commands:parse_main",
     ("chat",): "assistant.commands.chat:chat_main",

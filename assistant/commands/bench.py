@@ -1,0 +1,123 @@
+"""``quickturn bench``: per-stage latency and ASR accuracy in simulated real time.
+
+Every utterance (the generated set from ``quickturn setup`` plus the real
+recordings in ``../shared/data/speech-samples``) is played into a fresh
+session at real-time pace, exactly as a microphone would deliver it. Reported:
+p50/p95 of each stage and of the turn (end of speech detected → first reply
+audio), the endpointing delay apart, and corpus WER per source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from assistant.audio_io import load_audio
+from assistant.commands.chat import setup_logging
+from assistant.commands.setup import utterance_manifest
+from assistant.components import Components
+from assistant.metrics import summarize_latency, wer
+from assistant.pipeline import Conversation
+from assistant.settings import load_settings
+from assistant.speech_samples import speech_samples
+from assistant.turn_result import run_audio
+
+STAGES = ["endpoint", "asr", "disfluency", "nlu", "dialog", "tts_first_audio", "total"]
+
+
+def bench_items(settings, limit: int | None, voices: list[str] | None, real: bool) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    items: list[dict[str, object]] = []
+    manifest = utterance_manifest()
+    for line in manifest.read_text().splitlines():
+        row = json.loads(line)
+        if voices and row["voice"] not in voices:
+            continue
+        items.append({"path": manifest.parent / row["audio_filepath"], "text": row["text"], "source": row["voice"]})
+    if limit:
+        # Spread the limit over voices instead of taking the first voice only.
+        items = items[:: max(1, len(items) // limit)][:limit]
+    if real:
+        items += [{"path": p, "text": t, "source": "real"} for p, t in speech_samples(settings.shared_dir)]
+    return items
+
+
+async def _run(components: Components, items: list[dict[str, object]], realtime: bool, progress: bool) -> list[dict[str, object]]:
+    rows = []
+    for k, item in enumerate(items, 1):
+        pcm = load_audio(Path(str(item["path"])))
+        conv = Conversation(components, f"bench-{k}", barge_in=False)
+        result = await run_audio(conv, pcm, realtime=realtime)
+        rows.append({**item, "path": str(item["path"]), "hyp": result.transcript, "latency_ms": result.latency_ms,
+                     "intent": result.intent, "errors": result.errors})
+        if progress:
+            total = result.latency_ms.get("total", float("nan"))
+            print(f"[{k}/{len(items)}] {item['source']:>15} total {total:7.1f} ms | {result.transcript}", file=sys.stderr)
+    return rows
+
+
+def bench_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="quickturn bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--limit", type=int, help="use at most N generated utterances (spread over voices)")
+    parser.add_argument("--voices", help="comma-separated generated voices to use")
+    parser.add_argument("--no-real", action="store_true", help="skip ../shared/data/speech-samples")
+    parser.add_argument("--fast", action="store_true", help="no real-time pacing (latencies then mean less)")
+    parser.add_argument("--config")
+    parser.add_argument("--backend")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    overrides = {"backend": {"uri": args.backend}} if args.backend else None
+    settings = load_settings(args.config, overrides)
+    items = bench_items(settings, args.limit, args.voices.split(",") if args.voices else None, not args.no_real)
+    t0 = time.perf_counter()
+    components = Components.load(settings, db_path=None)
+    load_s = time.perf_counter() - t0
+    rows = asyncio.run(_run(components, items, not args.fast, not args.quiet))
+    latencies = [r["latency_ms"] for r in rows if r["latency_ms"]]
+    by_source: dict[str, dict[str, object]] = {}
+    for source in sorted({str(r["source"]) for r in rows}):
+        sub = [r for r in rows if r["source"] == source]
+        by_source[source] = {"n": len(sub), "wer": round(wer([str(r["text"]) for r in sub], [str(r["hyp"]) for r in sub]), 4)}
+    generated = [r for r in rows if r["source"] != "real"]
+    real = [r for r in rows if r["source"] == "real"]
+    summary = {
+        "utterances": len(rows),
+        "realtime": not args.fast,
+        "backend": settings.backend.uri,
+        "asr_wer": round(wer([str(r["text"]) for r in rows], [str(r["hyp"]) for r in rows]), 4),
+        "asr_wer_generated": round(wer([str(r["text"]) for r in generated], [str(r["hyp"]) for r in generated]), 4) if generated else None,
+        "asr_wer_real": round(wer([str(r["text"]) for r in real], [str(r["hyp"]) for r in real]), 4) if real else None,
+        "wer_by_source": by_source,
+        "latency_ms": summarize_latency(latencies, STAGES),
+        "processing_p50_ms": summarize_latency(latencies, ["total"]).get("total", {}).get("p50"),
+        "endpointing_delay_ms": summarize_latency(latencies, ["endpoint"]).get("endpoint", {}).get("p50"),
+        "turns_without_reply": sum(1 for r in rows if not r["latency_ms"].get("total")),
+        "load_s": round(load_s, 2),
+        "errors": [e for r in rows for e in r["errors"]],
+    }
+    if args.json:
+        print(json.dumps({**summary, "rows": rows}))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"quickturn bench: {len(rows)} utterances, {'real time' if not args.fast else 'fast'}")
+    table.add_column("stage")
+    for col in ("p50 ms", "p95 ms", "max ms", "n"):
+        table.add_column(col, justify="right")
+    for stage, v in summary["latency_ms"].items():  # type: ignore[union-attr]
+        table.add_row(stage, f"{v['p50']:.1f}", f"{v['p95']:.1f}", f"{v['max']:.1f}", str(v["n"]))
+    console = Console()
+    console.print(table)
+    console.print(f"ASR WER {summary['asr_wer']:.3f} (generated {summary['asr_wer_generated']}, real {summary['asr_wer_real']})")
+    console.print("WER by source: " + ", ".join(f"{k} {v['wer']:.3f} (n={v['n']})" for k, v in by_source.items()))
+    console.print(f"median decode-independent endpoint delay {summary['endpointing_delay_ms']} ms; "
+                  f"median of totals {statistics.median([r['total'] for r in latencies if 'total' in r]) if latencies else 'n/a'} ms")
+    return 0

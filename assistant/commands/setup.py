@@ -1,0 +1,122 @@
+"""``quickturn setup``: synthesize the benchmark / demo utterances in several voices.
+
+The voices differ on purpose (piper's neural voice at two speaking rates, two
+espeak-ng voices) so that benchmarks do not measure one synthetic speaker
+only. Output: ``DATA_DIR/utterances/<voice>/<nn>.wav`` and a NeMo-style
+``DATA_DIR/utterances/manifest.jsonl`` (paths relative to it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from assistant.audio_io import resample, to_pcm16, write_wav
+from assistant.settings import load_settings
+
+UTTERANCES_FILE = Path(__file__).resolve().parents[1] / "data" / "utterances.yml"
+
+
+@dataclass(frozen=True)
+class Voice:
+    name: str
+    engine: str
+    option: str  # piper: length scale; espeak: voice name
+
+
+VOICES = [
+    Voice("piper-joe", "piper", "1.0"),
+    Voice("piper-joe-fast", "piper", "0.85"),
+    Voice("espeak-us", "espeak", "en-us"),
+    Voice("espeak-us-f", "espeak", "en-us+f3"),
+]
+
+
+def load_utterances() -> list[dict[str, object]]:
+    data = yaml.safe_load(UTTERANCES_FILE.read_text())
+    return list(data["utterances"])
+
+
+def synthesize(voice: Voice, text: str) -> tuple[np.ndarray, int]:
+    if voice.engine == "piper":
+        from piper.config import SynthesisConfig
+
+
+        tts = _piper()
+        cfg = SynthesisConfig(length_scale=float(voice.option))
+        parts = [c.audio_int16_array for c in tts._voice.synthesize(text, cfg)]
+        return np.concatenate(parts), tts.sample_rate_hz
+    from services.tts.espeak_tts import EspeakTts
+
+    e = EspeakTts(voice.option, speed_wpm=165)
+    return e.synthesize(text), e.sample_rate_hz
+
+
+_PIPER = None
+
+
+def _piper():  # type: ignore[no-untyped-def]
+    global _PIPER
+    if _PIPER is None:
+        from services.tts.piper_tts import PiperTts
+
+        _PIPER = PiperTts(threads=2)
+    return _PIPER
+
+
+def generate(out_dir: Path, voices: list[Voice] | None = None, force: bool = False) -> Path:
+    """Write the utterance WAVs (16 kHz, with 300 ms lead-in silence) and the manifest; returns its path."""
+    from tqdm import tqdm
+
+    voices = voices or VOICES
+    utterances = load_utterances()
+    manifest = out_dir / "manifest.jsonl"
+    if manifest.is_file() and not force:
+        lines = manifest.read_text().splitlines()
+        if len(lines) == len(voices) * len(utterances) and all(
+            (out_dir / json.loads(x)["audio_filepath"]).is_file() for x in lines
+        ):
+            return manifest
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    jobs = [(v, i, u) for v in voices for i, u in enumerate(utterances)]
+    for voice, i, u in tqdm(jobs, desc="synthesizing utterances", unit="utt"):
+        pcm, rate = synthesize(voice, str(u["text"]))
+        audio = to_pcm16(resample(pcm.astype(np.float32) / 32768.0, rate, 16000))
+        audio = np.concatenate([np.zeros(4800, np.int16), audio, np.zeros(3200, np.int16)])
+        rel = Path(voice.name) / f"{i:02d}.wav"
+        write_wav(out_dir / rel, audio, 16000)
+        rows.append(
+            {
+                "audio_filepath": str(rel),
+                "duration": round(len(audio) / 16000, 3),
+                "text": u["text"],
+                "clean_text": u.get("clean_text", u["text"]),
+                "intent": u["intent"],
+                "slots": u.get("slots") or {},
+                "voice": voice.name,
+            }
+        )
+    tmp = manifest.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tmp.replace(manifest)
+    return manifest
+
+
+def utterance_manifest(force: bool = False) -> Path:
+    return generate(load_settings().data_dir / "utterances", force=force)
+
+
+def setup_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="quickturn setup", description=__doc__.splitlines()[0])
+    parser.add_argument("--force", action="store_true", help="regenerate even if present")
+    args = parser.parse_args(argv)
+    manifest = utterance_manifest(force=args.force)
+    n = len(manifest.read_text().splitlines())
+    print(f"{n} utterances in {manifest}")
+    return 0

@@ -1,0 +1,100 @@
+"""Load every stage once per process, as the settings name them.
+
+Loading is the slow part (model files are hashed and sessions created), so
+the CLI, the web server and the evaluator build one :class:`Components` and
+share it across sessions; per-stream state lives in the streams, not here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.errors import QuickTurnError
+from assistant.settings import Settings
+from dialog.base import DialogBackend
+from services.asr.base import AsrBackend
+from services.disfluency.base import Tagger
+from services.nlu.base import NluBackend
+from services.tts import FallbackTts, load_tts
+from services.vad.silero import SileroVad
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Components:
+    """The loaded stages. ``asr`` is None when only text turns are needed."""
+
+    settings: Settings
+    vad_factory: Callable[[], SileroVad]
+    asr: AsrBackend | None
+    tagger: Tagger
+    nlu: NluBackend
+    dialog: DialogBackend
+    tts: FallbackTts
+    load_ms: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, settings: Settings, *, need_asr: bool = True, db_path: Path | None = None) -> Components:
+        """Load the stages (ASR only if ``need_asr``); ``db_path`` is the dialog's SQLite file."""
+        timings: dict[str, float] = {}
+
+        def timed(name: str, fn: Callable[[], object]) -> object:
+            t0 = time.perf_counter()
+            value = fn()
+            timings[name] = (time.perf_counter() - t0) * 1000
+            return value
+
+        asr: AsrBackend | None = None
+        if need_asr:
+            asr = timed("asr", lambda: load_asr(settings))  # type: ignore[assignment]
+        from services.disfluency import load_tagger
+        from services.nlu import load_nlu
+
+        tagger = timed("disfluency", lambda: load_tagger(settings))
+        nlu = timed("nlu", lambda: load_nlu(settings))
+        dialog = timed("dialog", lambda: load_dialog(settings, db_path))
+        tts = timed("tts", lambda: load_tts(settings.tts.engine, settings.tts.cache_phrases, settings.tts.espeak_voice))
+        return cls(
+            settings=settings,
+            vad_factory=SileroVad,
+            asr=asr,
+            tagger=tagger,  # type: ignore[arg-type]
+            nlu=nlu,  # type: ignore[arg-type]
+            dialog=dialog,  # type: ignore[arg-type]
+            tts=tts,  # type: ignore[arg-type]
+            load_ms=timings,
+        )
+
+
+def load_asr(settings: Settings) -> AsrBackend:
+    """The ASR backend named by ``settings.backend.uri``."""
+    uri = settings.backend.uri
+    if uri == "embedded":
+        from services.asr.embedded import EmbeddedAsr
+
+        a = settings.asr
+        return EmbeddedAsr(a.model, a.threads, a.min_window_s, a.tokens_per_second, a.beam_size)
+    scheme = uri.split("://", 1)[0]
+    raise QuickTurnError(
+        f"backend {uri!r} is not available in this build (valid: embedded); "
+        f"the {scheme} client backend is not implemented yet",
+        code="backend-unavailable",
+    )
+
+
+def load_dialog(settings: Settings, db_path: Path | None) -> DialogBackend:
+    """The stateful dialog manager, or the templated baseline if it cannot load."""
+    try:
+        from dialog.manager import DialogManager
+
+        return DialogManager(db_path)  # type: ignore[return-value]
+    except (ImportError, QuickTurnError) as exc:
+        log.warning("stateful dialog manager unavailable (%s); using the templated baseline", exc)
+        from dialog.templated import TemplatedDialog
+
+        return TemplatedDialog()

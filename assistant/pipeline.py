@@ -1,0 +1,381 @@
+"""The streaming orchestrator: audio frames in, typed events out.
+
+One :class:`Conversation` per session. Audio is fed in any chunk size; it is
+re-framed for the VAD, routed to a per-turn ASR stream, and each finished
+turn runs disfluency → NLU → dialog → TTS in its own task, so the next turn's
+audio is already being heard while the reply is synthesized. Events go to
+``conversation.events`` (an :class:`asyncio.Queue`) in the order they happen.
+
+Latency policy (the 300 ms budget runs from endpoint detection to the first
+reply audio):
+
+* partial hypotheses every ``asr.partial_interval_ms`` of new speech, never
+  more than one decode in flight;
+* a *speculative* decode at the first ``speculate_ms`` of silence, so the
+  final transcript is usually ready when the endpointer fires;
+* the reply is split into phrases (first one short) and spoken phrase by
+  phrase, in 40 ms chunks, while later phrases are still being synthesized.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from assistant.components import Components
+from assistant.events import (
+    AudioChunk,
+    DialogAction,
+    ErrorEvent,
+    Event,
+    NluResultEvent,
+    SpeechEnded,
+    SpeechStarted,
+    StageMetrics,
+    TokensTagged,
+    TranscriptFinal,
+    TranscriptPartial,
+    TurnCancelled,
+    now_ns,
+)
+from services.asr.base import AsrStream
+from services.asr.stabilizer import PrefixStabilizer
+from services.disfluency.base import StreamingTagger
+from services.nlu.base import NluHints
+from services.vad.endpointing import Endpointer
+from services.vad.silero import FRAME_SAMPLES
+
+log = logging.getLogger(__name__)
+FRAME_MS = 1000.0 * FRAME_SAMPLES / 16000
+_turn_counter = itertools.count(1)
+
+
+def _ms(t0_ns: int, t1_ns: int) -> float:
+    return max((t1_ns - t0_ns) / 1e6, 0.001)
+
+
+@dataclass
+class _Turn:
+    """State of the user turn being heard."""
+
+    turn_id: str
+    asr: AsrStream
+    stabilizer: PrefixStabilizer = field(default_factory=PrefixStabilizer)
+    tagger: StreamingTagger | None = None
+    new_audio_ms: float = 0.0
+    held: list[np.ndarray] = field(default_factory=list)
+    paused: bool = False
+    partial_task: asyncio.Task[None] | None = None
+    speculative: asyncio.Task[object] | None = None
+
+
+class Conversation:
+    """One session's pipeline.
+
+    Args:
+        components: the loaded stages (shared between sessions).
+        session_id: names the session in every event and in the dialog store.
+        barge_in: when speech starts during a reply, cancel the reply.
+    """
+
+    def __init__(self, components: Components, session_id: str | None = None, *, barge_in: bool = True) -> None:
+        self.c = components
+        self.settings = components.settings
+        self.session_id = session_id or uuid.uuid4().hex[:12]
+        self.barge_in = barge_in
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self._vad = components.vad_factory()
+        v = self.settings.vad
+        self._endpointer = Endpointer(
+            frame_ms=FRAME_MS, threshold=v.threshold, silence_ms=v.silence_ms, min_speech_ms=v.min_speech_ms
+        )
+        self._residual = np.zeros(0, np.int16)
+        self._preroll: deque[np.ndarray] = deque(maxlen=max(1, int(v.pre_roll_ms / FRAME_MS)))
+        self._turn: _Turn | None = None
+        self._replies: dict[str, asyncio.Task[None]] = {}
+        self._hint_words: list[str] = []
+        self._expected: NluHints | None = None
+        self.closed = False
+
+    # ----------------------------------------------------------------- input
+    async def feed(self, pcm: np.ndarray) -> None:
+        """Feed int16 16 kHz mono audio of any length.
+
+        Cancelling it is safe: at most the current frame is lost.
+        """
+        if pcm.dtype != np.int16:
+            raise TypeError("feed() takes int16 PCM")
+        data = np.concatenate([self._residual, pcm]) if self._residual.size else pcm
+        n = len(data) // FRAME_SAMPLES
+        for i in range(n):
+            await self._frame(data[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES])
+        self._residual = data[n * FRAME_SAMPLES :].copy()
+
+    async def _frame(self, frame: np.ndarray) -> None:
+        probability = self._vad(frame)
+        decisions = self._endpointer.push(probability)
+        turn = self._turn
+        if turn is not None and not turn.paused:
+            await turn.asr.accept(frame)
+            turn.new_audio_ms += FRAME_MS
+        elif turn is not None:
+            turn.held.append(frame)
+        else:
+            self._preroll.append(frame)
+        for d in decisions:
+            if d.kind == "start":
+                await self._start_turn(d.audio_ms)
+            elif d.kind == "pause" and self._turn is not None:
+                self._turn.paused = True
+                if self.settings.asr.speculative:
+                    self._turn.speculative = asyncio.create_task(self._turn.asr.hypothesis())
+            elif d.kind == "resume" and self._turn is not None:
+                t = self._turn
+                t.paused = False
+                for held in t.held:
+                    await t.asr.accept(held)
+                t.new_audio_ms += FRAME_MS * len(t.held)
+                t.held.clear()
+            elif d.kind == "end" and self._turn is not None:
+                self._end_turn(d.audio_ms)
+        turn = self._turn
+        if (
+            turn is not None
+            and not turn.paused
+            and turn.new_audio_ms >= self.settings.asr.partial_interval_ms
+            and (turn.partial_task is None or turn.partial_task.done())
+        ):
+            turn.new_audio_ms = 0.0
+            turn.partial_task = asyncio.create_task(self._partial(turn))
+
+    async def _start_turn(self, audio_ms: float) -> None:
+        if self.barge_in:
+            for turn_id in list(self._replies):
+                await self.cancel_turn(turn_id, reason="barge-in")
+        turn_id = f"{self.session_id}-t{next(_turn_counter)}"
+        assert self.c.asr is not None, "audio input needs an ASR backend"
+        asr = self.c.asr.open_stream(self.session_id, turn_id, self._hint_words or None)
+        for frame in self._preroll:
+            await asr.accept(frame)
+        self._preroll.clear()
+        self._turn = _Turn(turn_id=turn_id, asr=asr, tagger=self.c.tagger.stream())
+        await self._emit(SpeechStarted(session_id=self.session_id, turn_id=turn_id, stage="vad", audio_ms=audio_ms))
+
+    def _end_turn(self, speech_end_ms: float) -> None:
+        turn, self._turn = self._turn, None
+        assert turn is not None
+        delay = self._endpointer.pos_ms - speech_end_ms
+        ended = SpeechEnded(
+            session_id=self.session_id, turn_id=turn.turn_id, stage="vad", audio_ms=speech_end_ms, endpoint_delay_ms=delay
+        )
+        self.events.put_nowait(ended)
+        self._replies[turn.turn_id] = asyncio.create_task(self._finish_turn(turn, ended))
+
+    async def _partial(self, turn: _Turn) -> None:
+        try:
+            hyp = await turn.asr.hypothesis()
+        except Exception as exc:  # a failed partial is not fatal: the final decides
+            log.warning("partial decode failed: %s", exc)
+            return
+        if self._turn is not turn or not hyp.text:
+            return
+        words = hyp.text.split()
+        stable = turn.stabilizer.update(words)
+        await self._emit(
+            TranscriptPartial(session_id=self.session_id, turn_id=turn.turn_id, stage="asr", text=hyp.text, stable_words=stable)
+        )
+        if turn.tagger is not None and stable:
+            committed = turn.tagger.update(words[:stable])
+            if committed:
+                await self._emit(
+                    TokensTagged(session_id=self.session_id, turn_id=turn.turn_id, stage="disfluency", tokens=tuple(committed), final=False)
+                )
+
+    # ----------------------------------------------------------------- turns
+    async def _finish_turn(self, turn: _Turn, ended: SpeechEnded) -> None:
+        try:
+            if turn.partial_task is not None and not turn.partial_task.done():
+                turn.partial_task.cancel()
+            hyp = await turn.asr.final()
+            await turn.asr.aclose()
+            final = TranscriptFinal(
+                session_id=self.session_id, turn_id=turn.turn_id, stage="asr", text=hyp.text, raw_text=hyp.raw_text
+            )
+            await self._emit(final)
+            if not hyp.text:
+                return
+            await self._respond(turn.turn_id, hyp.text, t_end_ns=ended.t_ns, t_asr_ns=final.t_ns,
+                                endpoint_ms=ended.endpoint_delay_ms)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("turn %s failed", turn.turn_id)
+            await self._emit(ErrorEvent(session_id=self.session_id, turn_id=turn.turn_id, stage="pipeline",
+                                        code=getattr(exc, "code", "internal"), message=str(exc) or type(exc).__name__))
+        finally:
+            self._replies.pop(turn.turn_id, None)
+
+    async def say(self, text: str) -> str:
+        """Run a text turn (skips VAD and ASR); returns its turn id once the reply is fully emitted."""
+        turn_id = f"{self.session_id}-t{next(_turn_counter)}"
+        started = SpeechEnded(session_id=self.session_id, turn_id=turn_id, stage="text", audio_ms=0.0, endpoint_delay_ms=0.0)
+        await self._emit(started)
+        words = " ".join(text.lower().split())
+        from services.asr.decoder import normalize_transcript
+
+        words = normalize_transcript(words)
+        final = TranscriptFinal(session_id=self.session_id, turn_id=turn_id, stage="text", text=words, raw_text=text)
+        await self._emit(final)
+        task = asyncio.create_task(self._respond(turn_id, words, t_end_ns=started.t_ns, t_asr_ns=final.t_ns, endpoint_ms=0.0))
+        self._replies[turn_id] = task
+        try:
+            await task
+        finally:
+            self._replies.pop(turn_id, None)
+        return turn_id
+
+    async def _respond(self, turn_id: str, transcript: str, *, t_end_ns: int, t_asr_ns: int, endpoint_ms: float) -> None:
+        """Disfluency → NLU → dialog → TTS for one final transcript. Cancelling stops the reply audio."""
+        sid = self.session_id
+        words = transcript.split()
+        tokens = tuple(self.c.tagger.tag(words))
+        tagged = TokensTagged(session_id=sid, turn_id=turn_id, stage="disfluency", tokens=tokens, final=True)
+        await self._emit(tagged)
+        clean = tagged.clean_text
+        nlu = self.c.nlu.parse(clean, self._expected)
+        nlu_event = NluResultEvent(session_id=sid, turn_id=turn_id, stage="nlu", result=nlu)
+        await self._emit(nlu_event)
+        reply = self.c.dialog.handle(sid, turn_id, nlu, transcript, clean)
+        self._hint_words = list(getattr(reply, "hint_words", []) or [])
+        self._expected = getattr(reply, "expected", None)
+        action = DialogAction(
+            session_id=sid, turn_id=turn_id, stage="dialog", text=reply.text, phrases=tuple(reply.phrases),
+            action=reply.action, end_session=reply.end_session,
+        )
+        await self._emit(action)
+        latency = {
+            "endpoint": round(endpoint_ms, 3),
+            "asr": _ms(t_end_ns, t_asr_ns),
+            "disfluency": _ms(t_asr_ns, tagged.t_ns),
+            "nlu": _ms(tagged.t_ns, nlu_event.t_ns),
+            "dialog": _ms(nlu_event.t_ns, action.t_ns),
+        }
+        first_audio_ns = await self._speak(turn_id, list(reply.phrases) or [reply.text])
+        if first_audio_ns is not None:
+            latency["tts_first_audio"] = _ms(action.t_ns, first_audio_ns)
+            latency["total"] = _ms(t_end_ns, first_audio_ns)
+        latency = {k: round(v, 3) for k, v in latency.items()}
+        await self._emit(StageMetrics(session_id=sid, turn_id=turn_id, stage="pipeline", latency_ms=latency))
+        log_latencies = getattr(self.c.dialog, "log_latencies", None)
+        if log_latencies is not None:
+            with contextlib.suppress(Exception):
+                log_latencies(sid, turn_id, latency)
+
+    async def _speak(self, turn_id: str, phrases: list[str]) -> int | None:
+        """Synthesize phrase by phrase; emit 40 ms chunks; returns the first chunk's time."""
+        tts = self.c.tts
+        rate = tts.sample_rate_hz
+        chunk = max(1, int(rate * self.settings.tts.chunk_ms / 1000))
+        first: int | None = None
+        index = 0
+        loop = asyncio.get_running_loop()
+        # Synthesis of phrase i+1 starts as soon as phrase i is queued, so it
+        # overlaps with phrase i being played by the consumer.
+        next_audio = loop.run_in_executor(None, tts.synthesize, phrases[0]) if phrases else None
+        for i in range(len(phrases)):
+            assert next_audio is not None
+            audio = await next_audio
+            next_audio = loop.run_in_executor(None, tts.synthesize, phrases[i + 1]) if i + 1 < len(phrases) else None
+            n = max(1, -(-len(audio) // chunk))
+            for j in range(n):
+                last = i == len(phrases) - 1 and j == n - 1
+                ev = AudioChunk(session_id=self.session_id, turn_id=turn_id, stage="tts", pcm=audio[j * chunk : (j + 1) * chunk],
+                                sample_rate_hz=rate, chunk_index=index, final=last)
+                index += 1
+                if first is None:
+                    first = ev.t_ns
+                await self._emit(ev)
+        return first
+
+    async def cancel_turn(self, turn_id: str, reason: str = "barge-in", played_ms: int | None = None) -> None:
+        """Cancel a reply: no more audio of ``turn_id`` is emitted after this returns."""
+        task = self._replies.pop(turn_id, None)
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._emit(TurnCancelled(session_id=self.session_id, turn_id=turn_id, stage="pipeline", reason=reason))
+        mark = getattr(self.c.dialog, "mark_interrupted", None)
+        if mark is not None:
+            with contextlib.suppress(Exception):
+                mark(self.session_id, turn_id, played_ms or 0)
+
+    async def flush(self, trailing_silence_ms: int | None = None, realtime: bool = False) -> None:
+        """End of input: feed silence so an open turn ends, then wait for every reply."""
+        ms = trailing_silence_ms if trailing_silence_ms is not None else self.settings.vad.silence_ms + 200
+        frames = int(ms / FRAME_MS) + 1
+        silence = np.zeros(FRAME_SAMPLES, np.int16)
+        t0 = time.monotonic()
+        for i in range(frames):
+            if self._turn is None and not self._endpointer.in_speech and i > 0:
+                break
+            await self.feed(silence)
+            if realtime:
+                await _sleep_until(t0 + (i + 1) * FRAME_MS / 1000)
+        await self.drain()
+
+    async def drain(self) -> None:
+        """Wait until every running reply has finished."""
+        while self._replies:
+            await asyncio.gather(*list(self._replies.values()), return_exceptions=True)
+
+    async def close(self) -> None:
+        for turn_id in list(self._replies):
+            task = self._replies.pop(turn_id)
+            task.cancel()
+        self.closed = True
+
+    async def _emit(self, event: Event) -> None:
+        self.events.put_nowait(event)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._replies)
+
+
+async def _sleep_until(deadline: float) -> None:
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+async def feed_paced(conv: Conversation, pcm: np.ndarray, *, realtime: bool = True, chunk_ms: int = 32) -> None:
+    """Feed a recording as a microphone would: ``chunk_ms`` chunks at real-time pace (or as fast as possible)."""
+    step = int(16000 * chunk_ms / 1000)
+    t0 = time.monotonic()
+    for k, i in enumerate(range(0, len(pcm), step)):
+        await conv.feed(pcm[i : i + step])
+        if realtime:
+            await _sleep_until(t0 + (k + 1) * chunk_ms / 1000)
+        else:
+            await asyncio.sleep(0)
+    await conv.flush(realtime=realtime)
+
+
+async def drain_events(conv: Conversation) -> AsyncIterator[Event]:
+    """Yield every event currently queued (non-blocking)."""
+    while not conv.events.empty():
+        yield conv.events.get_nowait()
+
+
+def now() -> int:
+    return now_ns()

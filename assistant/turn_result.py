@@ -1,0 +1,123 @@
+"""Run one utterance through a conversation and collect what happened.
+
+Shared by ``chat``, ``say``, ``bench`` and ``eval``: they differ in how they
+present a :class:`TurnResult`, not in how they obtain it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from assistant.audio_io import write_wav
+from assistant.events import (
+    AudioChunk,
+    DialogAction,
+    ErrorEvent,
+    Event,
+    NluResultEvent,
+    SpeechEnded,
+    StageMetrics,
+    TokensTagged,
+    TranscriptFinal,
+    TranscriptPartial,
+)
+from assistant.pipeline import Conversation, feed_paced
+
+
+@dataclass
+class TurnResult:
+    """Everything one user turn produced (the last turn if the audio held several)."""
+
+    events: list[Event] = field(default_factory=list)
+    transcript: str = ""
+    clean_transcript: str = ""
+    removed: list[str] = field(default_factory=list)
+    intent: str | None = None
+    confidence: float | None = None
+    slots: dict[str, str] = field(default_factory=dict)
+    slot_details: list[dict[str, object]] = field(default_factory=list)
+    reply: str = ""
+    reply_audio: np.ndarray | None = None
+    reply_rate_hz: int = 0
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    partials: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    turns: int = 0
+
+    @classmethod
+    def from_events(cls, events: list[Event]) -> TurnResult:
+        r = cls(events=events)
+        audio: list[np.ndarray] = []
+        last_turn = None
+        for ev in events:
+            if isinstance(ev, SpeechEnded):
+                r.turns += 1
+                last_turn = ev.turn_id
+        for ev in events:
+            if last_turn is not None and ev.turn_id and ev.turn_id != last_turn and not isinstance(ev, ErrorEvent):
+                continue
+            if isinstance(ev, TranscriptPartial):
+                r.partials.append(ev.text)
+            elif isinstance(ev, TranscriptFinal):
+                r.transcript = ev.text
+            elif isinstance(ev, TokensTagged) and ev.final:
+                r.clean_transcript = ev.clean_text
+                r.removed = ev.removed
+            elif isinstance(ev, NluResultEvent):
+                r.intent = ev.result.intent
+                r.confidence = ev.result.confidence
+                r.slots = ev.result.slot_dict()
+                r.slot_details = list(ev.result.to_json()["slots"])  # type: ignore[arg-type]
+            elif isinstance(ev, DialogAction):
+                r.reply = ev.text
+            elif isinstance(ev, AudioChunk) and ev.stage == "tts":
+                audio.append(ev.pcm)
+                r.reply_rate_hz = ev.sample_rate_hz
+            elif isinstance(ev, StageMetrics):
+                r.latency_ms = dict(ev.latency_ms)
+            elif isinstance(ev, ErrorEvent):
+                r.errors.append(f"{ev.code}: {ev.message}")
+        if audio:
+            r.reply_audio = np.concatenate(audio)
+        return r
+
+    def save_audio(self, path: Path) -> Path | None:
+        if self.reply_audio is None:
+            return None
+        return write_wav(path, self.reply_audio, self.reply_rate_hz)
+
+    def to_json(self, reply_audio_path: Path | None = None) -> dict[str, object]:
+        return {
+            "transcript": self.transcript,
+            "clean_transcript": self.clean_transcript,
+            "removed": self.removed,
+            "intent": self.intent,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "slots": self.slots,
+            "slot_spans": self.slot_details,
+            "reply": self.reply,
+            "reply_audio": str(reply_audio_path) if reply_audio_path else None,
+            "latency_ms": self.latency_ms,
+            "errors": self.errors,
+        }
+
+
+def collect(conv: Conversation) -> list[Event]:
+    out: list[Event] = []
+    while not conv.events.empty():
+        out.append(conv.events.get_nowait())
+    return out
+
+
+async def run_audio(conv: Conversation, pcm: np.ndarray, *, realtime: bool = True) -> TurnResult:
+    """Feed a recording (paced like a microphone unless ``realtime`` is False) and collect the turn."""
+    await feed_paced(conv, pcm, realtime=realtime)
+    return TurnResult.from_events(collect(conv))
+
+
+async def run_text(conv: Conversation, text: str) -> TurnResult:
+    await conv.say(text)
+    return TurnResult.from_events(collect(conv))

@@ -1,0 +1,47 @@
+"""The ASR stage's interface: one stream per turn.
+
+The orchestrator pushes audio as it arrives and asks for hypotheses when it
+wants them (every ~300 ms of new speech, at a pause, at the endpoint). Keeping
+the *when* in the orchestrator lets every backend (embedded, Triton sequence,
+Riva streaming) share one scheduling policy.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from services.asr.decoder import Hypothesis
+
+
+class AsrStream(Protocol):
+    """Recognition of one turn."""
+
+    async def accept(self, pcm: np.ndarray) -> None:
+        """Append int16 16 kHz audio."""
+        ...
+
+    async def hypothesis(self) -> Hypothesis:
+        """Decode everything accepted so far (a partial, or a speculative final).
+
+        Cancelling it abandons the result; the decoder finishes its current
+        window in the background.
+        """
+        ...
+
+    async def final(self) -> Hypothesis:
+        """The final transcript; reuses a speculative decode of the same audio."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class AsrBackend(Protocol):
+    """A recognizer that opens streams."""
+
+    name: str
+
+    def open_stream(self, session_id: str, turn_id: str, hint_words: list[str] | None = None) -> AsrStream: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,192 @@
+"""One Whisper decode of a short audio window, with the loop guards.
+
+Whisper is trained on 30 s windows. Decoding a window cut to the utterance is
+~6x cheaper here but makes the decoder loop (repeat its transcript until the
+length limit). Three guards keep the cheap window safe; each was measured on
+real recordings (`quickturn bench --asr-sweep`, see README):
+
+1. *Minimum window*: audio is zero-padded to ``min_window_s`` so the decoder
+   sees trailing silence and emits end-of-text.
+2. *Duration cap*: at most ``tokens_per_second * speech_s + floor`` tokens.
+3. *Rate-checked loop cut*: a block of words repeated at the end is cut only
+   when the transcript speaks faster than a person can (words per second of
+   audio above ``max_words_per_s``). Real repeats such as "five five" keep a
+   plausible rate and survive, unlike a naive n-gram cut.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import ctranslate2
+import numpy as np
+import tokenizers
+from faster_whisper.feature_extractor import FeatureExtractor
+
+from services.asr.numbers import spell_numbers
+
+SAMPLE_RATE_HZ = 16000
+_PUNCT = re.compile(r"[^\w\s']")
+
+
+_ABBREV = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint", "ok": "okay"}
+
+
+def normalize_transcript(text: str) -> str:
+    """ASR output as the next stages expect it: lower case, digits spelled out, no punctuation."""
+    text = spell_numbers(text.lower()).replace("-", " ")
+    text = _PUNCT.sub(" ", text)
+    return " ".join(_ABBREV.get(w, w) for w in text.split())
+
+
+@dataclass(frozen=True, slots=True)
+class Hypothesis:
+    """A decoded window: normalized text, raw text and mean token log-probability."""
+
+    text: str
+    raw_text: str
+    avg_logprob: float
+    loop_cut: bool = False
+    fallback: bool = False
+
+
+def looks_looped(words: list[str]) -> bool:
+    """True when the transcript ends with a block repeated back to back, or repeats a 3-word phrase.
+
+    Both are the signature of Whisper looping on a short window; both also
+    occur (rarely) in real speech, which is why a suspicious result is
+    re-decoded on the long window rather than cut.
+    """
+    n = len(words)
+    if any(words[n - size :] == words[n - 2 * size : n - size] for size in range(1, n // 2 + 1)):
+        return True
+    # The transcript restarts: its last words are its first words ("what time is it what").
+    if n >= 3 and any(words[n - size :] == words[:size] for size in range(1, n // 2 + 1)):
+        return True
+    trigrams = [tuple(words[i : i + 3]) for i in range(n - 2)]
+    return len(set(trigrams)) < len(trigrams)
+
+
+def cut_loops(words: list[str], speech_s: float, max_words_per_s: float = 4.5) -> tuple[list[str], bool]:
+    """Remove trailing repeated blocks only while the word rate is implausible.
+
+    Args:
+        words: decoded words.
+        speech_s: seconds of (unpadded) audio they came from.
+        max_words_per_s: fastest plausible speaking rate.
+
+    Returns:
+        The words and whether anything was cut.
+    """
+    limit = max(2, int(max_words_per_s * max(speech_s, 0.5)) + 1)
+    cut = False
+    while len(words) > limit:
+        n = len(words)
+        found = False
+        for size in range(1, n // 2 + 1):
+            if words[n - size :] == words[n - 2 * size : n - size]:
+                words = words[: n - size]
+                found = cut = True
+                break
+        if not found:
+            words = words[:limit]
+            cut = True
+            break
+    return words, cut
+
+
+class WhisperDecoder:
+    """Thread-safe single-window Whisper decoder on CTranslate2 (int8, CPU)."""
+
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        threads: int = 2,
+        min_window_s: float = 8.0,
+        fallback_window_s: float = 30.0,
+        tokens_per_second: float = 6.0,
+        beam_size: int = 1,
+        english_only: bool = True,
+    ) -> None:
+        self.model = ctranslate2.models.Whisper(
+            str(model_dir), device="cpu", compute_type="int8", intra_threads=threads, inter_threads=1
+        )
+        self.tokenizer = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.features = FeatureExtractor(feature_size=self.model.n_mels)
+        self.min_window_s = min_window_s
+        self.loop_guard = True  # rate-checked loop cut + fallback; off only to measure its effect
+        self.fallback_window_s = fallback_window_s
+        self.tokens_per_second = tokens_per_second
+        self.beam_size = beam_size
+        self._lock = threading.Lock()
+        tid = self.tokenizer.token_to_id
+        sot = [tid("<|startoftranscript|>")]
+        if not english_only:
+            sot += [tid("<|en|>"), tid("<|transcribe|>")]
+        self._sot = sot + [tid("<|notimestamps|>")]
+        self._prev = tid("<|startofprev|>")
+        self._eot = tid("<|endoftext|>")
+
+    def prompt_tokens(self, hint_words: list[str] | None) -> list[str]:
+        ids: list[int] = []
+        if hint_words:
+            ids = [self._prev] + self.tokenizer.encode(" " + " ".join(hint_words)).ids[-100:]
+        return [self.tokenizer.id_to_token(i) for i in ids + self._sot]
+
+    def decode(self, pcm: np.ndarray, hint_words: list[str] | None = None) -> Hypothesis:
+        """Decode one window of int16 (or float) 16 kHz audio.
+
+        Args:
+            pcm: the utterance audio so far.
+            hint_words: words expected in the answer (dialog state), given as Whisper's previous-text prompt.
+        """
+        audio = pcm.astype(np.float32) / 32768.0 if pcm.dtype == np.int16 else pcm.astype(np.float32)
+        speech_s = len(audio) / SAMPLE_RATE_HZ
+        hyp, suspicious = self._decode_window(audio, speech_s, self.min_window_s, hint_words)
+        if suspicious and self.loop_guard and self.fallback_window_s > self.min_window_s:
+            # The short window looks looped: pay for one long-window decode, which
+            # does not loop, instead of guessing which repeats are real.
+            hyp, _ = self._decode_window(audio, speech_s, self.fallback_window_s, hint_words)
+            hyp = Hypothesis(hyp.text, hyp.raw_text, hyp.avg_logprob, loop_cut=hyp.loop_cut, fallback=True)
+        return hyp
+
+    def _decode_window(
+        self, audio: np.ndarray, speech_s: float, window_s: float, hint_words: list[str] | None
+    ) -> tuple[Hypothesis, bool]:
+        min_len = int(window_s * SAMPLE_RATE_HZ)
+        if len(audio) < min_len:
+            audio = np.concatenate([audio, np.zeros(min_len - len(audio), np.float32)])
+        # Round up to whole 10 ms hops plus a little silence for the encoder.
+        audio = audio[: 30 * SAMPLE_RATE_HZ]
+        mel = self.features(audio)
+        n_frames = min(3000, mel.shape[-1] - (mel.shape[-1] % 2))
+        mel = np.ascontiguousarray(mel[:, :n_frames][None], dtype=np.float32)
+        max_tokens = int(self.tokens_per_second * speech_s) + 6
+        prompt = self.prompt_tokens(hint_words)
+        with self._lock:
+            enc = self.model.encode(ctranslate2.StorageView.from_array(mel), to_cpu=False)
+            result = self.model.generate(
+                enc,
+                [prompt],
+                beam_size=self.beam_size,
+                max_length=max_tokens,
+                return_scores=True,
+                suppress_blank=True,
+                return_no_speech_prob=False,
+            )[0]
+        ids = [i for i in result.sequences_ids[0] if i < self._eot]
+        raw = self.tokenizer.decode(ids).strip()
+        n_tok = max(1, len(ids))
+        score = float(result.scores[0]) if result.scores else 0.0
+        words = normalize_transcript(raw).split()
+        hit_cap = len(ids) >= max_tokens - 1
+        if not self.loop_guard:
+            return Hypothesis(text=" ".join(words), raw_text=raw, avg_logprob=score / n_tok), False
+        suspicious = hit_cap or looks_looped(words)
+        words, cut = cut_loops(words, speech_s)
+        hyp = Hypothesis(text=" ".join(words), raw_text=raw, avg_logprob=score / n_tok, loop_cut=cut)
+        return hyp, suspicious

@@ -1,0 +1,23 @@
+"""The TTS stage's interface: text phrases in, PCM16 audio out."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+
+class TtsBackend(Protocol):
+    """A speech synthesizer.
+
+    ``synthesize`` is synchronous and CPU-bound; the pipeline runs it in a
+    worker thread one phrase at a time, so a cancelled turn stops after the
+    current phrase.
+    """
+
+    name: str
+    sample_rate_hz: int
+
+    def synthesize(self, text: str) -> np.ndarray:
+        """Speak one phrase; returns int16 mono samples at ``sample_rate_hz``."""
+        ...
