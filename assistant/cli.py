@@ -25,6 +25,12 @@ PLUGINS: dict[tuple[str, ...], str] = {
     ("bench", "asr"): "assistant.commands.bench_asr:bench_asr_main",
     ("bench", "nlu"): "services.nlu.commands:bench_main",
     ("parse",): "services.nlu.commands:parse_main",
+    ("serve", "web"): "assistant.web.server:serve_web_main",
+    ("serve", "triton"): "services.serving.triton_server:serve_triton_main",
+    ("serve", "riva"): "services.serving.riva_server:serve_riva_main",
+    ("test", "stories"): "dialog.commands:test_stories_main",
+    ("export", "rasa"): "dialog.commands:export_rasa_main",
+    ("domain",): "dialog.domain:domain_main",
     ("chat",): "assistant.commands.chat:chat_main",
     ("say",): "assistant.commands.chat:say_main",
     ("mic",): "assistant.commands.mic:mic_main",
@@ -42,6 +48,9 @@ The assistant:
   bench [--json]             per-stage latency p50/p95 and ASR WER on the utterance set
   eval MANIFEST              batch evaluation of recorded audio
   setup                      generate the benchmark/demo utterances with the TTS voices
+  serve web|triton|riva      the websocket web client, a Triton server, the Riva API facade
+  test stories [PATH]        run the dialog story tests
+  export rasa DIR            write a Rasa 3 project from the domains
 
 Stages:
   clean [--json]             disfluency removal, one utterance per stdin line

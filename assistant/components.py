@@ -35,7 +35,7 @@ class Components:
     tagger: Tagger
     nlu: NluBackend
     dialog: DialogBackend
-    tts: FallbackTts
+    tts: FallbackTts  # or any object with ``name``, ``sample_rate_hz`` and ``synthesize(text) -> int16``
     load_ms: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -49,6 +49,20 @@ class Components:
             timings[name] = (time.perf_counter() - t0) * 1000
             return value
 
+        if settings.backend.uri != "embedded":
+            # Remote stages (Triton / Riva): one module maps the URI to clients
+            # that satisfy the same protocols as the embedded backends.
+            try:
+                from services.remote import remote_stages
+            except ImportError as exc:
+                raise QuickTurnError(
+                    f"backend {settings.backend.uri!r} is not available in this build ({exc})", code="backend-unavailable"
+                ) from exc
+            stages = timed("remote", lambda: remote_stages(settings, need_asr=need_asr))
+            asr, tagger, nlu, tts = stages  # type: ignore[misc]
+            dialog = timed("dialog", lambda: load_dialog(settings, db_path))
+            return cls(settings=settings, vad_factory=SileroVad, asr=asr, tagger=tagger, nlu=nlu, dialog=dialog,
+                       tts=tts, load_ms=timings)
         asr: AsrBackend | None = None
         if need_asr:
             asr = timed("asr", lambda: load_asr(settings))  # type: ignore[assignment]

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what is missing (see
+# install.sh), then runs ruff and pytest. Tests start their own servers
+# (PulseAudio, websocket, Triton, Chromium) and stop them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+QT_EXTRAS="${QT_EXTRAS:-mic,dev,triton,riva}" bash deploy/install.sh
+.venv/bin/ruff check .
+mkdir -p artifacts
+exec .venv/bin/python -m pytest -q --timeout=900 --junitxml=artifacts/junit.xml "$@"
