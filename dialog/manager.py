@@ -51,6 +51,8 @@ from services.nlu.base import OUT_OF_SCOPE, NluHints, NluResult
 log = logging.getLogger(__name__)
 
 META_INTENTS = frozenset({"Cancel", "Repeat", "Help", "Greet", "Goodbye"})
+AMEND_WINDOW_TURNS = 3
+"""A correction ("no, make it large") amends a finished task only this many turns later at most."""
 MAX_ASKS = 3
 """Times a slot is asked before the task is dropped."""
 
@@ -510,7 +512,7 @@ class DialogManager:
         if intent in ("Affirm", "Deny"):
             if intent == "Deny" and slots and last is not None:
                 relevant = self._relevant(last.intent, slots)
-                if relevant and self._amendable(last):
+                if relevant and self._amendable(ctx, last):
                     return self._amend_or_start(ctx, last, Frame(last.intent, relevant), force=True)
                 if relevant:
                     return self._start(ctx, last.intent, relevant)
@@ -529,12 +531,13 @@ class DialogManager:
                 return _Out([self._say(ctx, key)], "fallback", OUT_OF_SCOPE)
         st.misses = 0
         frame = Frame(intent, dict(slots))
-        if last is not None and last.intent == intent and self._amendable(last):
+        if last is not None and last.intent == intent and self._amendable(ctx, last):
             return self._amend_or_start(ctx, last, frame, force=False)
         return self._open(ctx, frame)
 
-    def _amendable(self, last: Frame) -> bool:
-        return bool(last.record)
+    def _amendable(self, ctx: SkillContext, last: Frame) -> bool:
+        """A finished task can still be corrected: it stored something, a few turns ago at most."""
+        return bool(last.record) and ctx.state.turns - last.finished_turn <= AMEND_WINDOW_TURNS
 
     def _amend_or_start(self, ctx: SkillContext, last: Frame, frame: Frame, *, force: bool) -> _Out:
         """Apply *frame* as a correction of *last* when it reads like one; else start it as a new task."""
@@ -551,6 +554,7 @@ class DialogManager:
             reply = skill.amend(ctx, last, frame)
             if reply is not None:
                 if reply.action == "done":
+                    last.finished_turn = ctx.state.turns
                     last.slots.update(frame.slots)
                     if reply.record:
                         last.record = reply.record
@@ -624,6 +628,7 @@ class DialogManager:
         self._remove(ctx.state, frame)
         frame.status, frame.expected_slot = "done", None
         frame.record = reply.record or {}
+        frame.finished_turn = ctx.state.turns
         if reply.action == "done":
             ctx.state.last_done = frame
             ctx.state.memory[frame.intent] = dict(frame.slots)

@@ -42,6 +42,7 @@ class Frame:
         asked: how many times each slot was asked (we give up after a few tries).
         record: what the skill stored when it finished (an order or alarm id, ...), so a
             correction can amend it.
+        finished_turn: the session turn on which the task finished (corrections expire).
     """
 
     intent: str
@@ -50,6 +51,7 @@ class Frame:
     expected_slot: str | None = None
     asked: dict[str, int] = field(default_factory=dict)
     record: dict[str, Any] = field(default_factory=dict)
+    finished_turn: int = 0
 
     def get(self, slot: str) -> str | None:
         """The spoken value of *slot*, or ``None``."""
@@ -82,6 +84,7 @@ class Frame:
             "expected_slot": self.expected_slot,
             "asked": dict(self.asked),
             "record": dict(self.record),
+            "finished_turn": self.finished_turn,
         }
 
     @classmethod
@@ -93,6 +96,7 @@ class Frame:
             expected_slot=d.get("expected_slot"),
             asked=dict(d.get("asked", {})),
             record=dict(d.get("record", {})),
+            finished_turn=int(d.get("finished_turn", 0)),
         )
 
 
