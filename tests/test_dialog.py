@@ -334,3 +334,22 @@ def test_pending_alarms_reload_after_restart(tmp_path: Path) -> None:
         assert "while I was offline" in fired[0].text
         assert fired[1].text == "Wake up! It's seven a m."
         assert m.store.alarms("s") == []
+
+
+# --------------------------------------------------------------------------- cross-check with the NLU domains
+
+
+def test_every_domain_intent_and_slot_has_a_skill() -> None:
+    """The NLU's domains (dialog/domains) and the skills agree on intent and slot names."""
+    from dialog.domain import load_domains
+    from dialog.manager import META_INTENTS
+
+    with DialogManager(None) as m:
+        handled = set(m.intents) | set(META_INTENTS) | {"Affirm", "Deny", "out_of_scope"}
+        understood = {s for sk in m.skills.values() for slots in sk.slots.values() for s in slots}
+        for domain in load_domains():
+            names = [i if isinstance(i, str) else getattr(i, "name", str(i)) for i in domain.intents]
+            missing = [i for i in names if i not in handled]
+            assert not missing, f"domain {domain.name}: intents without a skill: {missing}"
+            unknown = sorted(set(domain.slots) - understood)
+            assert not unknown, f"domain {domain.name}: slots no skill understands: {unknown}"
