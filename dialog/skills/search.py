@@ -10,7 +10,7 @@ import re
 from datetime import date
 from typing import Any
 
-from dialog.skills.base import Reply, Skill, SkillConfig, SkillContext, find_phrase, skill
+from dialog.skills.base import Reply, Skill, SkillConfig, SkillContext, display_name, find_phrase, skill
 from dialog.speech_format import (
     TimeRange,
     find_time_range,
@@ -127,8 +127,8 @@ class SearchSkill(Skill):
             shows = [{**s, "times": [t for t in s["times"] if t >= "17:00"]} for s in shows]
         shows = [s for s in shows if s["times"]]
         if not shows:
-            return Reply("SearchScreeningEvent.none", {"movie": frame.get("movie_name") or "anything",
-                                                       "when": when, "cinema": cinema["name"] if cinema else "nearby"})  # fmt: skip
+            return Reply("SearchScreeningEvent.none", {"movie": display_name(frame.get("movie_name")) or "anything",
+                                                       "when": when, "cinema": cinema["name"] if cinema else "the cinemas nearby"})  # fmt: skip
         if movie:
             parts = []
             for s in shows:

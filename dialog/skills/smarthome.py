@@ -127,7 +127,9 @@ class SmartHomeSkill(Skill):
     def execute(self, ctx: SkillContext, frame: Frame) -> Reply:
         dev = self._matches(frame)[0]
         state = self._state(ctx, dev)
-        label = f"{dev['room']} {dev['name']}" if dev["kind"] not in ("thermostat",) else dev["name"]
+        label = dev["name"]
+        if dev["kind"] != "thermostat" and dev["room"] not in dev["name"]:
+            label = f"{dev['room']} {dev['name']}"
         plural = dev["name"].endswith("s")
         v: dict[str, Any] = {
             "device": label,
@@ -142,9 +144,8 @@ class SmartHomeSkill(Skill):
             unit = {"percent": "percent", "degrees": "degrees", "volume": ""}.get(
                 dev.get("level_unit", ""), ""
             )
-            return Reply(
-                "SetDeviceLevel.done", {**v, "level": f"{spoken_number(level)} {unit}".strip()}, record=record
-            )
+            said = f"volume {spoken_number(level)}" if unit == "" else f"{spoken_number(level)} {unit}"
+            return Reply("SetDeviceLevel.done", {**v, "level": said}, record=record)
         want = frame.intent == "DeviceOn"
         if state["on"] == want:
             return Reply(f"{frame.intent}.already", v, record=record)
