@@ -1,0 +1,156 @@
+"""Run manifest items through the full pipeline, one process per worker.
+
+Each worker process loads its own :class:`~assistant.components.Components`
+once (:func:`init_worker`) and keeps one event loop; :func:`run_task` turns one
+item into a result row. Nothing here raises for a bad file: the row says
+``"status": "failed"`` with a one-line ``error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import QuickTurnError
+
+log = logging.getLogger(__name__)
+_STATE: dict[str, Any] = {}
+
+
+def fast_overrides(workers: int) -> dict[str, Any]:
+    """Settings for ``--fast`` (throughput) runs.
+
+    No partial hypotheses (they only feed a live display; the final
+    transcript does not depend on them) and the CPU cores split between the
+    workers instead of every worker's decoder asking for all of them.
+    """
+    cores = os.cpu_count() or 1
+    return {"asr": {"partial_interval_ms": 10**9, "threads": max(1, cores // max(1, workers))}}
+
+
+def init_worker(config: str | None, overrides: dict[str, Any], realtime: bool, log_level: int = logging.WARNING) -> None:
+    """Load the stages in this process (called once per worker)."""
+    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
+    from assistant.components import Components
+    from assistant.settings import load_settings
+
+    t0 = time.perf_counter()
+    try:
+        settings = load_settings(config, overrides)
+        tmp = Path(tempfile.mkdtemp(prefix="quickturn-eval-"))
+        atexit.register(shutil.rmtree, tmp, True)
+        components = Components.load(settings, db_path=tmp / "dialog.sqlite")
+    except Exception as exc:  # reported by run_task as a fatal row
+        _STATE["init_error"] = str(exc) or type(exc).__name__
+        return
+    _STATE.update(
+        settings=settings,
+        components=components,
+        realtime=realtime,
+        loop=asyncio.new_event_loop(),
+        load_s=time.perf_counter() - t0,
+        count=0,
+    )
+
+
+def _stack() -> dict[str, object]:
+    """Which backend ran each stage (the report's footer)."""
+    c = _STATE["components"]
+    return {
+        "load_s": round(_STATE["load_s"], 2),
+        "asr": getattr(c.asr, "name", None),
+        "disfluency": getattr(c.tagger, "name", type(c.tagger).__name__),
+        "nlu": getattr(c.nlu, "name", type(c.nlu).__name__),
+        "dialog": type(c.dialog).__name__,
+        "tts": getattr(c.tts, "name", None),
+    }
+
+
+def _failed(task: dict[str, object], error: str, t0: float, **extra: object) -> dict[str, object]:
+    return {
+        "key": task["key"],
+        "audio_filepath": task.get("audio"),
+        "line": task.get("line"),
+        "status": "failed",
+        "error": " ".join(error.split())[:500],
+        "reference": task.get("reference") or {},
+        "processing_s": round(time.perf_counter() - t0, 3),
+        **extra,
+    }
+
+
+def run_task(task: dict[str, object]) -> dict[str, object]:
+    """One item → one result row (``status`` ``ok`` or ``failed``)."""
+    from assistant.audio_io import load_audio
+    from assistant.events import TokensTagged, TranscriptFinal
+    from assistant.pipeline import Conversation
+    from assistant.turn_result import run_audio
+
+    t0 = time.perf_counter()
+    if task.get("error"):
+        return _failed(task, str(task["error"]), t0)
+    if "init_error" in _STATE:
+        return {"key": task["key"], "status": "fatal", "error": f"the pipeline could not load: {_STATE['init_error']}"}
+    started = time.time()
+    settings = _STATE["settings"]
+    components = _STATE["components"]
+    loop: asyncio.AbstractEventLoop = _STATE["loop"]
+    _STATE["count"] += 1
+    try:
+        pcm = load_audio(str(task["audio"]), max_seconds=settings.audio.max_file_s)
+    except QuickTurnError as exc:
+        return _failed(task, str(exc), t0)
+    except Exception as exc:  # anything else reading the file
+        return _failed(task, f"{task['audio']}: {type(exc).__name__}: {exc}", t0)
+    duration = len(pcm) / 16000
+    session = f"eval-{os.getpid()}-{_STATE['count']}"
+    conv = Conversation(components, session, barge_in=False)
+    t1 = time.perf_counter()
+    try:
+        result = loop.run_until_complete(run_audio(conv, pcm, realtime=bool(_STATE["realtime"])))
+    except Exception as exc:
+        log.debug("pipeline failed on %s\n%s", task["audio"], traceback.format_exc())
+        return _failed(task, f"pipeline error: {type(exc).__name__}: {exc}", t0, duration_s=round(duration, 3))
+    finally:
+        loop.run_until_complete(conv.close())
+    finals = [ev.text for ev in result.events if isinstance(ev, TranscriptFinal) and ev.text]
+    tagged = [ev for ev in result.events if isinstance(ev, TokensTagged) and ev.final]
+    tokens = [[t.word, bool(t.remove)] for t in tagged[-1].tokens] if tagged else []
+    row: dict[str, object] = {
+        "key": task["key"],
+        "audio_filepath": task["audio"],
+        "line": task.get("line"),
+        "status": "ok",
+        "reference": task.get("reference") or {},
+        "duration_s": round(duration, 3),
+        # every turn's final transcript: a long recording with pauses is several turns
+        "transcript": " ".join(finals),
+        "turns": result.turns,
+        "last_turn_transcript": result.transcript,
+        "clean_transcript": result.clean_transcript,
+        "removed": result.removed,
+        "tokens": tokens,
+        "intent": result.intent,
+        "confidence": None if result.confidence is None else round(result.confidence, 4),
+        "slots": result.slots,
+        "reply": result.reply,
+        "latency_ms": result.latency_ms,
+        "errors": result.errors,
+        "processing_s": round(time.perf_counter() - t1, 3),
+        "started_at": round(started, 3),
+        "finished_at": round(time.time(), 3),
+        "worker": os.getpid(),
+        "stack": _stack(),
+    }
+    if result.errors:
+        row["status"] = "failed"
+        row["error"] = "; ".join(result.errors)[:500]
+    return row
