@@ -344,6 +344,18 @@ class Conversation:
             task.cancel()
         self.closed = True
 
+    def set_echo_guard(self, speaker_active: bool, boosted_threshold: float = 0.85) -> None:
+        """Raise the VAD threshold while our own reply plays (full-duplex barge-in).
+
+        Leaked reply audio scores lower than a user speaking into the
+        microphone, so a higher threshold during playback lets the user
+        interrupt without the reply interrupting itself.
+        """
+        base = self.settings.vad.threshold
+        on = max(base, boosted_threshold) if speaker_active else base
+        self._endpointer.on = on
+        self._endpointer.off = max(0.05, on - 0.15)
+
     async def _emit(self, event: Event) -> None:
         self.events.put_nowait(event)
 

@@ -1,0 +1,162 @@
+"""The QuickTurn websocket wire format (spec: ``docs/protocol.md``), both directions.
+
+Two kinds of websocket message:
+
+* **text**: one JSON object with a ``type`` (Wyoming-style kebab name) —
+  control messages from the client, events from the server;
+* **binary**: an audio frame — a 4-byte big-endian length ``N``, ``N`` bytes
+  of UTF-8 JSON header (``type`` = ``audio-chunk`` plus, from the server,
+  ``turn_id``, ``seq``, ``chunk_index``, ``sample_rate_hz``, ``final``), then
+  little-endian PCM16 mono samples.
+
+The codec is Sans-I/O: pure functions from bytes/str to values, so it is
+tested without a socket and reused by the bench client and the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from assistant.errors import InvalidInput, MessageTooLarge
+from assistant.events import AudioChunk, Event, TokensTagged, to_json
+
+PROTOCOL_VERSION = 1
+HEADER_LEN = struct.Struct(">I")
+MAX_HEADER_BYTES = 1024
+
+#: Control messages a client may send (text frames).
+CLIENT_TYPES = frozenset({"session-start", "config", "end-of-turn", "interrupt", "playback-stopped", "describe", "session-end"})
+
+#: Close codes used by the server (RFC 6455 section 7.4.1).
+CLOSE_NORMAL = 1000
+CLOSE_PROTOCOL = 1002
+CLOSE_BAD_DATA = 1007
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL = 1011
+CLOSE_TRY_LATER = 1013
+
+
+class ProtocolError(InvalidInput):
+    """A message that breaks the protocol (wrong order, unknown type, bad field)."""
+
+    code = "protocol"
+
+
+class BadJson(ProtocolError):
+    code = "bad-json"
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFrame:
+    """A decoded binary message.
+
+    Attributes:
+        header: the JSON header (``type`` is ``audio-chunk``).
+        pcm: int16 mono samples.
+    """
+
+    header: dict[str, Any]
+    pcm: np.ndarray
+
+
+def encode_audio(header: dict[str, Any], pcm: np.ndarray) -> bytes:
+    """Binary message: length-prefixed JSON header, then PCM16 LE samples."""
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return HEADER_LEN.pack(len(head)) + head + np.asarray(pcm, dtype="<i2").tobytes()
+
+
+def decode_audio(data: bytes, *, max_bytes: int | None = None) -> AudioFrame:
+    """Parse a binary message.
+
+    Raises:
+        MessageTooLarge: over ``max_bytes``.
+        ProtocolError: truncated, bad header, odd sample bytes or a header ``type`` other than ``audio-chunk``.
+    """
+    if max_bytes is not None and len(data) > max_bytes:
+        raise MessageTooLarge(f"binary message of {len(data)} bytes is over the {max_bytes}-byte frame limit")
+    if len(data) < HEADER_LEN.size:
+        raise ProtocolError("binary message shorter than its 4-byte header length")
+    (n,) = HEADER_LEN.unpack_from(data)
+    if n > MAX_HEADER_BYTES or HEADER_LEN.size + n > len(data):
+        raise ProtocolError(f"binary header length {n} is invalid")
+    try:
+        header = json.loads(data[HEADER_LEN.size : HEADER_LEN.size + n]) if n else {"type": "audio-chunk"}
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"binary header is not JSON ({exc})") from exc
+    if not isinstance(header, dict) or header.get("type", "audio-chunk") != "audio-chunk":
+        raise ProtocolError("binary header must be an object with type 'audio-chunk'")
+    body = data[HEADER_LEN.size + n :]
+    if len(body) % 2:
+        raise ProtocolError("audio payload has an odd number of bytes (PCM16 expected)")
+    return AudioFrame(header=header, pcm=np.frombuffer(body, dtype="<i2").astype(np.int16))
+
+
+def decode_control(text: str, *, max_bytes: int | None = None) -> dict[str, Any]:
+    """Parse a client control message.
+
+    Raises:
+        MessageTooLarge: over ``max_bytes`` (UTF-8 bytes).
+        BadJson: not a JSON object.
+        ProtocolError: no or unknown ``type``.
+    """
+    size = len(text.encode("utf-8", "replace"))
+    if max_bytes is not None and size > max_bytes:
+        raise MessageTooLarge(f"text message of {size} bytes is over the {max_bytes}-byte control limit")
+    try:
+        msg = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadJson(f"control message is not valid JSON: {exc.msg} at character {exc.pos}") from exc
+    if not isinstance(msg, dict):
+        raise BadJson("control message must be a JSON object")
+    kind = msg.get("type")
+    if kind not in CLIENT_TYPES:
+        raise ProtocolError(f"unknown message type {kind!r} (expected one of {', '.join(sorted(CLIENT_TYPES))})")
+    return msg
+
+
+def event_message(event: Event) -> dict[str, Any]:
+    """The JSON of a non-audio pipeline event as sent to clients.
+
+    ``tokens-tagged`` also carries ``clean_text`` and ``removed`` so clients need not recompute them.
+    """
+    out = to_json(event)
+    if isinstance(event, TokensTagged):
+        out["clean_text"] = event.clean_text
+        out["removed"] = event.removed
+    return out
+
+
+def audio_message(event: AudioChunk) -> bytes:
+    """The binary message of a reply audio chunk; the header makes it attributable to its turn."""
+    header = {
+        "type": "audio-chunk",
+        "session_id": event.session_id,
+        "turn_id": event.turn_id,
+        "seq": event.seq,
+        "t_ns": event.t_ns,
+        "stage": event.stage,
+        "chunk_index": event.chunk_index,
+        "sample_rate_hz": event.sample_rate_hz,
+        "samples": int(event.pcm.size),
+        "final": event.final,
+    }
+    return encode_audio(header, event.pcm)
+
+
+def error_message(code: str, message: str, *, session_id: str = "", turn_id: str = "", fatal: bool = True) -> str:
+    """An ``error`` event built at the transport edge (same shape as :class:`assistant.events.ErrorEvent`)."""
+    from assistant.events import ErrorEvent
+
+    data = to_json(ErrorEvent(session_id=session_id, turn_id=turn_id, stage="web", code=code, message=message))
+    data["fatal"] = fatal
+    return json.dumps(data)
+
+
+def dumps(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"))

@@ -1,0 +1,583 @@
+"""``quickturn serve web``: the websocket server and the page, on one port.
+
+One websocket connection is one session: its own :class:`~assistant.pipeline.Conversation`
+(so sessions never see each other's audio or dialog state), sharing the loaded
+:class:`~assistant.components.Components`. Plain HTTP GETs on the same port serve
+the static page (``process_request``); ``/ws`` upgrades to the websocket.
+
+Security and limits (all on by default, see :class:`~assistant.web.settings.WebSettings`):
+access token, origin allow-list, frame and message size caps, per-connection
+token-bucket rate limits, a maximum number of sessions and start/idle timeouts.
+Every violation is answered with an ``error`` event (``fatal: true``) and a close
+of *that* connection only, with a code saying why (1007 bad data, 1008 policy,
+1009 too big, 1013 try later).
+
+Barge-in travels by turn id: the pipeline cancels the reply and emits
+``turn-cancelled``; the sender drops every queued audio chunk of a cancelled turn
+(even ones that were queued before the cancel), and the page drops anything of
+that turn it still has buffered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hmac
+import logging
+import secrets
+import signal
+import ssl
+import time
+from collections import deque
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import soxr
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from assistant.components import Components
+from assistant.errors import MessageTooLarge, QuickTurnError
+from assistant.events import (
+    AudioChunk,
+    ErrorEvent,
+    Event,
+    SpeechEnded,
+    StageMetrics,
+    TranscriptFinal,
+    TurnCancelled,
+)
+from assistant.pipeline import Conversation
+from assistant.web import protocol as proto
+from assistant.web.settings import WebSettings, web_settings
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+PIPELINE_RATE_HZ = 16000
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; media-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+class Violation(Exception):
+    """A client broke a rule; the connection is closed with ``close_code`` after an error event."""
+
+    def __init__(self, code: str, message: str, close_code: int = proto.CLOSE_POLICY) -> None:
+        super().__init__(message)
+        self.code = code
+        self.close_code = close_code
+
+
+class TokenBucket:
+    """Classic token bucket: ``rate`` units per second, at most ``burst`` saved up.
+
+    Sans-I/O: ``take`` gets the current monotonic time passed in (seconds) by the caller.
+    """
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.level = burst
+        self.t = time.monotonic()
+
+    def take(self, amount: float, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        self.level = min(self.burst, self.level + (now - self.t) * self.rate)
+        self.t = now
+        if amount > self.level:
+            return False
+        self.level -= amount
+        return True
+
+
+class WebServer:
+    """The websocket server; use as ``async with WebServer(components, settings) as server``.
+
+    Args:
+        components: loaded stages shared by every session.
+        settings: network, security and limits; ``settings.token`` None → a random token.
+        static_dir: the page's files.
+    """
+
+    def __init__(self, components: Components, settings: WebSettings | None = None, *, static_dir: Path = STATIC_DIR) -> None:
+        self.components = components
+        self.settings = settings or WebSettings()
+        self.token = self.settings.token or secrets.token_urlsafe(16)
+        self.static_dir = static_dir
+        self.sessions: dict[str, _Session] = {}
+        self._pending = 0  # connections past the checks but not yet registered (counts toward max_sessions)
+        self._server: Server | None = None
+        self.port = self.settings.port
+
+    # ------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        """Listen (``port`` 0 picks a free port, readable as ``self.port`` afterwards)."""
+        s = self.settings
+        ssl_context = None
+        if s.certfile:
+            ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ssl_context.load_cert_chain(s.certfile, s.keyfile)
+        self._server = await serve(
+            self._handler,
+            s.host,
+            s.port,
+            process_request=self._process_request,
+            max_size=s.max_message_bytes,
+            compression=None,  # audio does not compress and deflate adds latency
+            ping_interval=20,
+            ping_timeout=20,
+            ssl=ssl_context,
+            server_header="QuickTurn",
+        )
+        sock = next(iter(self._server.sockets))
+        self.port = int(sock.getsockname()[1])
+
+    async def close(self) -> None:
+        """Stop listening and close every session (idempotent)."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> WebServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.settings.certfile else "http"
+
+    def url(self, host: str | None = None) -> str:
+        """The page URL, token included."""
+        h = host or ("127.0.0.1" if self.settings.host in {"0.0.0.0", "::", ""} else self.settings.host)
+        return f"{self.scheme}://{h}:{self.port}/?token={self.token}"
+
+    def ws_url(self, host: str = "127.0.0.1", *, token: str | None = None) -> str:
+        ws = "wss" if self.settings.certfile else "ws"
+        base = f"{ws}://{host}:{self.port}/ws"
+        return base if token is None else f"{base}?token={token}"
+
+    def allowed_origins(self) -> set[str]:
+        hosts = {"localhost", "127.0.0.1", "[::1]", self.settings.host}
+        own = {f"{scheme}://{h}:{self.port}" for h in hosts for scheme in ("http", "https")}
+        return own | {o.rstrip("/") for o in self.settings.allowed_origins}
+
+    # ------------------------------------------------------------------ HTTP
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        if path == "/ws":
+            return None  # websocket handshake continues
+        if path == "/healthz":
+            return _http(HTTPStatus.OK, b"ok\n", "text/plain; charset=utf-8")
+        name = "index.html" if path in {"/", "/index.html"} else path.lstrip("/")
+        if "/" in name or name.startswith(".") or not name:
+            return _http(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8")
+        file = self.static_dir / name
+        ctype = _CONTENT_TYPES.get(file.suffix)
+        if ctype is None or not file.is_file():
+            return _http(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8")
+        return _http(HTTPStatus.OK, file.read_bytes(), ctype)
+
+    # ------------------------------------------------------------- websocket
+    async def _handler(self, ws: ServerConnection) -> None:
+        session = _Session(self, ws)
+        try:
+            await session.run()
+        except Violation as v:
+            log.info("closing %s: %s (%s)", ws.remote_address, v.code, v)
+            await _refuse(ws, v.code, str(v), v.close_code, session_id=session.session_id)
+        except ConnectionClosed:
+            pass
+        except Exception as exc:  # a crashing session never takes the server down
+            log.exception("session %s crashed", session.session_id)
+            code = exc.code if isinstance(exc, QuickTurnError) else "internal"
+            await _refuse(ws, code, f"internal error: {exc}", proto.CLOSE_INTERNAL, session_id=session.session_id)
+        finally:
+            await session.aclose()
+
+
+async def _refuse(ws: ServerConnection, code: str, message: str, close_code: int, *, session_id: str = "") -> None:
+    with contextlib.suppress(ConnectionClosed, OSError):
+        await asyncio.wait_for(ws.send(proto.error_message(code, message, session_id=session_id)), 2.0)
+    with contextlib.suppress(ConnectionClosed, OSError, asyncio.TimeoutError):
+        await asyncio.wait_for(ws.close(close_code, f"{code}: {message}"[:120]), 3.0)
+
+
+def _http(status: HTTPStatus, body: bytes, ctype: str) -> Response:
+    headers = Headers(
+        [
+            ("Content-Type", ctype),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"),
+            ("Content-Security-Policy", _CSP),
+        ]
+    )
+    return Response(status.value, status.phrase, headers, body)
+
+
+class _Session:
+    """One websocket connection: checks, then a conversation until either side closes."""
+
+    def __init__(self, server: WebServer, ws: ServerConnection) -> None:
+        self.server = server
+        self.ws = ws
+        self.s = server.settings
+        self.session_id = ""
+        self.conv: Conversation | None = None
+        self.pump: asyncio.Task[None] | None = None
+        self.resampler: Any = None
+        self.input_rate_hz = PIPELINE_RATE_HZ
+        self.cancelled: deque[str] = deque(maxlen=256)
+        self.replying: set[str] = set()
+        self.known_turns: deque[str] = deque(maxlen=256)
+        self.messages = TokenBucket(self.s.rate_messages_per_s, self.s.rate_burst_messages)
+        self.bytes = TokenBucket(self.s.rate_bytes_per_s, self.s.rate_burst_bytes)
+        self.registered = False
+        self.audio_frames = 0
+
+    # ----------------------------------------------------------------- checks
+    def _check_origin(self) -> None:
+        origin = self.ws.request.headers.get("Origin") if self.ws.request else None
+        if origin is None:
+            if not self.s.allow_missing_origin:
+                raise Violation("origin-not-allowed", "an Origin header is required")
+            return
+        if origin.rstrip("/") not in self.server.allowed_origins():
+            raise Violation("origin-not-allowed", f"origin {origin!r} is not in the allow-list")
+
+    def _token_ok(self, token: object) -> bool:
+        return isinstance(token, str) and hmac.compare_digest(token.encode(), self.server.token.encode())
+
+    def _rate(self, size: int) -> None:
+        if not self.messages.take(1):
+            raise Violation("rate-limited", f"more than {self.s.rate_messages_per_s:g} messages/s (burst {self.s.rate_burst_messages})")
+        if not self.bytes.take(size):
+            raise Violation("rate-limited", f"more than {self.s.rate_bytes_per_s:g} bytes/s (burst {self.s.rate_burst_bytes})")
+
+    async def _recv(self, timeout: float) -> str | bytes:
+        try:
+            message = await asyncio.wait_for(self.ws.recv(), timeout)
+        except asyncio.TimeoutError:
+            raise Violation("timeout", f"no message for {timeout:g} s", proto.CLOSE_POLICY) from None
+        self._rate(len(message))
+        return message
+
+    def _control(self, message: str) -> dict[str, Any]:
+        try:
+            return proto.decode_control(message, max_bytes=self.s.max_control_bytes)
+        except MessageTooLarge as exc:
+            raise Violation("message-too-large", str(exc), proto.CLOSE_TOO_BIG) from exc
+        except proto.BadJson as exc:
+            raise Violation(exc.code, str(exc), proto.CLOSE_BAD_DATA) from exc
+        except proto.ProtocolError as exc:
+            raise Violation(exc.code, str(exc), proto.CLOSE_POLICY) from exc
+
+    # ------------------------------------------------------------------- run
+    async def run(self) -> None:
+        path = urlsplit(self.ws.request.path if self.ws.request else "/ws")
+        query_token = parse_qs(path.query).get("token", [None])[0]
+        self._check_origin()
+        if query_token is not None and not self._token_ok(query_token):
+            raise Violation("unauthorized", "wrong access token")
+        if len(self.server.sessions) + self.server._pending >= self.s.max_sessions:
+            raise Violation("too-many-sessions", f"the server already has {self.s.max_sessions} sessions; try later",
+                            proto.CLOSE_TRY_LATER)
+        # Count this connection before the first await so that concurrent
+        # handshakes cannot all pass the max_sessions check together.
+        self.server._pending += 1
+        self.registered = True
+        first = await self._recv(self.s.start_timeout_s)
+        if isinstance(first, bytes):
+            raise Violation("protocol", "binary audio before session-start: send a session-start message first")
+        start = self._control(first)
+        if start["type"] != "session-start":
+            raise Violation("protocol", f"the first message must be session-start, not {start['type']!r}")
+        if query_token is None and not self._token_ok(start.get("token")):
+            raise Violation("unauthorized", "missing or wrong access token (?token= in the URL or 'token' in session-start)")
+        self._start(start)
+        await self.ws.send(proto.dumps(self._started_message(start)))
+        self.pump = asyncio.create_task(self._pump(), name=f"pump-{self.session_id}")
+        while True:
+            message = await self._recv(self.s.idle_timeout_s)
+            if self.pump.done():  # the sender died (socket gone or internal error): surface it
+                self.pump.result()
+                return
+            if isinstance(message, bytes):
+                await self._audio(message)
+            else:
+                done = await self._handle(self._control(message))
+                if done:
+                    return
+
+    def _start(self, start: dict[str, Any]) -> None:
+        rate = start.get("sample_rate_hz", PIPELINE_RATE_HZ)
+        if not isinstance(rate, int) or not self.s.min_sample_rate_hz <= rate <= self.s.max_sample_rate_hz:
+            raise Violation("invalid-audio", f"sample_rate_hz must be an integer in "
+                            f"[{self.s.min_sample_rate_hz}, {self.s.max_sample_rate_hz}], got {rate!r}")
+        self.input_rate_hz = rate
+        if rate != PIPELINE_RATE_HZ:
+            self.resampler = soxr.ResampleStream(rate, PIPELINE_RATE_HZ, 1, dtype="int16")
+        # Session ids are minted here, never taken from the client: a client
+        # cannot name (and so reach) another session's dialog state.
+        self.session_id = f"web-{secrets.token_hex(6)}"
+        self.conv = Conversation(self.server.components, self.session_id, barge_in=bool(start.get("barge_in", True)))
+        self.server._pending -= 1
+        self.server.sessions[self.session_id] = self
+        log.info("session %s started (%s Hz) from %s", self.session_id, rate, self.ws.remote_address)
+
+    def _started_message(self, start: dict[str, Any]) -> dict[str, Any]:
+        assert self.conv is not None
+        return {
+            "type": "session-started",
+            "session_id": self.session_id,
+            "protocol": proto.PROTOCOL_VERSION,
+            "input_sample_rate_hz": self.input_rate_hz,
+            "pipeline_sample_rate_hz": PIPELINE_RATE_HZ,
+            "reply_sample_rate_hz": int(self.server.components.tts.sample_rate_hz),
+            "barge_in": self.conv.barge_in,
+            "limits": self._limits(),
+        }
+
+    def _limits(self) -> dict[str, Any]:
+        s = self.s
+        return {
+            "max_frame_bytes": s.max_frame_bytes,
+            "max_control_bytes": s.max_control_bytes,
+            "rate_messages_per_s": s.rate_messages_per_s,
+            "rate_bytes_per_s": s.rate_bytes_per_s,
+            "idle_timeout_s": s.idle_timeout_s,
+        }
+
+    # ---------------------------------------------------------------- input
+    async def _audio(self, message: bytes) -> None:
+        assert self.conv is not None
+        try:
+            frame = proto.decode_audio(message, max_bytes=self.s.max_frame_bytes)
+        except MessageTooLarge as exc:
+            raise Violation("message-too-large", str(exc), proto.CLOSE_TOO_BIG) from exc
+        except proto.ProtocolError as exc:
+            raise Violation(exc.code, str(exc), proto.CLOSE_BAD_DATA) from exc
+        pcm = frame.pcm
+        if self.resampler is not None:
+            pcm = self.resampler.resample_chunk(pcm)
+        self.audio_frames += 1
+        if pcm.size:
+            await self.conv.feed(np.ascontiguousarray(pcm, dtype=np.int16))
+
+    async def _handle(self, msg: dict[str, Any]) -> bool:
+        """Act on one control message; True ends the session."""
+        conv = self.conv
+        assert conv is not None
+        kind = msg["type"]
+        if kind == "session-start":
+            raise Violation("protocol", "session-start was already received on this connection")
+        if kind == "config":
+            if "barge_in" in msg:
+                conv.barge_in = bool(msg["barge_in"])
+            await self.ws.send(proto.dumps({"type": "config-applied", "session_id": self.session_id, "barge_in": conv.barge_in}))
+        elif kind == "end-of-turn":
+            # The user released the talk button: enough silence to close the turn now.
+            ms = self.server.components.settings.vad.silence_ms + 200
+            await conv.feed(np.zeros(int(PIPELINE_RATE_HZ * ms / 1000), np.int16))
+        elif kind == "interrupt":
+            turn_id = msg.get("turn_id")
+            targets = [turn_id] if isinstance(turn_id, str) and turn_id else sorted(self.replying)
+            for t in targets:
+                if t in self.known_turns:
+                    self.cancelled.append(t)
+                    await conv.cancel_turn(t, reason="interrupt", played_ms=_int(msg.get("played_ms")))
+        elif kind == "playback-stopped":
+            await self._playback_stopped(msg)
+        elif kind == "describe":
+            await self.ws.send(proto.dumps(self._info()))
+        elif kind == "session-end":
+            with contextlib.suppress(ConnectionClosed):
+                await self.ws.close(proto.CLOSE_NORMAL, "session ended")
+            return True
+        return False
+
+    async def _playback_stopped(self, msg: dict[str, Any]) -> None:
+        """Record how much of a reply the user actually heard (barge-in or stop)."""
+        turn_id = msg.get("turn_id")
+        played = _int(msg.get("played_ms"))
+        if not isinstance(turn_id, str) or turn_id not in self.known_turns or played is None:
+            raise Violation("protocol", "playback-stopped needs a turn_id of this session and an integer played_ms")
+        mark = getattr(self.server.components.dialog, "mark_interrupted", None)
+        if mark is not None and turn_id in self.cancelled:
+            await asyncio.to_thread(mark, self.session_id, turn_id, played)
+
+    def _info(self) -> dict[str, Any]:
+        c = self.server.components
+        return {
+            "type": "info",
+            "session_id": self.session_id,
+            "protocol": proto.PROTOCOL_VERSION,
+            "backend": c.settings.backend.uri,
+            "tts": getattr(c.tts, "name", "tts"),
+            "reply_sample_rate_hz": int(c.tts.sample_rate_hz),
+            "pipeline_sample_rate_hz": PIPELINE_RATE_HZ,
+            "client_types": sorted(proto.CLIENT_TYPES),
+            "limits": self._limits(),
+        }
+
+    # --------------------------------------------------------------- output
+    async def _pump(self) -> None:
+        """Forward pipeline events to the client. Cancelling it stops forwarding (nothing is lost but unsent events)."""
+        assert self.conv is not None
+        events = self.conv.events
+        while True:
+            batch: list[Event] = [await events.get()]
+            while not events.empty():
+                batch.append(events.get_nowait())
+            # Look ahead for cancellations first: audio of a cancelled turn that
+            # was queued *before* the cancel must not go out either.
+            for ev in batch:
+                if isinstance(ev, TurnCancelled):
+                    self.cancelled.append(ev.turn_id)
+            for ev in batch:
+                self._track(ev)
+                if isinstance(ev, AudioChunk):
+                    if ev.turn_id in self.cancelled:
+                        continue
+                    await self.ws.send(proto.audio_message(ev))
+                else:
+                    await self.ws.send(proto.dumps(proto.event_message(ev)))
+
+    def _track(self, ev: Event) -> None:
+        if isinstance(ev, SpeechEnded):
+            self.replying.add(ev.turn_id)
+            if ev.turn_id not in self.known_turns:
+                self.known_turns.append(ev.turn_id)
+        elif ev.turn_id and ev.turn_id not in self.known_turns:
+            self.known_turns.append(ev.turn_id)
+        if isinstance(ev, (StageMetrics, TurnCancelled, ErrorEvent)) or (isinstance(ev, TranscriptFinal) and not ev.text):
+            self.replying.discard(ev.turn_id)
+
+    async def aclose(self) -> None:
+        if self.pump is not None:
+            self.pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.pump
+        if self.conv is not None:
+            await self.conv.close()
+        if self.session_id in self.server.sessions:
+            del self.server.sessions[self.session_id]
+        elif self.registered:
+            self.server._pending -= 1
+        self.registered = False
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)) and value >= 0:
+        return int(value)
+    return None
+
+
+# ---------------------------------------------------------------------- CLI
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="quickturn serve web", description="Serve the websocket voice client and its page.")
+    p.add_argument("--host", help="interface (default 127.0.0.1; 0.0.0.0 for the network, needs TLS for phone microphones)")
+    p.add_argument("--port", type=int, help="port (default 8765; 0 = any free port)")
+    p.add_argument("--token", help="access token (default: generated and printed)")
+    p.add_argument("--allow-origin", action="append", default=None, metavar="ORIGIN",
+                   help="extra allowed Origin, e.g. https://myhost:8765 (repeatable)")
+    p.add_argument("--max-sessions", type=int)
+    p.add_argument("--certfile", type=Path, help="TLS certificate (PEM) → https/wss")
+    p.add_argument("--keyfile", type=Path, help="TLS private key (PEM)")
+    p.add_argument("--config", help="settings file (YAML/TOML/JSON); its web: section sets WebSettings")
+    p.add_argument("--backend", help="embedded | triton://HOST:PORT | riva://HOST:PORT")
+    p.add_argument("--tts", choices=["piper", "espeak"])
+    p.add_argument("--db", type=Path, help="dialog database (default: DATA_DIR/dialog.sqlite)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def serve_web_main(argv: list[str]) -> int:
+    """Entry point of ``quickturn serve web``; runs until Ctrl-C / SIGTERM."""
+    from assistant.commands.chat import setup_logging
+    from assistant.settings import load_settings
+
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    overrides: dict[str, Any] = {}
+    if args.backend:
+        overrides["backend"] = {"uri": args.backend}
+    if args.tts:
+        overrides["tts"] = {"engine": args.tts}
+    web = web_settings(args.config, {
+        "host": args.host, "port": args.port, "token": args.token, "max_sessions": args.max_sessions,
+        "certfile": args.certfile, "keyfile": args.keyfile,
+    })
+    if args.allow_origin:
+        web = web.model_copy(update={"allowed_origins": [*web.allowed_origins, *args.allow_origin]})
+    config_file, file_values = _pipeline_config(args.config)
+    settings = load_settings(config_file, _merge(file_values, overrides) or None)
+    print("loading models…", flush=True)
+    db_path: Path = args.db or settings.data_dir / "dialog.sqlite"
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    components = Components.load(settings, db_path=db_path)
+    asyncio.run(_serve_forever(components, web))
+    return 0
+
+
+def _pipeline_config(path: str | None) -> tuple[str | None, dict[str, Any]]:
+    """Split a config file that has a ``web:`` section (``Settings`` forbids unknown keys).
+
+    Returns the file to give ``load_settings`` (unchanged when it has no ``web`` key) or
+    ``None`` plus the file's other sections as overrides.
+    """
+    from assistant.settings import _read_file
+
+    if not path or not Path(path).is_file():
+        return path, {}
+    values = _read_file(Path(path))
+    if "web" not in values:
+        return path, {}
+    return None, {k: v for k, v in values.items() if k != "web"}
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+async def _serve_forever(components: Components, web: WebSettings) -> None:
+    server = WebServer(components, web)
+    await server.start()
+    print(f"QuickTurn web client: {server.url()}", flush=True)
+    print(f"access token: {server.token}", flush=True)
+    print(f"allowed origins: {', '.join(sorted(server.allowed_origins()))}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        print("shutting down", flush=True)
+        await server.close()

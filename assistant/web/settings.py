@@ -1,0 +1,76 @@
+"""Typed settings of the web transport; every limit is on by default.
+
+Meant to become the ``web`` section of :class:`assistant.settings.Settings`
+(``QUICKTURN_WEB__MAX_SESSIONS=4`` etc.); until then :func:`web_settings`
+reads the ``web:`` mapping of the config file and ``QUICKTURN_WEB__*``
+variables itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field
+
+
+class WebSettings(BaseModel):
+    """Network, security and limit settings of ``quickturn serve web``."""
+
+    host: str = Field("127.0.0.1", description="Interface to listen on (0.0.0.0 exposes it to the network).")
+    port: int = Field(8765, description="TCP port for the page (HTTP) and the websocket (same port).")
+    token: str | None = Field(
+        None, description="Access token clients must present; None generates a random one at start (printed)."
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Extra allowed Origin values (scheme://host:port); the server's own http(s) origins on "
+        "localhost / 127.0.0.1 / --host are always allowed.",
+    )
+    allow_missing_origin: bool = Field(
+        True, description="Accept clients that send no Origin header (non-browser clients; still need the token)."
+    )
+    max_frame_bytes: int = Field(65536, description="Largest binary audio message accepted (bytes, header included).")
+    max_control_bytes: int = Field(16384, description="Largest JSON control message accepted (bytes).")
+    max_message_bytes: int = Field(
+        1 << 20, description="Hard cap enforced by the websocket layer itself (bytes); above it the library closes (1009)."
+    )
+    rate_messages_per_s: float = Field(100.0, description="Sustained messages per second per connection.")
+    rate_burst_messages: int = Field(200, description="Message burst allowed above the sustained rate.")
+    rate_bytes_per_s: float = Field(262144.0, description="Sustained bytes per second per connection (audio in).")
+    rate_burst_bytes: int = Field(1 << 20, description="Byte burst allowed above the sustained rate.")
+    max_sessions: int = Field(16, description="Concurrent websocket sessions; more are refused (close 1013).")
+    start_timeout_s: float = Field(10.0, description="Seconds a new connection has to send session-start.")
+    idle_timeout_s: float = Field(300.0, description="Seconds without any client message before the session closes.")
+    min_sample_rate_hz: int = 8000
+    max_sample_rate_hz: int = 96000
+    certfile: Path | None = Field(None, description="TLS certificate (PEM); browsers need https for a non-local microphone.")
+    keyfile: Path | None = None
+
+
+def web_settings(config_file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> WebSettings:
+    """The ``web`` section of the config file, then ``QUICKTURN_WEB__*`` variables, then ``overrides``."""
+    values: dict[str, Any] = {}
+    path = config_file or os.environ.get("QUICKTURN_CONFIG")
+    if path and Path(path).is_file():
+        p = Path(path)
+        text = p.read_text()
+        if p.suffix == ".json":
+            data = json.loads(text)
+        elif p.suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        else:
+            data = yaml.safe_load(text) or {}
+        values.update(dict(data.get("web") or {}))
+    prefix = "QUICKTURN_WEB__"
+    for key, value in os.environ.items():
+        if key.startswith(prefix):
+            name = key[len(prefix):].lower()
+            values[name] = json.loads(value) if name == "allowed_origins" and value.startswith("[") else value
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return WebSettings(**values)

@@ -1,0 +1,67 @@
+"""Sans-I/O pieces of the ASR and TTS stages, and model file verification."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.errors import ModelFileError
+from services.asr.decoder import cut_loops, looks_looped, normalize_transcript
+from services.asr.numbers import int_to_words, spell_numbers
+from services.asr.stabilizer import PrefixStabilizer
+from services.model_files import sha256_file, verify_files
+from services.tts.phrases import split_phrases
+
+
+def test_numbers_are_spelled_as_spoken() -> None:
+    assert int_to_words(0) == "zero"
+    assert int_to_words(123) == "one hundred twenty three"
+    assert spell_numbers("10 of clubs").split() == ["ten", "of", "clubs"]
+    assert normalize_transcript("Wake me up at 7:30.") == "wake me up at seven thirty"
+    assert normalize_transcript("Wake me up at 730.") == "wake me up at seven thirty"
+    assert normalize_transcript("In 1995, Mr. Smith paid $3,000!") == "in nineteen ninety five mister smith paid three thousand"
+    assert normalize_transcript("the 2nd of May") == "the second of may"
+
+
+def test_loop_signatures() -> None:
+    assert looks_looped("go forward ten meters go forward ten".split())
+    assert looks_looped("what time is it what".split())
+    assert looks_looped("five five five five".split())
+    assert not looks_looped("set a timer for five minutes".split())
+    assert not looks_looped("eight of spades four of clubs seven of hearts".split())
+
+
+def test_rate_checked_loop_cut_keeps_real_repeats() -> None:
+    # "five five" spoken in one second is a plausible rate: kept.
+    assert cut_loops(["five", "five"], speech_s=1.0) == (["five", "five"], False)
+    # Nine "five"s in one second is a loop: cut down to a plausible length.
+    words, cut = cut_loops(["five"] * 9, speech_s=1.0)
+    assert cut and len(words) <= 6
+
+
+def test_stabilizer_never_takes_back_stable_words() -> None:
+    s = PrefixStabilizer()
+    assert s.update("set a".split()) == 0
+    assert s.update("set a timer".split()) == 2
+    assert s.update("set a timer for".split()) == 3
+    # The decoder wavers on the tail: the stable prefix stays.
+    assert s.update("set a time four".split()) == 0 or s.stable == ["set", "a", "timer"]
+    assert s.stable == ["set", "a", "timer"]
+
+
+def test_first_phrase_is_short() -> None:
+    phrases = split_phrases("Okay, your timer for five minutes is running. I will tell you when it is done.")
+    assert phrases[0] == "Okay,"
+    assert len(phrases) == 3
+    long_first = split_phrases("It will be sunny and warm in Paris tomorrow with a high of twenty two degrees")
+    assert len(long_first[0].split()) <= 6
+
+
+def test_model_checksum_mismatch_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "model.bin"
+    f.write_bytes(b"weights")
+    good = sha256_file(f)
+    assert verify_files(tmp_path, {"model.bin": good}, what="test") == tmp_path
+    with pytest.raises(ModelFileError, match="sha256 mismatch"):
+        verify_files(tmp_path, {"model.bin": "0" * 64}, what="test")
+    with pytest.raises(ModelFileError, match="missing"):
+        verify_files(tmp_path, {"other.bin": good}, what="test")
