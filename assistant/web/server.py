@@ -277,7 +277,7 @@ class _Session:
     async def _recv(self, timeout: float) -> str | bytes:
         try:
             message = await asyncio.wait_for(self.ws.recv(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise Violation("timeout", f"no message for {timeout:g} s", proto.CLOSE_POLICY) from None
         self._rate(len(message))
         return message
