@@ -114,7 +114,7 @@ def load_stories(paths: list[Path], known_intents: set[str] | None = None) -> li
     out: list[Story] = []
     for path in _iter_files(paths):
         try:
-            raw = yaml.safe_load(path.read_text())
+            raw = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
         except yaml.YAMLError as exc:
             raise DomainError(f"{path}: invalid YAML: {exc}") from exc
         if not isinstance(raw, dict) or not isinstance(raw.get("stories"), list):
@@ -259,7 +259,7 @@ def run_story(story: Story, workdir: Path | None = None) -> StoryResult:
         clock = _Clock(datetime.fromisoformat(story.now))
 
         def open_dm() -> DialogManager:
-            return DialogManager(db, clock=clock, timezone=story.timezone)
+            return DialogManager(db, clock=clock, timezone=story.timezone, warm_up=False)
 
         dm = open_dm()
         session = "story"

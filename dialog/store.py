@@ -157,6 +157,9 @@ class Store:
         self._db.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
+        # The first write of a process re-creates the WAL file (~10 ms here); do it now, not on a turn.
+        with self.transaction():
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('opened_at', ?)", (str(time.time()),))
 
     def close(self) -> None:
         with self._lock:

@@ -36,9 +36,17 @@ def nlu(intent: str, confidence: float = 1.0, **slots: str) -> NluResult:
 
 @pytest.fixture
 def dm() -> DialogManager:
-    m = DialogManager(None, clock=lambda: NOW, timezone="America/New_York")
+    m = DialogManager(None, clock=lambda: NOW, timezone="America/New_York", warm_up=False)
     yield m
     m.close()
+
+
+def test_warm_up_leaves_no_trace(tmp_path: Path) -> None:
+    with DialogManager(tmp_path / "d.db", clock=lambda: NOW) as m:
+        assert m.store.session_ids() == []
+        assert m.store.alarms() == [] and m.store.records("coffee_order") == []
+        assert m.store.kv_all("playlist") == {}
+        assert m.handle("s", "1", nlu("GetTime")).action == "done"
 
 
 # --------------------------------------------------------------------------- speech formatting
