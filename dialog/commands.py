@@ -398,3 +398,49 @@ def export_rasa_main(argv: list[str]) -> int:
         "`quickturn domain export` writes Rasa nlu.yml/domain.yml per domain, without stories",
         code="not-implemented",
     )
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+def bench_main(argv: list[str]) -> int:
+    """``quickturn bench dialog [--rounds N] [--json]``: time ``handle()`` over every story turn.
+
+    Replays the NLU results of all stories (one session per story and round) against one manager
+    on a database file, and reports wall-clock and CPU milliseconds per turn (p50/p95/p99/max).
+    CPU time is what the stage costs; wall time also shows waits for a shared CPU.
+    """
+    ap = argparse.ArgumentParser(prog="quickturn bench dialog", description="Time the dialog manager per turn.")
+    ap.add_argument("--rounds", type=int, default=3, help="passes over all stories (default 3)")
+    ap.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    args = ap.parse_args(argv)
+    stories = load_stories([STORIES_DIR])
+    wall: list[float] = []
+    cpu: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        clock = _Clock(datetime.fromisoformat(DEFAULT_NOW))
+        with DialogManager(Path(tmp) / "bench.db", clock=clock, timezone=DEFAULT_TZ) as dm:
+            for r in range(max(1, args.rounds)):
+                for k, story in enumerate(stories):
+                    for i, step in enumerate(story.steps):
+                        if "intent" not in step:
+                            continue
+                        nlu = nlu_from_step(step)
+                        text = str(step.get("user") or "")
+                        t0, c0 = time.perf_counter(), time.process_time()
+                        dm.handle(f"bench-{r}-{k}", f"t{i}", nlu, text, text)
+                        wall.append((time.perf_counter() - t0) * 1000)
+                        cpu.append((time.process_time() - c0) * 1000)
+    stats = {
+        name: {q: round(_percentile(vals, p), 3) for q, p in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))}
+        for name, vals in (("wall_ms", wall), ("cpu_ms", cpu))
+    }
+    if args.json:
+        print(json.dumps({"turns": len(wall), **stats}))
+    else:
+        print(f"dialog: {len(wall)} turns")
+        for name, s in stats.items():
+            print(f"  {name:8} p50 {s['p50']:.3f}  p95 {s['p95']:.3f}  p99 {s['p99']:.3f}  max {s['max']:.3f}")
+    return 0
