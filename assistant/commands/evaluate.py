@@ -17,6 +17,7 @@ import concurrent.futures as cf
 import json
 import logging
 import multiprocessing as mp
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -311,10 +312,15 @@ def _run_stats(new_rows: list[dict[str, object]], wall: float, args: argparse.Na
     ends = [float(r["finished_at"]) for r in ok if isinstance(r.get("finished_at"), int | float)]
     processing = (max(ends) - min(starts)) if starts and ends else None
     stacks = [r["stack"] for r in ok if isinstance(r.get("stack"), dict)]
+    cpu = sum(float(r.get("cpu_s") or 0) for r in ok)
     return {
         "realtime_factor": round(audio / processing, 2) if processing and audio else None,
         "realtime_factor_with_load": round(audio / wall, 2) if audio and wall else None,
+        # contention-free view: audio seconds per CPU second (one core fully ours)
+        "realtime_factor_per_cpu": round(audio / cpu, 2) if audio and cpu else None,
         "run": {
+            "cpu_seconds": round(cpu, 2),
+            "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
             "files_processed": len(new_rows),
             "audio_seconds": round(audio, 2),
             "processing_seconds": round(processing, 2) if processing else None,
@@ -367,7 +373,8 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
         console.print(
             f"real-time factor: [bold]{s['realtime_factor']:.2f}x[/] faster than real time "
             f"({run['audio_seconds']:.1f} s of audio in {run['processing_seconds']:.1f} s, {run['workers']} "
-            f"worker(s), {run['mode']}; {s['realtime_factor_with_load']:.2f}x counting model loading)")
+            f"worker(s), {run['mode']}; {s['realtime_factor_with_load']:.2f}x counting model loading; "
+            f"{s['realtime_factor_per_cpu'] or 0:.2f}x per CPU-second; load average {run.get('load_average')})")
     for f in s["failed"][:10]:
         console.print(f"[red]failed[/] {escape(str(f['file']))}: {escape(str(f['error']))}", highlight=False)
     if len(s["failed"]) > 10:

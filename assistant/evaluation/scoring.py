@@ -123,9 +123,8 @@ def summarize(
 ) -> dict[str, object]:
     """The ``summary.json`` object from the successful rows and the failures."""
     ok = [r for r in rows if r.get("status") == "ok"]
-    for r in ok:
-        if "scores" not in r:
-            r["scores"] = file_scores(r)
+    for r in ok:  # recomputed: rows resumed from an older run get today's definitions
+        r["scores"] = file_scores(r)
     sc = [(r, r["scores"]) for r in ok]
     with_text = [r for r in ok if isinstance((r.get("reference") or {}).get("text"), str)]  # type: ignore[union-attr]
     refs = [str(r["reference"]["text"]) for r in with_text]  # type: ignore[index]

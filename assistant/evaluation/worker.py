@@ -114,6 +114,7 @@ def run_task(task: dict[str, object]) -> dict[str, object]:
     session = f"eval-{os.getpid()}-{_STATE['count']}"
     conv = Conversation(components, session, barge_in=False)
     t1 = time.perf_counter()
+    cpu0 = time.process_time()
     try:
         result = loop.run_until_complete(run_audio(conv, pcm, realtime=bool(_STATE["realtime"])))
     except Exception as exc:
@@ -145,6 +146,8 @@ def run_task(task: dict[str, object]) -> dict[str, object]:
         "latency_ms": result.latency_ms,
         "errors": result.errors,
         "processing_s": round(time.perf_counter() - t1, 3),
+        # CPU time of this worker process (all its threads) for the file
+        "cpu_s": round(time.process_time() - cpu0, 3),
         "started_at": round(started, 3),
         "finished_at": round(time.time(), 3),
         "worker": os.getpid(),

@@ -1,0 +1,260 @@
+"""``quickturn eval``: inputs, metrics, resumable results, bad input, and the report in a real browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant.errors import InvalidInput
+from assistant.evaluation.manifest import read_input
+from assistant.evaluation.results import ResultWriter, compact, read_results
+from assistant.evaluation.scoring import disfluency_labels, file_scores, prf, summarize
+
+REPO = Path(__file__).resolve().parents[1]
+QUICKTURN = REPO / ".venv" / "bin" / "quickturn"
+ARTIFACTS = REPO / "artifacts"
+STABLE_KEYS = {"files", "wer", "cer", "intent_accuracy", "slot_f1", "exact_match", "disfluency_f1", "latency_ms",
+               "failed"}
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update"]
+
+
+# --------------------------------------------------------------------------- inputs (no models)
+
+
+def test_jsonl_relative_paths_malformed_lines_and_repeats(tmp_path: Path) -> None:
+    m = tmp_path / "sub" / "m.jsonl"
+    m.parent.mkdir()
+    m.write_text(
+        '{"audio_filepath": "a.wav", "text": "hi", "intent": "Greet"}\n'
+        "\n"
+        '{"audio_filepath": "a.wav", "text": "hi again"}\n'
+        '{"audio_filepath": "/abs/b.wav", "slots": {"x": "y"}}\n'
+        '{"text": "no path"}\n'
+        '{"audio_filepath": "c.wav", "slots": ["bad"]}\n'
+        "not json at all\n"
+    )
+    items = read_input(m)
+    assert [it.key for it in items[:3]] == ["a.wav", "a.wav#2", "/abs/b.wav"]
+    assert items[0].audio == m.parent / "a.wav" and items[0].reference["intent"] == "Greet"
+    assert items[2].audio == Path("/abs/b.wav")
+    errors = [it.error for it in items if it.error]
+    assert errors == ["line 5: no audio_filepath", "line 6: slots must be an object (slot -> value)",
+                      "line 7: not valid JSON (Expecting value at column 1)"]
+    with pytest.raises(InvalidInput):
+        read_input(tmp_path / "nope.jsonl")
+
+
+def test_csv_tsv_and_folder_inputs(tmp_path: Path) -> None:
+    (tmp_path / "x.wav").write_bytes(b"")
+    (tmp_path / "y.wav").write_bytes(b"")
+    (tmp_path / "refs.tsv").write_text(
+        "file\ttranscript\tintent\tslots\n"
+        "x.wav\tturn on the lights\tDeviceOn\tdevice=lights; room=kitchen\n"
+        'gone.wav\thello\tGreet\t{"a": "b"}\n'
+    )
+    items = read_input(tmp_path / "refs.tsv")
+    assert items[0].reference == {"text": "turn on the lights", "intent": "DeviceOn",
+                                  "slots": {"device": "lights", "room": "kitchen"}}
+    assert items[1].reference["slots"] == {"a": "b"}
+    # a folder: every audio file, references joined by name, references to absent files kept (→ missing)
+    folder_items = {it.key: it for it in read_input(tmp_path)}
+    assert set(folder_items) == {"x.wav", "y.wav", "gone.wav"}
+    assert folder_items["x.wav"].reference["text"] == "turn on the lights"
+    assert folder_items["y.wav"].reference == {}
+    csv = tmp_path / "r.csv"
+    csv.write_text("name,text\nx.wav,hi\n")
+    with pytest.raises(InvalidInput, match="audio path column"):
+        read_input(csv)
+
+
+# --------------------------------------------------------------------------- metrics (no models)
+
+
+def test_file_scores_slots_exact_match_and_disfluency() -> None:
+    row = {
+        "status": "ok",
+        "reference": {"text": "set an alarm for uh for seven no sorry eight thirty",
+                      "clean_text": "set an alarm for eight thirty", "intent": "SetAlarm",
+                      "slots": {"time": "Eight-Thirty"}},
+        "transcript": "set an alarm for offer seven no sorry eight thirty",
+        "tokens": [[w, w in {"seven", "no", "sorry"}] for w in
+                   "set an alarm for offer seven no sorry eight thirty".split()],
+        "intent": "SetAlarm",
+        "slots": {"time": "eight thirty"},
+        "latency_ms": {"asr": 100.0, "total": 250.0},
+        "duration_s": 3.0,
+    }
+    s = file_scores(row)
+    assert s["intent_correct"] is True and s["exact_match"] is True  # slot values compared after normalization
+    assert (s["slot_tp"], s["slot_fp"], s["slot_fn"]) == (1, 0, 0)
+    assert s["wer"] == pytest.approx(2 / 11, abs=1e-3)  # "uh for" → "offer": one substitution, one deletion
+    assert (s["disfl_tp"], s["disfl_fp"], s["disfl_fn"]) == (3, 0, 0)  # "offer" is an ASR error, not a disfluency
+    gold, pred = disfluency_labels([["turn", False], ["um", False], ["on", False]], "turn um on", "turn on")
+    assert gold == [False, True, False] and pred == [False, False, False]
+    assert prf(0, 0, 0)["f1"] is None and prf(1, 1, 0)["f1"] == pytest.approx(2 / 3, abs=1e-4)
+
+    wrong = {**row, "intent": "SetTimer", "slots": {}}
+    summary = summarize([row, wrong, {"key": "z", "status": "failed", "error": "boom"}],
+                        [{"key": "z", "error": "boom"}], 3)
+    assert STABLE_KEYS <= set(summary)
+    assert summary["intent_accuracy"] == 0.5 and summary["exact_match"] == 0.5
+    assert summary["slot_f1"] == pytest.approx(2 / 3, abs=1e-4)
+    assert summary["failed"] == [{"file": "z", "error": "boom"}]
+    assert set(summary["latency_ms"]["total"]) >= {"p50", "p95", "max"}
+    no_clean = summarize([{**row, "reference": {"text": row["reference"]["text"]}}], [], 1)
+    assert no_clean["disfluency_f1"] is None and no_clean["intent_accuracy"] is None
+
+
+def test_results_file_ignores_a_cut_line_and_compacts(tmp_path: Path) -> None:
+    path = tmp_path / "results.jsonl"
+    with ResultWriter(path) as w:
+        w.write({"key": "a", "status": "failed", "error": "x"})
+        w.write({"key": "a", "status": "ok"})
+        w.write({"key": "b", "status": "ok"})
+    with path.open("a") as f:
+        f.write('{"key": "c", "stat')  # killed mid-write
+    rows, bad = read_results(path)
+    assert set(rows) == {"a", "b"} and rows["a"]["status"] == "ok" and bad == 1
+    compact(path, list(rows.values()))
+    assert len(path.read_text().splitlines()) == 2
+
+
+# --------------------------------------------------------------------------- end to end (models, subprocess)
+
+
+@pytest.fixture(scope="module")
+def eval_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny manifest: 4 generated utterances (one disfluent, one out of scope), a missing file,
+    a corrupt file and a malformed line."""
+    from assistant.commands.setup import utterance_manifest
+
+    demo = utterance_manifest()
+    rows = [json.loads(x) for x in demo.read_text().splitlines()]
+    wanted = ["what's the weather like in paris tomorrow", "set an alarm for uh for seven no sorry eight thirty",
+              "who won the football game last night", "turn on the kitchen lights"]
+    picked = [next(r for r in rows if r["text"] == t and r["voice"] == "piper-joe") for t in wanted]
+    d = tmp_path_factory.mktemp("eval")
+    (d / "audio").mkdir()
+    lines = []
+    for i, r in enumerate(picked):
+        shutil.copy(demo.parent / r["audio_filepath"], d / "audio" / f"{i}.wav")
+        lines.append(json.dumps({**r, "audio_filepath": f"audio/{i}.wav"}))
+    (d / "audio" / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + os.urandom(200))
+    lines.insert(1, json.dumps({"audio_filepath": "audio/missing.wav", "text": "hello", "intent": "Greet"}))
+    lines.insert(3, json.dumps({"audio_filepath": "audio/corrupt.wav", "text": "hello"}))
+    lines.append('{"audio_filepath": "audio/9.wav", "text": "cut short')
+    (d / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    return d
+
+
+def _ok_keys(results: Path) -> list[str]:
+    if not results.is_file():
+        return []
+    out = []
+    for line in results.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if row.get("status") == "ok":
+            out.append(row["key"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def resumed_run(eval_dir: Path) -> dict[str, object]:
+    """Kill a run after its first finished file (SIGKILL: no clean-up), then rerun to completion."""
+    out = eval_dir / "out"
+    cmd = [str(QUICKTURN), "eval", str(eval_dir / "manifest.jsonl"), "--out", str(out), "--fast"]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and first.poll() is None and not _ok_keys(out / "results.jsonl"):
+        time.sleep(0.05)
+    killed = first.poll() is None
+    if killed:
+        first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=30)
+    before = _ok_keys(out / "results.jsonl")
+    rows_before = {json.loads(x)["key"]: json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()
+                   if x.strip().endswith("}")}
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    return {"out": out, "killed": killed, "before": before, "rows_before": rows_before, "second": second}
+
+
+def test_interrupted_run_resumes_without_duplicates(resumed_run: dict[str, object]) -> None:
+    out: Path = resumed_run["out"]  # type: ignore[assignment]
+    second: subprocess.CompletedProcess[str] = resumed_run["second"]  # type: ignore[assignment]
+    assert resumed_run["killed"], "the first run finished before it could be interrupted"
+    before: list[str] = resumed_run["before"]  # type: ignore[assignment]
+    assert 1 <= len(before) < 4
+    assert "already done" in second.stderr
+    lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    keys = [r["key"] for r in lines]
+    assert len(keys) == len(set(keys)), "a file appears twice in results.jsonl"
+    ok = [r for r in lines if r["status"] == "ok"]
+    assert sorted(r["key"] for r in ok) == [f"audio/{i}.wav" for i in range(4)]
+    for key in before:  # the first run's rows were kept, not recomputed
+        row = next(r for r in ok if r["key"] == key)
+        assert row["started_at"] == resumed_run["rows_before"][key]["started_at"]  # type: ignore[index]
+
+
+def test_summary_failures_and_exit_code(resumed_run: dict[str, object]) -> None:
+    out: Path = resumed_run["out"]  # type: ignore[assignment]
+    second: subprocess.CompletedProcess[str] = resumed_run["second"]  # type: ignore[assignment]
+    assert second.returncode == 3, second.stderr[-2000:]  # 3 = finished, some files failed
+    assert "Traceback" not in second.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert STABLE_KEYS <= set(summary)
+    assert summary["files"] == 7 and summary["files_ok"] == 4
+    for key in ("wer", "cer", "intent_accuracy", "slot_f1", "exact_match", "disfluency_f1"):
+        assert isinstance(summary[key], float) and 0.0 <= summary[key] <= 1.5, key
+    assert summary["wer"] < 0.6  # synthetic speech: most words right (not an accuracy target)
+    for stage in ("asr", "nlu", "dialog", "total"):
+        assert {"p50", "p95", "max"} <= set(summary["latency_ms"][stage])
+    reasons = {f["file"]: f["error"] for f in summary["failed"]}
+    assert "no such file" in reasons["audio/missing.wav"]
+    assert "audio" in reasons["audio/corrupt.wav"] and "corrupt.wav" in reasons["audio/corrupt.wav"]
+    malformed = [v for k, v in reasons.items() if "malformed" in k]
+    assert malformed and malformed[0].startswith("line 7: not valid JSON")
+    assert summary["realtime_factor"] and summary["realtime_factor"] > 0
+    page = (out / "report.html").read_text()
+    assert "data:image/png;base64," in page and "<audio" in page and "missing.wav" in page
+
+
+def test_report_renders_in_headless_chromium(resumed_run: dict[str, object]) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no /usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+
+    out: Path = resumed_run["out"]  # type: ignore[assignment]
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto((out / "report.html").as_uri())
+            page.wait_for_load_state("load")
+            assert page.locator("#metric-wer .value").is_visible()
+            assert page.locator("#metric-wer .value").inner_text().endswith("%")
+            assert page.locator("#headline .metric").count() >= 8
+            widths = page.evaluate("[...document.images].map(i => i.complete ? i.naturalWidth : 0)")
+            assert len(widths) == 3 and all(w > 0 for w in widths), widths
+            assert page.locator("#confusion table td").count() > 0
+            assert page.locator("#worst audio").count() >= 1
+            assert page.locator("#failed tr").count() == 4  # header + 3 failures
+            # the layout is laid out, not collapsed: headline cards side by side
+            boxes = [page.locator("#headline .metric").nth(i).bounding_box() for i in range(2)]
+            assert boxes[0] and boxes[1] and boxes[0]["y"] == boxes[1]["y"] and boxes[1]["x"] > boxes[0]["x"]
+            page.screenshot(path=str(ARTIFACTS / "eval_report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "eval_report.png").stat().st_size > 50_000
