@@ -49,6 +49,7 @@ from assistant.events import (
     ErrorEvent,
     Event,
     SpeechEnded,
+    SpeechStarted,
     StageMetrics,
     TranscriptFinal,
     TurnCancelled,
@@ -61,6 +62,7 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PIPELINE_RATE_HZ = 16000
+PLAYBACK_MARGIN_S = 0.3  # client-side buffering allowance when estimating what is still playing
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -215,10 +217,28 @@ class WebServer:
 
 
 async def _refuse(ws: ServerConnection, code: str, message: str, close_code: int, *, session_id: str = "") -> None:
-    with contextlib.suppress(ConnectionClosed, OSError):
-        await asyncio.wait_for(ws.send(proto.error_message(code, message, session_id=session_id)), 2.0)
-    with contextlib.suppress(ConnectionClosed, OSError, asyncio.TimeoutError):
-        await asyncio.wait_for(ws.close(close_code, f"{code}: {message}"[:120]), 3.0)
+    """Send a fatal error event, then close with ``close_code``.
+
+    Whatever the client keeps sending meanwhile is read and discarded: unread
+    frames would fill the receive queue, pause reading, and the client's close
+    frame would never be seen (the close would hang until its timeout).
+    """
+
+    async def discard() -> None:
+        with contextlib.suppress(Exception):
+            async for _ in ws:
+                pass
+
+    drain = asyncio.create_task(discard())
+    try:
+        with contextlib.suppress(ConnectionClosed, OSError):
+            await asyncio.wait_for(ws.send(proto.error_message(code, message, session_id=session_id)), 2.0)
+        with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
+            await asyncio.wait_for(ws.close(close_code, f"{code}: {message}"[:120]), 3.0)
+    finally:
+        drain.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await drain
 
 
 def _http(status: HTTPStatus, body: bytes, ctype: str) -> Response:
@@ -250,6 +270,8 @@ class _Session:
         self.cancelled: deque[str] = deque(maxlen=256)
         self.replying: set[str] = set()
         self.known_turns: deque[str] = deque(maxlen=256)
+        # turn id → monotonic time (s) until which the client is still playing what was sent
+        self.playback_until: dict[str, float] = {}
         self.messages = TokenBucket(self.s.rate_messages_per_s, self.s.rate_burst_messages)
         self.bytes = TokenBucket(self.s.rate_bytes_per_s, self.s.rate_burst_bytes)
         self.registered = False
@@ -422,8 +444,9 @@ class _Session:
         played = _int(msg.get("played_ms"))
         if not isinstance(turn_id, str) or turn_id not in self.known_turns or played is None:
             raise Violation("protocol", "playback-stopped needs a turn_id of this session and an integer played_ms")
+        self.playback_until.pop(turn_id, None)
         mark = getattr(self.server.components.dialog, "mark_interrupted", None)
-        if mark is not None and turn_id in self.cancelled:
+        if mark is not None:
             await asyncio.to_thread(mark, self.session_id, turn_id, played)
 
     def _info(self) -> dict[str, Any]:
@@ -459,9 +482,33 @@ class _Session:
                 if isinstance(ev, AudioChunk):
                     if ev.turn_id in self.cancelled:
                         continue
+                    now = time.monotonic()
+                    start = max(now, self.playback_until.get(ev.turn_id, now))
+                    self.playback_until[ev.turn_id] = start + ev.duration_ms / 1000
                     await self.ws.send(proto.audio_message(ev))
-                else:
-                    await self.ws.send(proto.dumps(proto.event_message(ev)))
+                    continue
+                if isinstance(ev, SpeechStarted):
+                    await self._barge_in_played(ev.turn_id)
+                await self.ws.send(proto.dumps(proto.event_message(ev)))
+
+    async def _barge_in_played(self, new_turn_id: str) -> None:
+        """Speech started while the client is still *playing* a reply the pipeline already finished.
+
+        The pipeline only cancels replies it is still producing; a short reply is often
+        fully sent (and buffered by the client) before the user interrupts it. Cancel it
+        here too, so the client gets ``turn-cancelled`` and the dialog records the cut.
+        """
+        assert self.conv is not None
+        if not self.conv.barge_in:
+            return
+        now = time.monotonic()
+        for turn_id, until in list(self.playback_until.items()):
+            if until + PLAYBACK_MARGIN_S < now:
+                del self.playback_until[turn_id]
+            elif turn_id != new_turn_id and turn_id not in self.cancelled:
+                self.cancelled.append(turn_id)
+                del self.playback_until[turn_id]
+                await self.conv.cancel_turn(turn_id, reason="barge-in")
 
     def _track(self, ev: Event) -> None:
         if isinstance(ev, SpeechEnded):
@@ -581,3 +628,55 @@ async def _serve_forever(components: Components, web: WebSettings) -> None:
     finally:
         print("shutting down", flush=True)
         await server.close()
+
+
+class ServerThread:
+    """A :class:`WebServer` on its own event loop in a daemon thread (tests, embedding in sync code).
+
+    ``start()`` returns once the server listens; ``stop()`` closes it and joins the thread.
+    """
+
+    def __init__(self, components: Components, settings: WebSettings | None = None) -> None:
+        import threading
+
+        self.server = WebServer(components, settings or WebSettings(port=0))
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="quickturn-web", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self.server.start())
+        except BaseException as exc:  # reported to start()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self.loop.run_forever()
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def call(self, coro: Any, timeout: float = 30.0) -> Any:
+        """Run a coroutine on the server's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        with contextlib.suppress(Exception):
+            self.call(self.server.close(), timeout=15)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(15)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
