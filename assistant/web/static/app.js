@@ -162,7 +162,7 @@ function onAudio(data) {
   if (!p) {
     const gain = ctx.createGain();
     gain.connect(playBus);
-    p = { sources: new Set(), start: null, end: ctx.currentTime, gain, final: false };
+    p = { sources: new Set(), start: null, end: ctx.currentTime, gain, final: false, segments: [] };
     playing.set(head.turn_id, p);
     turnCard(head.turn_id).firstAudioAt = performance.now();
   }
@@ -173,14 +173,16 @@ function onAudio(data) {
   if (p.start === null) p.start = at;
   src.start(at);
   p.end = at + buffer.duration;
+  p.segments.push([at, p.end]);
   p.sources.add(src);
   if (head.final) p.final = true;
   src.onended = () => {
     p.sources.delete(src);
     if (p.final && p.sources.size === 0 && playing.get(head.turn_id) === p) {
       playing.delete(head.turn_id);
-      qt.playedMs += 1000 * (p.end - p.start);
-      turnCard(head.turn_id).playedMs = Math.round(1000 * (p.end - p.start));
+      const heard = audibleMs(p, p.end);
+      qt.playedMs += heard;
+      turnCard(head.turn_id).playedMs = Math.round(heard);
       if (playing.size === 0 && qt.status === 'speaking') setStatus(talking ? 'listening' : 'ready');
     }
   };
@@ -197,9 +199,16 @@ function stopTurnAudio(turnId) {
   p.gain.gain.setValueAtTime(0, now);   // silence at the next render quantum…
   for (const s of p.sources) { try { s.stop(); } catch (_) { /* not started */ } }  // …and free the sources
   p.gain.disconnect();
-  const played = p.start === null ? 0 : Math.max(0, Math.min(now, p.end) - p.start);
-  qt.playedMs += 1000 * played;
-  return Math.round(1000 * played);
+  const played = audibleMs(p, now);
+  qt.playedMs += played;
+  return Math.round(played);
+}
+
+// Milliseconds of a turn's audio rendered up to ctx time `until` (gaps between phrases excluded).
+function audibleMs(p, until) {
+  let ms = 0;
+  for (const [a, b] of p.segments) if (until > a) ms += 1000 * (Math.min(until, b) - a);
+  return ms;
 }
 
 // Barge-in: stop every reply still playing (other than `keepTurnId`), measure how fast
