@@ -29,6 +29,8 @@ PLUGINS: dict[tuple[str, ...], str] = {
     ("serve", "triton"): "services.serving.triton_server:serve_triton_main",
     ("serve", "riva"): "services.serving.riva_server:serve_riva_main",
     ("test", "stories"): "dialog.commands:test_stories_main",
+    ("bench", "dialog"): "dialog.commands:bench_main",
+    ("dialog",): "dialog.commands:dialog_main",
     ("export", "rasa"): "dialog.commands:export_rasa_main",
     ("domain",): "dialog.domain:domain_main",
     ("chat",): "assistant.commands.chat:chat_main",

@@ -104,6 +104,7 @@ class Conversation:
         self._replies: dict[str, asyncio.Task[None]] = {}
         self._hint_words: list[str] = []
         self._expected: NluHints | None = None
+        self._queued_notifications: list[str] = []
         self.closed = False
 
     # ----------------------------------------------------------------- input
@@ -223,6 +224,8 @@ class Conversation:
                                         code=getattr(exc, "code", "internal"), message=str(exc) or type(exc).__name__))
         finally:
             self._replies.pop(turn.turn_id, None)
+            if self._queued_notifications and self._turn is None:
+                asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._flush_notifications()))
 
     async def say(self, text: str) -> str:
         """Run a text turn (skips VAD and ASR); returns its turn id once the reply is fully emitted."""
@@ -305,6 +308,35 @@ class Conversation:
                     first = ev.t_ns
                 await self._emit(ev)
         return first
+
+    async def notify(self, text: str) -> None:
+        """Speak a message the user did not ask for now (a timer or alarm firing).
+
+        If the user is speaking, the message waits until their turn has been
+        answered, so it never talks over them or steals their turn.
+        """
+        if self._turn is not None or self._replies:
+            self._queued_notifications.append(text)
+            return
+        await self._speak_notification(text)
+
+    async def _speak_notification(self, text: str) -> None:
+        from services.tts.phrases import split_phrases
+
+        turn_id = f"{self.session_id}-n{next(_turn_counter)}"
+        phrases = split_phrases(text)
+        await self._emit(DialogAction(session_id=self.session_id, turn_id=turn_id, stage="dialog", text=text,
+                                      phrases=tuple(phrases), action="notify"))
+        task = asyncio.create_task(self._speak(turn_id, phrases))
+        self._replies[turn_id] = task  # type: ignore[assignment]
+        try:
+            await task
+        finally:
+            self._replies.pop(turn_id, None)
+
+    async def _flush_notifications(self) -> None:
+        while self._queued_notifications and self._turn is None:
+            await self._speak_notification(self._queued_notifications.pop(0))
 
     async def cancel_turn(self, turn_id: str, reason: str = "barge-in", played_ms: int | None = None) -> None:
         """Cancel a reply: no more audio of ``turn_id`` is emitted after this returns."""

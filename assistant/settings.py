@@ -39,7 +39,10 @@ class AsrSettings(BaseModel):
     threads: int = 2
     beam_size: int = 1
     min_window_s: float = Field(
-        4.0, description="Audio is zero-padded to at least this length before decoding (limits looping)."
+        6.0, description="Audio is zero-padded to at least this length before decoding (limits looping)."
+    )
+    fallback_window_s: float = Field(
+        30.0, description="Window of the re-decode when a short-window result looks looped (0 disables)."
     )
     partial_interval_ms: int = Field(300, description="New speech between two partial hypotheses.")
     tokens_per_second: float = Field(6.0, description="Token cap per second of speech (plus a small floor).")

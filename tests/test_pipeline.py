@@ -157,3 +157,41 @@ def test_silence_timeout_is_configurable(settings, silence_ms) -> None:  # type:
     end = next(d for d in decisions if d.kind == "end")
     assert end.audio_ms == pytest.approx(320.0)
     assert ep.pos_ms - end.audio_ms >= silence_ms
+
+
+def test_timer_fires_and_is_spoken_after_the_users_turn(components) -> None:  # type: ignore[no-untyped-def]
+    """A real timer set by voice fires from the dialog scheduler; the conversation speaks it."""
+    scheduler = getattr(components.dialog, "run_scheduler", None)
+    if scheduler is None:
+        pytest.skip("the templated baseline dialog has no scheduler")
+
+    async def go():  # type: ignore[no-untyped-def]
+        conv = Conversation(components, "t-timer", barge_in=False)
+
+        async def notify(session_id: str, text: str) -> None:
+            if session_id == conv.session_id:
+                await conv.notify(text)
+
+        task = asyncio.create_task(scheduler(notify))
+        try:
+            await conv.say("set a timer for two seconds")
+            deadline = time.monotonic() + 15
+            events = []
+            while time.monotonic() < deadline:
+                ev = await asyncio.wait_for(conv.events.get(), timeout=15)
+                events.append(ev)
+                if isinstance(ev, DialogAction) and ev.action == "notify":
+                    break
+            while True:
+                try:
+                    events.append(await asyncio.wait_for(conv.events.get(), timeout=2))
+                except TimeoutError:
+                    break
+            return events
+        finally:
+            task.cancel()
+
+    events = run(go())
+    notes = [e for e in events if isinstance(e, DialogAction) and e.action == "notify"]
+    assert notes, [getattr(e, "text", e.type) for e in events]
+    assert any(isinstance(e, AudioChunk) and e.turn_id == notes[0].turn_id for e in events)

@@ -174,7 +174,14 @@ async def _session(pa, mic_index: int, out_index: int, components: Components, a
                 events_file.flush()
             _render(ev, speaker)
 
+    async def notify(session_id: str, text: str) -> None:
+        if session_id == conv.session_id:
+            await conv.notify(text)
+
     tasks = [asyncio.create_task(pump_audio()), asyncio.create_task(show_events())]
+    scheduler = getattr(components.dialog, "run_scheduler", None)
+    if scheduler is not None:
+        tasks.append(asyncio.create_task(scheduler(notify)))
     try:
         if args.seconds:
             await asyncio.wait_for(stop.wait(), timeout=args.seconds)

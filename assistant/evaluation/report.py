@@ -95,7 +95,7 @@ def latency_cdf_png(rows: list[dict[str, Any]], stages: list[str]) -> str:
         ax.set_xscale("log")
         ax.axvline(BUDGET_MS, color="#c92a2a", linestyle="--", linewidth=1)
         ax.text(BUDGET_MS, 0.02, " 300 ms budget", color="#c92a2a", fontsize=8)
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8)
     else:
         ax.text(0.5, 0.5, "no latencies (no turn produced a reply)", ha="center", transform=ax.transAxes)
     ax.set_xlabel("latency (ms, log scale)")
@@ -149,6 +149,9 @@ def wer_hist_png(wers: list[float]) -> str:
         perfect = sum(1 for w in wers if w == 0)
         ax.set_title(f"WER per file ({perfect} of {len(wers)} files perfect)")
         ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _: f"{x:.0%}" if x < 1 else "≥100%"))
+        from matplotlib.ticker import MaxNLocator
+
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     else:
         ax.text(0.5, 0.5, "no reference transcripts", ha="center", transform=ax.transAxes)
         ax.set_title("WER per file")

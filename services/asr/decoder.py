@@ -134,7 +134,7 @@ class WhisperDecoder:
     def prompt_tokens(self, hint_words: list[str] | None) -> list[str]:
         ids: list[int] = []
         if hint_words:
-            ids = [self._prev] + self.tokenizer.encode(" " + " ".join(hint_words)).ids[-100:]
+            ids = [self._prev] + self.tokenizer.encode(" " + " ".join(hint_words), add_special_tokens=False).ids[-100:]
         return [self.tokenizer.id_to_token(i) for i in ids + self._sot]
 
     def decode(self, pcm: np.ndarray, hint_words: list[str] | None = None) -> Hypothesis:
@@ -173,7 +173,7 @@ class WhisperDecoder:
                 enc,
                 [prompt],
                 beam_size=self.beam_size,
-                max_length=max_tokens,
+                max_length=len(prompt) + max_tokens,  # ctranslate2 counts the prompt too
                 return_scores=True,
                 suppress_blank=True,
                 return_no_speech_prob=False,

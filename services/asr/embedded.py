@@ -55,7 +55,7 @@ class EmbeddedAsr:
     name = "embedded"
 
     def __init__(self, model: str = "tiny.en", threads: int = 2, min_window_s: float = 6.0,
-                 tokens_per_second: float = 6.0, beam_size: int = 1) -> None:
+                 tokens_per_second: float = 6.0, beam_size: int = 1, fallback_window_s: float = 30.0) -> None:
         if model == "base":
             from services.asr.whisper_base import whisper_base_dir
 
@@ -66,6 +66,7 @@ class EmbeddedAsr:
             directory,
             threads=threads,
             min_window_s=min_window_s,
+            fallback_window_s=fallback_window_s,
             tokens_per_second=tokens_per_second,
             beam_size=beam_size,
             english_only=english_only,
