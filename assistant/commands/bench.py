@@ -60,8 +60,62 @@ async def _run(components: Components, items: list[dict[str, object]], realtime:
     return rows
 
 
+async def _run_concurrent(components: Components, items: list[dict[str, object]], users: int, realtime: bool) -> list[dict[str, object]]:
+    """``users`` sessions talk at once, each through the same utterances (staggered by 0.5 s)."""
+
+    async def user(u: int) -> list[dict[str, object]]:
+        await asyncio.sleep(0.5 * u)
+        out = []
+        for k, item in enumerate(items):
+            pcm = load_audio(Path(str(item["path"])))
+            result = await run_audio(Conversation(components, f"bench-u{u}-{k}", barge_in=False), pcm, realtime=realtime)
+            out.append({**item, "path": str(item["path"]), "hyp": result.transcript, "latency_ms": result.latency_ms,
+                        "intent": result.intent, "errors": result.errors})
+        return out
+
+    per_user = await asyncio.gather(*(user(u) for u in range(users)))
+    return [row for rows in per_user for row in rows]
+
+
+def concurrency_report(components: Components, items: list[dict[str, object]], levels: list[int], realtime: bool) -> dict[str, object]:
+    """p50/p95 turn latency per number of simultaneous real-time sessions."""
+    table: dict[str, object] = {}
+    sustained = 0
+    for users in levels:
+        t0 = time.perf_counter()
+        rows = asyncio.run(_run_concurrent(components, items, users, realtime))
+        lat = summarize_latency([r["latency_ms"] for r in rows if r["latency_ms"]], ["total", "asr", "tts_first_audio"])  # type: ignore[misc]
+        total = lat.get("total", {})
+        table[str(users)] = {
+            "turns": len(rows),
+            "latency_ms": lat,
+            "wer": round(wer([str(r["text"]) for r in rows], [str(r["hyp"]) for r in rows]), 4),
+            "wall_s": round(time.perf_counter() - t0, 1),
+        }
+        if total and total.get("p95", 1e9) <= 300:
+            sustained = max(sustained, users)
+        print(f"concurrency {users}: total p50 {total.get('p50')} ms p95 {total.get('p95')} ms", file=sys.stderr)
+    return {"levels": table, "max_streams_p95_le_300ms": sustained}
+
+
 def bench_main(argv: list[str]) -> int:
+    if "--transport" in argv:
+        i = argv.index("--transport")
+        transport = argv[i + 1] if i + 1 < len(argv) else ""
+        rest = argv[:i] + argv[i + 2 :]
+        if transport == "web":
+            from assistant.web.bench import bench_web_main
+
+            return bench_web_main(rest)
+        if transport != "embedded":
+            from assistant.errors import InvalidInput
+
+            raise InvalidInput(f"unknown transport {transport!r} (valid: embedded, web)")
+        argv = rest
     parser = argparse.ArgumentParser(prog="quickturn bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--transport", choices=["embedded", "web"], default="embedded",
+                        help="embedded (in-process) or web (through the websocket server)")
+    parser.add_argument("--concurrency", help="comma-separated numbers of simultaneous sessions, e.g. 1,2,4,8")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--limit", type=int, help="use at most N generated utterances (spread over voices)")
     parser.add_argument("--voices", help="comma-separated generated voices to use")
@@ -79,6 +133,24 @@ def bench_main(argv: list[str]) -> int:
     t0 = time.perf_counter()
     components = Components.load(settings, db_path=None)
     load_s = time.perf_counter() - t0
+    if args.concurrency:
+        from assistant.errors import InvalidInput
+
+        try:
+            levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
+        except ValueError as exc:
+            raise InvalidInput(f"--concurrency takes numbers like 1,2,4,8, not {args.concurrency!r}") from exc
+        conc_items = [it for it in items if it["source"] != "real"][: args.limit or 6]
+        report = concurrency_report(components, conc_items, levels, not args.fast)
+        report["backend"] = settings.backend.uri
+        if args.json:
+            print(json.dumps(report))
+        else:
+            for users, v in report["levels"].items():  # type: ignore[union-attr]
+                t = v["latency_ms"].get("total", {})
+                print(f"{users:>3} sessions: turn p50 {t.get('p50')} ms  p95 {t.get('p95')} ms  ({v['turns']} turns, WER {v['wer']})")
+            print(f"sessions sustained with p95 ≤ 300 ms: {report['max_streams_p95_le_300ms']}")
+        return 0
     rows = asyncio.run(_run(components, items, not args.fast, not args.quiet))
     latencies = [r["latency_ms"] for r in rows if r["latency_ms"]]
     by_source: dict[str, dict[str, object]] = {}
