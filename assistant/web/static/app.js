@@ -276,7 +276,7 @@ function onEvent(msg) {
       box.textContent = '';
       msg.tokens.forEach((tok, i) => {
         if (i) box.append(' ');
-        if (tok.remove) { const s = document.createElement('s'); s.textContent = tok.word; s.title = tok.label || 'removed'; box.append(s); }
+        if (tok.remove) { const s = document.createElement('s'); s.textContent = tok.word; s.title = tok.kind || 'removed'; box.append(s); }
         else box.append(tok.word);
       });
       break;
