@@ -186,7 +186,7 @@ class TritonConnection:
 def _error_from(where: str, exc: BaseException) -> QuickTurnError:
     """A server answer that rejects the request is invalid input; anything else means unavailable."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if "unknown sequence" in text or "must specify the START flag" in text or "INVALID_ARG" in text:
+    if "invalid request: " in text or "must specify the START flag" in text or "INVALID_ARG" in text:
         return InvalidInput(f"{where}: {text}")
     return BackendUnavailable(f"{where}: {text}")
 

@@ -125,6 +125,17 @@ class AsrSessions:
             if not stream.waiters and not stream.queued:
                 self._states.end_if(corrid, stream)
 
+    def discard(self, corrid: str) -> None:
+        """Forget a stream whose client went away (no-op when already gone); pending asks still run."""
+        with self._cond:
+            try:
+                stream = self._states.get(corrid)
+            except UnknownSequence:
+                return
+            stream.ended = True
+            if not stream.waiters and not stream.queued:
+                self._states.end_if(corrid, stream)
+
     def expire(self) -> list[str]:
         """Drop idle streams (their pending asks get an error); returns their ids."""
         with self._cond:

@@ -20,6 +20,7 @@ from services.serving.sequences import UnknownSequence
 log = logging.getLogger(__name__)
 
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+INVALID_PREFIX = "invalid request: "  # clients map errors starting with it to InvalidInput
 
 
 def parse_config(args: dict[str, str]) -> dict[str, Any]:
@@ -73,9 +74,12 @@ def error_response(exc: BaseException) -> Any:
     """A per-request error: INVALID_ARG for what the client got wrong, INTERNAL otherwise."""
     invalid = isinstance(exc, UnknownSequence | ValueError | KeyError | UnicodeDecodeError)
     code = pb_utils.TritonError.INVALID_ARG if invalid else pb_utils.TritonError.INTERNAL
+    text = str(exc) or type(exc).__name__
     if not invalid:
         log.error("request failed: %r", exc)
-    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(str(exc) or type(exc).__name__, code))
+    # gRPC stream errors carry only the text, so the text says which kind it is.
+    message = f"{INVALID_PREFIX}{text}" if invalid else f"internal error: {text}"
+    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message, code))
 
 
 def cancelled_response() -> Any:

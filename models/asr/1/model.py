@@ -21,17 +21,22 @@ from services.serving.sequences import idle_seconds, string_parameters  # noqa: 
 
 class TritonPythonModel:
     def initialize(self, args):
+        from assistant.settings import load_settings
         from services.asr.embedded import EmbeddedAsr  # verifies the model files' sha256
         from services.serving.asr_sessions import AsrSessions
 
         config = pb.parse_config(args)
         p = string_parameters(config)
+        # The decoder settings are QuickTurn's (defaults, QUICKTURN_CONFIG, QUICKTURN_ASR__*), so the
+        # server transcribes exactly as the embedded backend; config.pbtxt parameters override them.
+        a = load_settings().asr
         asr = EmbeddedAsr(
-            p.get("model", "tiny.en"),
-            threads=int(p.get("threads", "2")),
-            min_window_s=float(p.get("min_window_s", "4.0")),
-            tokens_per_second=float(p.get("tokens_per_second", "6.0")),
-            beam_size=int(p.get("beam_size", "1")),
+            p.get("model", a.model),
+            threads=int(p.get("threads", a.threads)),
+            min_window_s=float(p.get("min_window_s", a.min_window_s)),
+            tokens_per_second=float(p.get("tokens_per_second", a.tokens_per_second)),
+            beam_size=int(p.get("beam_size", a.beam_size)),
+            fallback_window_s=float(p.get("fallback_window_s", a.fallback_window_s)),
         )
         self.sessions = AsrSessions(
             asr.decoder.decode, idle_s=idle_seconds(config), max_samples=int(float(p.get("max_stream_s", "30")) * 16000)

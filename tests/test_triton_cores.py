@@ -1,0 +1,172 @@
+"""The Sans-I/O cores behind the Triton models: sequence state and the ASR decode worker."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from services.asr.decoder import Hypothesis
+from services.serving.asr_sessions import AsrSessions
+from services.serving.sequences import SequenceStates, UnknownSequence
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_sequence_states_expire_idle_streams_and_name_the_fix() -> None:
+    clock = FakeClock()
+    dropped: list[str] = []
+    states: SequenceStates[list[int]] = SequenceStates(list, idle_s=30, on_drop=lambda k, s: dropped.append(k), clock=clock)
+    states.start("a").append(1)
+    states.start("b")
+    clock.t = 20
+    states.get("a")  # a request refreshes the idle timer
+    clock.t = 35
+    assert states.expire() == ["b"] and dropped == ["b"]
+    assert states.get("a") == [1]
+    with pytest.raises(UnknownSequence, match="sequence_start=True.*30 s"):
+        states.get("b")
+
+
+def test_end_if_does_not_drop_a_restarted_sequence() -> None:
+    states: SequenceStates[list[int]] = SequenceStates(list, idle_s=30)
+    old = states.start("a")
+    states.start("a")
+    states.end_if("a", old)
+    assert "a" in states
+
+
+class SlowDecoder:
+    """Echoes the audio length; records what it decoded."""
+
+    def __init__(self, delay_s: float = 0.05) -> None:
+        self.delay_s = delay_s
+        self.calls: list[tuple[int, tuple[str, ...] | None]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def __call__(self, pcm: np.ndarray, hints: list[str] | None) -> Hypothesis:
+        self.gate.wait(5)
+        self.calls.append((len(pcm), tuple(hints) if hints else None))
+        time.sleep(self.delay_s)
+        return Hypothesis(text=f"n{len(pcm)} v{int(pcm[0]) if len(pcm) else -1}", raw_text="", avg_logprob=0.0)
+
+
+def collect() -> tuple[list[tuple[str, int]], threading.Event, object]:
+    got: list[tuple[str, int]] = []
+    done = threading.Event()
+
+    def reply(hyp, samples, error):  # type: ignore[no-untyped-def]
+        got.append((str(error) if error else hyp.text, samples))
+        done.set()
+
+    return got, done, reply
+
+
+def test_streams_do_not_mix_audio_and_hints_reach_the_decoder() -> None:
+    dec = SlowDecoder(0)
+    s = AsrSessions(dec)
+    try:
+        results = {}
+        for k in range(8):
+            s.start(str(k), ["hint", str(k)])
+            s.append(str(k), np.full(100 * (k + 1), k, np.int16))
+        for k in range(8):
+            got, done, reply = collect()
+            s.ask(str(k), reply, final=True)  # type: ignore[arg-type]
+            assert done.wait(5)
+            results[k] = got[0]
+        assert results == {k: (f"n{100 * (k + 1)} v{k}", 100 * (k + 1)) for k in range(8)}
+        assert ("1",) != dec.calls[1][1] and dec.calls[3][1] == ("hint", "3")
+        assert len(s) == 0  # finals free their state
+    finally:
+        s.close()
+
+
+def test_finals_jump_the_partial_queue_and_asks_coalesce() -> None:
+    dec = SlowDecoder(0.02)
+    s = AsrSessions(dec)
+    try:
+        dec.gate.clear()  # hold the worker while the queue fills
+        s.start("busy", None)
+        s.append("busy", np.zeros(10, np.int16))
+        s.ask("busy", lambda h, n, e: None, final=False)
+        time.sleep(0.05)
+        order: list[str] = []
+        for k in ("p1", "p2", "f"):
+            s.start(k, None)
+            s.append(k, np.zeros(5, np.int16))
+        s.ask("p1", lambda h, n, e: order.append("p1"), final=False)
+        s.ask("p2", lambda h, n, e: order.append("p2"), final=False)
+        s.append("p2", np.zeros(5, np.int16))
+        s.ask("p2", lambda h, n, e: order.append(f"p2-again {n}"), final=False)
+        s.ask("f", lambda h, n, e: order.append("f"), final=True)
+        dec.gate.set()
+        deadline = time.monotonic() + 5
+        while len(order) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert order[0] == "f"
+        # p2's two asks were answered by one decode of its newest audio
+        assert order[1:] == ["p1", "p2", "p2-again 10"]
+        assert len(dec.calls) == 4  # busy, f, p1, p2 (once)
+    finally:
+        s.close()
+
+
+def test_final_on_unchanged_audio_reuses_the_speculative_decode() -> None:
+    dec = SlowDecoder(0)
+    s = AsrSessions(dec)
+    try:
+        s.start("a", None)
+        s.append("a", np.ones(320, np.int16))
+        got, done, reply = collect()
+        s.ask("a", reply, final=False)  # type: ignore[arg-type]
+        assert done.wait(5)
+        got2, done2, reply2 = collect()
+        s.ask("a", reply2, final=True)  # type: ignore[arg-type]
+        assert done2.wait(5)
+        assert got2 == got and len(dec.calls) == 1
+    finally:
+        s.close()
+
+
+def test_unknown_and_oversized_streams_are_refused() -> None:
+    s = AsrSessions(SlowDecoder(0), max_samples=1000)
+    try:
+        with pytest.raises(UnknownSequence):
+            s.append("nope", np.zeros(10, np.int16))
+        s.start("a", None)
+        with pytest.raises(ValueError, match="exceeds"):
+            s.append("a", np.zeros(2000, np.int16))
+    finally:
+        s.close()
+
+
+def test_phrase_chunks_stop_between_phrases_when_cancelled() -> None:
+    from services.serving.tts_worker import phrase_chunks
+
+    spoken: list[str] = []
+
+    def synth(text: str) -> np.ndarray:
+        spoken.append(text)
+        return np.zeros(250, np.int16)
+
+    chunks = list(phrase_chunks(synth, "Okay. The weather is fine. See you.", 100))
+    assert [i for i, _ in chunks] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    spoken.clear()
+    state = {"n": 0}
+
+    def cancelled() -> bool:
+        state["n"] += 1
+        return state["n"] > 1
+
+    assert [i for i, _ in phrase_chunks(synth, "Okay. The weather is fine. See you.", 100, cancelled)] == [0, 0, 0]
+    assert spoken == ["Okay."]
