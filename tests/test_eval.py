@@ -258,3 +258,19 @@ def test_report_renders_in_headless_chromium(resumed_run: dict[str, object]) -> 
         finally:
             browser.close()
     assert (ARTIFACTS / "eval_report.png").stat().st_size > 50_000
+
+
+def test_two_worker_processes_fast(eval_dir: Path, resumed_run: dict[str, object]) -> None:
+    """--workers 2: files run in worker processes (not the parent), results and failures as with one."""
+    out = eval_dir / "out2"
+    proc = subprocess.Popen([str(QUICKTURN), "eval", str(eval_dir / "manifest.jsonl"), "--out", str(out), "--fast",
+                             "--workers", "2", "--json", "-q", "--no-report"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 3, stderr[-2000:]
+    summary = json.loads(stdout)
+    assert summary["files_ok"] == 4 and len(summary["failed"]) == 3 and summary["run"]["workers"] == 2
+    rows = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    pids = {r["worker"] for r in rows if r["status"] == "ok"}
+    assert pids and proc.pid not in pids
+    assert not (out / "report.html").exists()
