@@ -220,7 +220,7 @@ def _from_row(row: object, base: Path, n: int, where: str) -> Item:
         return Item(key=audio, audio=None, line=n, error=f"line {n}: slots must be an object (slot -> value)")
     path = Path(os.path.expanduser(audio.strip()))
     if not path.is_absolute():
-        path = base / path
+        path = Path(os.path.normpath(base / path))
     return Item(key=audio.strip(), audio=path, reference=reference, line=n)
 
 

@@ -364,9 +364,16 @@ def worst_files(rows: list[dict[str, Any]], budget: _AudioBudget, report_dir: Pa
                       f"<span style='color:#667085'>(expected {e(want)})</span></dd>")
         if r.get("reply"):
             dl.append(f"<dt>reply</dt><dd>{e(r['reply'])}</dd>")
-        out.append(f'<div class="file"><div class="top"><div><span class="name">{e(r.get("key"))}</span> '
+        out.append(f'<div class="file"><div class="top"><div><span class="name" title="{e(r.get("audio_filepath"))}">'
+                   f'{e(_display_name(str(r.get("key"))))}</span> '
                    f'{"".join(pills)}</div>{player}</div><dl>{"".join(dl)}</dl></div>')
     return "\n".join(out)
+
+
+def _display_name(key: str) -> str:
+    """The key without leading ``../`` hops (the full path is in the tooltip)."""
+    parts = [p for p in key.split("/") if p not in ("..", ".")]
+    return "/".join(parts[-3:]) if len(parts) > 3 else "/".join(parts) or key
 
 
 def _slots(slots: object) -> str:
