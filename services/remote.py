@@ -104,9 +104,18 @@ class ClientLoop:
             self._thread.join(timeout=5)
 
 
+def _describe(exc: BaseException) -> str:
+    """One readable line for a gRPC or client error."""
+    code, details = getattr(exc, "code", None), getattr(exc, "details", None)
+    if callable(code) and callable(details):  # grpc.RpcError / AioRpcError
+        name = getattr(code(), "name", code())
+        return f"{name}: {details() or ''}".strip()
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _unavailable(where: str, exc: BaseException) -> BackendUnavailable:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return BackendUnavailable(f"{where}: {text}")
+    return BackendUnavailable(f"{where}: {_describe(exc)}")
 
 
 class TritonConnection:
@@ -185,7 +194,7 @@ class TritonConnection:
 
 def _error_from(where: str, exc: BaseException) -> QuickTurnError:
     """A server answer that rejects the request is invalid input; anything else means unavailable."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = _describe(exc)
     if "invalid request: " in text or "must specify the START flag" in text or "INVALID_ARG" in text:
         return InvalidInput(f"{where}: {text}")
     return BackendUnavailable(f"{where}: {text}")

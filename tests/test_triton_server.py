@@ -248,8 +248,9 @@ def test_chat_through_triton_matches_embedded(triton, embedded, rows, tmp_path) 
         if k >= 2:
             break
         pcm = load_audio(Path(str(row["path"])))
-        got = asyncio.run(run_audio(Conversation(remote, f"tr-{k}", barge_in=False), pcm, realtime=False))
-        want = asyncio.run(run_audio(Conversation(embedded, f"em-{k}", barge_in=False), pcm, realtime=False))
+        # Same session id on both sides: the reply variant is seeded by it.
+        got = asyncio.run(run_audio(Conversation(remote, f"chat-{k}", barge_in=False), pcm, realtime=False))
+        want = asyncio.run(run_audio(Conversation(embedded, f"chat-{k}", barge_in=False), pcm, realtime=False))
         assert not got.errors
         assert (got.transcript, got.intent, got.slots, got.reply) == (want.transcript, want.intent, want.slots, want.reply)
         assert got.reply_audio is not None and len(got.reply_audio) > 0

@@ -90,10 +90,11 @@ class TritonAsrStream:
         if decode:
             future = concurrent.futures.Future()
             handler = _resolver(future)
+        # A lost stream is reported by the next hypothesis()/final(), which
+        # fail at once; accept() never raises, so the pipeline ends the turn
+        # with an error event instead of losing its audio loop.
         self._stream.send(_inputs(audio, decode, self._hints if first else None), _OUTPUTS if decode else [],
                           handler, sequence_id=self.sequence_id, start=first, end=end)
-        if self._stream.error is not None and future is None:
-            raise self._stream.error
         return future
 
     def _keepalive(self) -> None:  # on the client loop; only while the sequence is open
@@ -101,7 +102,7 @@ class TritonAsrStream:
             self._stream.send(_inputs(np.zeros(0, np.int16), False, None), [], None, sequence_id=self.sequence_id)
 
     async def accept(self, pcm: np.ndarray) -> None:
-        """Buffer audio; a full buffer is sent without waiting for the server."""
+        """Buffer audio; a full buffer is sent without waiting for the server (never raises for a lost server)."""
         if self._ended:
             raise QuickTurnError("accept() after final()")
         self._pending.append(pcm.astype(np.int16, copy=False))
