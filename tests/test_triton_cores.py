@@ -170,3 +170,34 @@ def test_phrase_chunks_stop_between_phrases_when_cancelled() -> None:
 
     assert [i for i, _ in phrase_chunks(synth, "Okay. The weather is fine. See you.", 100, cancelled)] == [0, 0, 0]
     assert spoken == ["Okay."]
+
+
+def test_backend_uris() -> None:
+    from assistant.errors import InvalidInput
+    from services.remote import parse_backend_uri
+
+    assert parse_backend_uri("triton://gpu-box:9001").address == "gpu-box:9001"
+    assert parse_backend_uri("triton://localhost").port == 8001
+    assert parse_backend_uri("riva://10.0.0.2").port == 50051
+    for bad in ("ftp://x", "triton://", "triton://h:notaport"):
+        with pytest.raises(InvalidInput):
+            parse_backend_uri(bad)
+
+
+def test_unreachable_triton_is_one_readable_error() -> None:
+    pytest.importorskip("tritonclient.grpc.aio")
+    from assistant.components import Components
+    from assistant.errors import BackendUnavailable
+    from assistant.settings import load_settings
+
+    settings = load_settings(overrides={"backend": {"uri": "triton://127.0.0.1:1", "timeout_s": 2}})
+    with pytest.raises(BackendUnavailable, match=r"unreachable \(start it with `quickturn serve triton`\)"):
+        Components.load(settings, need_asr=False)
+
+
+def test_explicit_tritonserver_path_must_exist(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from assistant.errors import BackendUnavailable
+    from services.serving.triton_server import find_tritonserver
+
+    with pytest.raises(BackendUnavailable, match="not found"):
+        find_tritonserver(str(tmp_path / "nope"))
