@@ -187,7 +187,9 @@ def eval_main(argv: list[str]) -> int:
         finally:
             progress.close()
     wall = time.perf_counter() - t_start
-    rows_by_key = {**{k: r for k, r in done.items() if k in keys}, **{str(r["key"]): r for r in new_rows}}
+    # results.jsonl is the source of truth (a row written just before an interrupt counts)
+    current, _ = read_results(results_path)
+    rows_by_key = {k: r for k, r in current.items() if k in keys}
     ordered = [rows_by_key[it.key] for it in items if it.key in rows_by_key]
     failed = [r for r in ordered if r.get("status") != "ok"]
     extra = _run_stats(new_rows, wall, args, realtime, settings, manifest, out)
