@@ -221,8 +221,9 @@ class WaitSession:
     uncommitted word, a word is committed with its current label while its wait
     probability is below ``threshold`` (or ``max_wait_words`` words have
     arrived after it); the first untrusted word stops the scan, so committed
-    labels always form a prefix and never change. If the new prefix rewrites a
-    committed word (an ASR partial changed), commitment restarts from it.
+    labels always form a prefix and never change while words arrive. If the new
+    prefix rewrites a committed word (an ASR partial changed), commitment
+    restarts from it. ``finish`` labels the final transcript with full context.
     """
 
     def __init__(self, tagger: BertTagger, threshold: float, max_wait_words: int) -> None:
@@ -243,8 +244,12 @@ class WaitSession:
         return list(self._committed)
 
     def finish(self, words: Sequence[str]) -> list[TaggedToken]:
-        self._committed = keep_consistent(self._committed, words)
-        if len(self._committed) < len(words):
-            labels = self._tagger.tag(words)
-            self._committed.extend(labels[len(self._committed) :])
+        """Full-context labels of the final transcript.
+
+        This is the one place a committed label may be corrected: the final
+        transcript goes to the NLU, so it gets the best decision (the same as
+        :meth:`BertTagger.tag`). The evaluation counts such corrections as
+        edits, so they show up in the edit overhead.
+        """
+        self._committed = self._tagger.tag(words)
         return list(self._committed)

@@ -38,6 +38,9 @@ def train_main(argv: Sequence[str]) -> int:
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--max-minutes", type=float, default=defaults.max_minutes, help="wall-clock limit")
     parser.add_argument("--snips", type=int, default=defaults.snips_count, help="SNIPS sentences used")
+    parser.add_argument(
+        "--snips-fluent", type=int, default=defaults.snips_fluent_count, help="further SNIPS sentences kept fluent"
+    )
     parser.add_argument("--commands", type=int, default=defaults.command_count, help="template commands used")
     parser.add_argument("--disflqa-limit", type=int, default=0, help="use only N Disfl-QA pairs (0 = all)")
     parser.add_argument(
@@ -45,6 +48,9 @@ def train_main(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--layers", type=int, default=defaults.layers, help="encoder layers to keep (student)")
     parser.add_argument("--teacher", type=Path, help="model.pt of a trained tagger to initialise from and distil")
+    parser.add_argument(
+        "--distill-weight", type=float, default=defaults.distill_weight, help="0 = only initialise from --teacher"
+    )
     parser.add_argument(
         "--export-only", type=Path, metavar="MODEL_PT", help="skip training: export this checkpoint"
     )
@@ -66,10 +72,12 @@ def train_main(argv: Sequence[str]) -> int:
         lr=args.lr,
         max_minutes=args.max_minutes,
         snips_count=args.snips,
+        snips_fluent_count=args.snips_fluent,
         command_count=args.commands,
         disflqa_limit=args.disflqa_limit,
         layers=args.layers,
         teacher=str(args.teacher or ""),
+        distill_weight=args.distill_weight,
     )
     if args.export_only:
         from services.disfluency.training.train import export_checkpoint

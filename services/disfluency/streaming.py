@@ -43,8 +43,9 @@ def keep_consistent(committed: list[TaggedToken], words: Sequence[str]) -> list[
 class LookaheadSession:
     """Fixed lookahead: commit word ``i`` once ``i + 1 + k`` words exist.
 
-    Committed labels never change; a prefix that rewrites an already committed
-    word drops the commitment from that word on.
+    Committed labels never change while words arrive; a prefix that rewrites an
+    already committed word drops the commitment from that word on. ``finish``
+    gives the full-context labels of the final transcript.
     """
 
     def __init__(self, tagger: Tagger, lookahead_words: int) -> None:
@@ -61,10 +62,8 @@ class LookaheadSession:
         return list(self._committed)
 
     def finish(self, words: Sequence[str]) -> list[TaggedToken]:
-        self._committed = keep_consistent(self._committed, words)
-        if len(self._committed) < len(words):
-            labels = self._tagger.tag(words)
-            self._committed.extend(labels[len(self._committed) :])
+        """Full-context labels of the final transcript (may correct a committed label)."""
+        self._committed = self._tagger.tag(words)
         return list(self._committed)
 
 

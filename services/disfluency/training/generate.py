@@ -194,13 +194,15 @@ class Injector:
         wrong = [(w, "repair") for w, _ in span[:-1]] + [(self._replacement(span[-1][0]), "repair")]
         if rng.random() < 0.3 and j + 1 < len(toks) and toks[j + 1][1] is None:
             wrong.append((toks[j + 1][0], "repair"))  # the wrong attempt ran one word further
+        # Without an editing phrase a repair is only recognisable by its repeated
+        # context ("for seven for eight"), so a bare replacement always gets one.
         edit: list[Token] = []
-        if rng.random() < 0.85:
+        if rng.random() < 0.85 or back == 0 or i == j:
             edit = [(w, "interregnum") for w in rng.choice(EDIT_PHRASES).split()]
         if rng.random() < 0.15:
             edit = [(rng.choice(FILLER_WORDS), "filler"), *edit]
         # The repair restarts at the span (most often) or only at the changed word.
-        if rng.random() < 0.6:
+        if rng.random() < 0.6 or not edit:
             return toks[:i] + wrong + edit + toks[i:]
         return toks[:j] + wrong[len(span) - 1 :] + edit + toks[j:]
 

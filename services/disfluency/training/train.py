@@ -44,7 +44,8 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 1e-4
     max_minutes: float = 22.0
-    snips_count: int = 4000
+    snips_count: int = 3000
+    snips_fluent_count: int = 3000  # further SNIPS sentences kept fluent (precision on clean commands)
     command_count: int = 2500
     fluent_share: float = 0.3
     disflqa_limit: int = 0  # 0 = all labelled pairs
@@ -85,18 +86,21 @@ def build_mix(shared_dir: Path, cfg: TrainConfig) -> tuple[list[Labelled], dict[
     if cfg.disflqa_limit:
         disflqa = disflqa[: cfg.disflqa_limit]
     snips_train, _ = snips_split(shared_dir, cfg.seed)
-    snips = rng.sample(snips_train, min(cfg.snips_count, len(snips_train)))
+    picked = rng.sample(snips_train, min(cfg.snips_count + cfg.snips_fluent_count, len(snips_train)))
+    snips, snips_fluent = picked[: cfg.snips_count], picked[cfg.snips_count :]
     commands = assistant_commands(rng, cfg.command_count)
     mix = (
         disflqa
         + generate(snips, rng, fluent_share=cfg.fluent_share, source="snips")
         + generate(commands, rng, fluent_share=cfg.fluent_share + 0.1, source="commands")
+        + generate(snips_fluent, rng, fluent_share=1.0, source="snips")
     )
     rng.shuffle(mix)
     summary: dict[str, object] = {
         "disflqa_align": stats,
         "disflqa": len(disflqa),
         "snips": len(snips),
+        "snips_fluent_only": len(snips_fluent),
         "commands": len(commands),
         "total": len(mix),
         "fluent": sum(1 for m in mix if not any(m.remove)),
@@ -216,15 +220,20 @@ def train(
     log(f"data mix: {json.dumps(summary)}")
     teacher = None
     if cfg.teacher:
-        teacher = load_checkpoint(torch, base, Path(cfg.teacher))
-        teacher.eval()
+        if cfg.distill_weight > 0:
+            teacher = load_checkpoint(torch, base, Path(cfg.teacher))
+            teacher.eval()
         model = load_checkpoint(torch, base, Path(cfg.teacher))
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     else:
         model = make_model(torch, base)
     kept = keep_layers(model, cfg.layers)
     summary["layers_kept"] = kept
-    log(f"model: {len(kept)} encoder layers {kept}" + (f", distilling {cfg.teacher}" if teacher else ""))
+    log(
+        f"model: {len(kept)} encoder layers {kept}"
+        + (f", initialised from {cfg.teacher}" if cfg.teacher else "")
+        + (f", distilling it (weight {cfg.distill_weight})" if teacher else "")
+    )
     model.train()
 
     steps_per_epoch = math.ceil(2 * len(mix) / cfg.batch_size)
