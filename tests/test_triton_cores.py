@@ -201,3 +201,29 @@ def test_explicit_tritonserver_path_must_exist(tmp_path) -> None:  # type: ignor
 
     with pytest.raises(BackendUnavailable, match="not found"):
         find_tritonserver(str(tmp_path / "nope"))
+
+
+def test_end_promotes_a_pending_speculative_decode_to_the_finals_queue() -> None:
+    dec = SlowDecoder(0.02)
+    s = AsrSessions(dec)
+    try:
+        dec.gate.clear()
+        s.start("busy", None)
+        s.append("busy", np.zeros(10, np.int16))
+        s.ask("busy", lambda h, n, e: None, final=False)
+        time.sleep(0.05)
+        order: list[str] = []
+        for k in ("other", "spec"):
+            s.start(k, None)
+            s.append(k, np.zeros(5, np.int16))
+        s.ask("other", lambda h, n, e: order.append("other"), final=False)
+        s.ask("spec", lambda h, n, e: order.append("spec"), final=False)  # speculative decode at the pause
+        s.end("spec")  # the endpoint: END without DECODE, the client reuses the speculative answer
+        dec.gate.set()
+        deadline = time.monotonic() + 5
+        while len(order) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert order == ["spec", "other"]
+        assert "spec" not in s._states  # freed after its answer
+    finally:
+        s.close()

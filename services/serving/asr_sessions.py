@@ -118,10 +118,18 @@ class AsrSessions:
                 self._cond.notify()
 
     def end(self, corrid: str) -> None:
-        """Close a stream without a transcript (pending asks are still answered)."""
+        """Close a stream without a transcript (pending asks are still answered).
+
+        A pending ask is promoted to the finals queue: a client that ends a
+        stream without asking for a final is waiting for its last partial
+        (the speculative decode at the first silence) as the final.
+        """
         with self._cond:
             stream = self._states.get(corrid)
             stream.ended = True
+            if stream.queued and corrid in self._partials:
+                self._partials.remove(corrid)
+                self._finals.append(corrid)
             if not stream.waiters and not stream.queued:
                 self._states.end_if(corrid, stream)
 
