@@ -1,6 +1,6 @@
 """Streaming synthesis for the Triton tts model and the Riva facade.
 
-One worker thread (one synthesizer, no oversubscription) takes texts in
+A few worker threads (``workers``; each text stays on one thread) take texts in
 order, splits each into phrases (:func:`services.tts.phrases.split_phrases`,
 first phrase short), and hands the audio of each phrase to ``emit`` as soon as
 it is synthesized, cut into chunks of at most ``max_chunk_ms``. ``cancelled``
@@ -46,24 +46,32 @@ class TtsWorker:
     """Runs :class:`TtsJob` s in order on one thread.
 
     Args:
-        synthesize: ``text -> int16`` at ``sample_rate_hz`` (a :class:`~services.tts.FallbackTts`).
+        synthesize: ``text -> int16`` at ``sample_rate_hz`` (a :class:`~services.tts.FallbackTts`);
+            must be thread-safe when ``workers > 1`` (onnxruntime sessions are).
         max_chunk_ms: longest audio chunk handed to ``emit``.
+        workers: texts synthesized at once (a first phrase of one turn need not
+            wait for the whole reply of another).
     """
 
-    def __init__(self, synthesize: Callable[[str], np.ndarray], sample_rate_hz: int, max_chunk_ms: int = 1000) -> None:
+    def __init__(self, synthesize: Callable[[str], np.ndarray], sample_rate_hz: int, max_chunk_ms: int = 1000,
+                 workers: int = 1) -> None:
         self._synthesize = synthesize
         self.sample_rate_hz = sample_rate_hz
         self.chunk_samples = max(1, sample_rate_hz * max_chunk_ms // 1000)
         self._jobs: queue.Queue[TtsJob | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="tts-worker", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, name=f"tts-worker-{i}", daemon=True)
+                         for i in range(max(1, workers))]
+        for t in self._threads:
+            t.start()
 
     def submit(self, job: TtsJob) -> None:
         self._jobs.put(job)
 
     def close(self) -> None:
-        self._jobs.put(None)
-        self._thread.join(timeout=10)
+        for _ in self._threads:
+            self._jobs.put(None)
+        for t in self._threads:
+            t.join(timeout=10)
 
     def _run(self) -> None:
         while True:

@@ -26,7 +26,8 @@ class TritonPythonModel:
         p = string_parameters(pb.parse_config(args))
         self.max_chars = int(p.get("max_text_chars", "2000"))
         tts = load_tts(p.get("engine", "piper"), int(p.get("cache_phrases", "256")))
-        self.worker = TtsWorker(tts.synthesize, tts.sample_rate_hz, int(p.get("max_chunk_ms", "1000")))
+        self.worker = TtsWorker(tts.synthesize, tts.sample_rate_hz, int(p.get("max_chunk_ms", "1000")),
+                                workers=int(p.get("workers", "1")))
 
     def execute(self, requests):
         from services.serving.tts_worker import TtsJob
