@@ -54,11 +54,14 @@ def speech_region(pcm: np.ndarray, vad: SileroVad, tail_ms: int = 160) -> np.nda
 
 
 def bench_asr_main(argv: list[str]) -> int:
+    if "--one-word" in argv:
+        return one_word_main([a for a in argv if a != "--one-word"])
     parser = argparse.ArgumentParser(prog="quickturn bench asr", description=__doc__.splitlines()[0])
     parser.add_argument("--configs", help=f"comma-separated subset of: {', '.join(CONFIGS)}")
     parser.add_argument("--voices", help="generated voices to include (default: all)")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--one-word", action="store_true", help="one-word answers with/without dialog hints instead")
     args = parser.parse_args(argv)
     settings = load_settings()
     items = bench_items(settings, args.limit, args.voices.split(",") if args.voices else None, True)
@@ -99,4 +102,60 @@ def bench_asr_main(argv: list[str]) -> int:
                   f"decode p50 {r['decode_ms_p50']} ms p95 {r['decode_ms_p95']} ms  fallback {r['fallback_rate']:.0%}", flush=True)
     if args.json:
         print(json.dumps(results))
+    return 0
+
+
+ONE_WORD_SETS = {
+    "digits": "one two three four five six seven eight nine ten".split(),
+    "sizes": "small medium large".split(),
+    "drinks": "latte cappuccino espresso americano mocha".split(),
+    "answers": "yes no".split(),
+}
+
+
+def one_word_items() -> list[tuple[str, str, np.ndarray]]:
+    """(set name, word, 16 kHz audio) for one-word answers in every generated voice (cached in DATA_DIR)."""
+    from assistant.audio_io import write_wav
+    from assistant.commands.setup import VOICES, synthesize
+
+    out_dir = load_settings().data_dir / "utterances" / "one_word"
+    items = []
+    for set_name, words in ONE_WORD_SETS.items():
+        for word in words:
+            for voice in VOICES:
+                path = out_dir / voice.name / f"{word}.wav"
+                if not path.is_file():
+                    from assistant.audio_io import resample, to_pcm16
+
+                    pcm, rate = synthesize(voice, word)
+                    audio = to_pcm16(resample(pcm.astype(np.float32) / 32768.0, rate, 16000))
+                    write_wav(path, np.concatenate([np.zeros(3200, np.int16), audio, np.zeros(3200, np.int16)]), 16000)
+                items.append((set_name, word, load_audio(path)))
+    return items
+
+
+def one_word_main(argv: list[str]) -> int:
+    """``quickturn bench asr --one-word``: accuracy of one-word answers with and without dialog hints."""
+    parser = argparse.ArgumentParser(prog="quickturn bench asr --one-word")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    a = settings.asr
+    dec = WhisperDecoder(verified_dir(WHISPER_TINY_EN), threads=a.threads, min_window_s=a.min_window_s,
+                         fallback_window_s=a.fallback_window_s)
+    vad = SileroVad()
+    items = [(s, w, speech_region(pcm, vad)) for s, w, pcm in one_word_items()]
+    report: dict[str, dict[str, float]] = {}
+    for set_name in ONE_WORD_SETS:
+        sub = [(w, pcm) for s, w, pcm in items if s == set_name]
+        right_plain = sum(dec.decode(pcm).text == w for w, pcm in sub)
+        right_hint = sum(dec.decode(pcm, ONE_WORD_SETS[set_name]).text == w for w, pcm in sub)
+        report[set_name] = {"n": len(sub), "accuracy_no_hints": round(right_plain / len(sub), 3),
+                            "accuracy_with_hints": round(right_hint / len(sub), 3)}
+        if not args.json:
+            r = report[set_name]
+            print(f"{set_name:>8}: n={r['n']:3d}  exact without hints {r['accuracy_no_hints']:.0%}  "
+                  f"with dialog hints {r['accuracy_with_hints']:.0%}", flush=True)
+    if args.json:
+        print(json.dumps(report))
     return 0
