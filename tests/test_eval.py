@@ -97,9 +97,14 @@ def test_file_scores_slots_exact_match_and_disfluency() -> None:
     assert s["intent_correct"] is True and s["exact_match"] is True  # slot values compared after normalization
     assert (s["slot_tp"], s["slot_fp"], s["slot_fn"]) == (1, 0, 0)
     assert s["wer"] == pytest.approx(2 / 11, abs=1e-3)  # "uh for" → "offer": one substitution, one deletion
-    assert (s["disfl_tp"], s["disfl_fp"], s["disfl_fn"]) == (3, 0, 0)  # "offer" is an ASR error, not a disfluency
+    # "offer" replaces the disfluent "uh for": it should have been removed too
+    assert (s["disfl_tp"], s["disfl_fp"], s["disfl_fn"]) == (3, 0, 1)
     gold, pred = disfluency_labels([["turn", False], ["um", False], ["on", False]], "turn um on", "turn on")
     assert gold == [False, True, False] and pred == [False, False, False]
+    # an ASR substitution of a fluent word is a word to keep; an insertion too
+    gold, _ = disfluency_labels([["turn", False], ["of", False], ["the", False], ["lights", False], ["now", False]],
+                                "turn on the lights", "turn on the lights")
+    assert gold == [False] * 5
     assert prf(0, 0, 0)["f1"] is None and prf(1, 1, 0)["f1"] == pytest.approx(2 / 3, abs=1e-4)
 
     wrong = {**row, "intent": "SetTimer", "slots": {}}

@@ -193,6 +193,8 @@ def eval_main(argv: list[str]) -> int:
     ordered = [rows_by_key[it.key] for it in items if it.key in rows_by_key]
     failed = [r for r in ordered if r.get("status") != "ok"]
     extra = _run_stats(new_rows, wall, args, realtime, settings, manifest, out)
+    if not any(r.get("status") == "ok" for r in new_rows):
+        extra.update(_previous_run_stats(out / "summary.json"))
     extra["pending"] = len([it for it in items if it.key not in rows_by_key])
     summary = summarize(ordered, failed, len(items), extra)
     write_json(out / "summary.json", summary)
@@ -336,6 +338,16 @@ def _run_stats(new_rows: list[dict[str, object]], wall: float, args: argparse.Na
         "out": str(out),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _previous_run_stats(path: Path) -> dict[str, object]:
+    """Speed figures of the run that did the work, when this run had nothing left to process."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    keys = ("realtime_factor", "realtime_factor_with_load", "realtime_factor_per_cpu", "run", "stack")
+    return {k: old[k] for k in keys if old.get(k) is not None}
 
 
 def _fmt(v: object, pct: bool = False) -> str:

@@ -15,7 +15,8 @@ Definitions (also in docs/eval.md):
 * **Disfluency precision / recall / F1**: word level on the ASR transcript. A
   transcript word should be removed when it aligns to a reference ``text`` word
   that is absent from ``clean_text`` (both alignments with difflib on
-  normalized words); words the ASR inserted count as words to keep. Counted
+  normalized words), or when it replaces only such words (a misheard filler);
+  other words the ASR inserted or substituted count as words to keep. Counted
   against the tagger's remove labels, over files with a ``clean_text``.
 * **Out-of-domain rejection**: share of files labelled ``out_of_scope`` that
   are predicted ``out_of_scope``; **false rejection**: share of in-domain files
@@ -69,8 +70,15 @@ def disfluency_labels(tokens: Sequence[Sequence[object]], text: str, clean_text:
     kept = set(_matches(ref, clean))
     disfluent = {i for i in range(len(ref)) if i not in kept}
     hyp = [_plain(str(t[0])) for t in tokens]
-    to_ref = _matches(hyp, ref)
-    gold = [to_ref.get(j) in disfluent if j in to_ref else False for j in range(len(hyp))]
+    gold = [False] * len(hyp)
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=hyp, b=ref, autojunk=False).get_opcodes():
+        if op == "equal":
+            for k in range(i2 - i1):
+                gold[i1 + k] = j1 + k in disfluent
+        elif op == "replace" and all(i in disfluent for i in range(j1, j2)):
+            # the ASR misheard disfluent words ("uh for" → "offer"): removing them is right
+            for k in range(i1, i2):
+                gold[k] = True
     pred = [bool(t[1]) for t in tokens]
     return gold, pred
 
