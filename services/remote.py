@@ -312,6 +312,9 @@ class TritonStream:
 
         where = f"Triton {self.model} stream ({self.conn.address})"
         try:
+            # The raw stub rather than ``client.stream_infer``: the latter cannot set
+            # ``triton_enable_empty_final_response`` (a reserved parameter), which
+            # the decoupled models need to tell a client that a request is complete.
             call = self.conn.client._client_stub.ModelStreamInfer(self._requests(), metadata=())
             async for response in call:
                 rid = response.infer_response.id
