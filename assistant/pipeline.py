@@ -164,7 +164,7 @@ class Conversation:
                 await self.cancel_turn(turn_id, reason="barge-in")
         turn_id = f"{self.session_id}-t{next(_turn_counter)}"
         assert self.c.asr is not None, "audio input needs an ASR backend"
-        asr = self.c.asr.open_stream(self.session_id, turn_id, self._hint_words or None)
+        asr = self.c.asr.open_stream(self.session_id, turn_id, self._asr_hints() or None)
         for frame in self._preroll:
             await asr.accept(frame)
         self._preroll.clear()
@@ -375,6 +375,18 @@ class Conversation:
             task = self._replies.pop(turn_id)
             task.cancel()
         self.closed = True
+
+    def _asr_hints(self) -> list[str]:
+        """Prompt words for the next turn: domain vocabulary (optional), then the dialog's expected answers."""
+        a = self.settings.asr
+        words: list[str] = []
+        if a.domain_hints:
+            from services.asr.hints import domain_hint_words
+
+            words += domain_hint_words()
+        if a.use_prompt_hints:
+            words += self._hint_words
+        return words
 
     def set_echo_guard(self, speaker_active: bool, boosted_threshold: float = 0.85) -> None:
         """Raise the VAD threshold while our own reply plays (full-duplex barge-in).

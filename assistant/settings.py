@@ -47,7 +47,12 @@ class AsrSettings(BaseModel):
     partial_interval_ms: int = Field(300, description="New speech between two partial hypotheses.")
     tokens_per_second: float = Field(6.0, description="Token cap per second of speech (plus a small floor).")
     speculative: bool = Field(True, description="Decode at the first silence so the final is ready at the endpoint.")
-    use_prompt_hints: bool = True
+    use_prompt_hints: bool = Field(True, description="Prompt Whisper with the dialog's expected answers (speech hints).")
+    domain_hints: bool = Field(
+        False,
+        description="Also prompt with domain vocabulary (services/asr/hints.py). Off: measured worse overall "
+        "(`quickturn bench asr`, README).",
+    )
 
 
 class TtsSettings(BaseModel):

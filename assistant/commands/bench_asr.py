@@ -21,6 +21,7 @@ from assistant.commands.bench import bench_items
 from assistant.metrics import percentile, wer
 from assistant.settings import load_settings
 from services.asr.decoder import WhisperDecoder
+from services.asr.hints import domain_hint_words
 from services.model_files import WHISPER_TINY_EN, verified_dir
 from services.vad.endpointing import Endpointer
 from services.vad.silero import FRAME_SAMPLES, SileroVad
@@ -32,6 +33,7 @@ CONFIGS = {
     "pad-6s": dict(min_window_s=6.0, fallback_window_s=0.0, loop_guard=True),
     "pad-6s+fallback-30s": dict(min_window_s=6.0, fallback_window_s=30.0, loop_guard=True),
     "pad-8s+fallback-30s": dict(min_window_s=8.0, fallback_window_s=30.0, loop_guard=True),
+    "pad-6s+fallback-30s+domain-hints": dict(min_window_s=6.0, fallback_window_s=30.0, loop_guard=True, hints=True),
 }
 
 
@@ -73,13 +75,14 @@ def bench_asr_main(argv: list[str]) -> int:
     for name in names:
         cfg = dict(CONFIGS[name])
         loop_guard = bool(cfg.pop("loop_guard"))
+        hints = list(domain_hint_words()) if cfg.pop("hints", False) else None
         dec = WhisperDecoder(directory, threads=settings.asr.threads, **cfg)  # type: ignore[arg-type]
         dec.loop_guard = loop_guard
         dec.decode(audio[0])
         hyps, times, fallbacks = [], [], 0
         for pcm in audio:
             t0 = time.perf_counter()
-            h = dec.decode(pcm)
+            h = dec.decode(pcm, hints)
             times.append((time.perf_counter() - t0) * 1000)
             hyps.append(h.text)
             fallbacks += int(h.fallback)
