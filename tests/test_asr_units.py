@@ -18,6 +18,7 @@ def test_numbers_are_spelled_as_spoken() -> None:
     assert spell_numbers("10 of clubs").split() == ["ten", "of", "clubs"]
     assert normalize_transcript("Wake me up at 7:30.") == "wake me up at seven thirty"
     assert normalize_transcript("Wake me up at 730.") == "wake me up at seven thirty"
+    assert normalize_transcript("Wake me up at 7.30.") == "wake me up at seven thirty"
     assert normalize_transcript("In 1995, Mr. Smith paid $3,000!") == "in nineteen ninety five mister smith paid three thousand"
     assert normalize_transcript("the 2nd of May") == "the second of may"
 

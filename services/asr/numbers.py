@@ -68,12 +68,12 @@ _DECIMAL = re.compile(r"\b(\d+)\.(\d+)\b")
 _INT = re.compile(r"\d+")
 
 
-_AT_TIME = re.compile(r"\b(at|for|until|till|by)\s+(\d{1,2})(\d{2})\b")
+_AT_TIME = re.compile(r"\b(at|for|until|till|by)\s+(\d{1,2})\.?(\d{2})\b")
 
 
 def spell_numbers(text: str) -> str:
     """Replace digit sequences with spoken words."""
-    # "at 730" is a clock time (Whisper drops the colon), read "seven thirty".
+    # "at 730" / "at 7.30" is a clock time (Whisper drops or changes the colon), read "seven thirty".
     text = _AT_TIME.sub(lambda m: f"{m.group(1)} {m.group(2)}:{m.group(3)}" if int(m.group(3)) < 60 else m.group(0), text)
     text = _CLOCK.sub(lambda m: _clock(m) + (m.group(3) or ""), text)
     text = _ORDINAL.sub(lambda m: ordinal_words(int(m.group(1))), text)
