@@ -8,6 +8,7 @@ Python client of :mod:`assistant.web.client`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +19,7 @@ import pytest
 
 from assistant.audio_io import load_audio, resample, to_pcm16
 from assistant.web import protocol as proto
-from assistant.web.client import WebClient
+from assistant.web.client import Received, WebClient
 from assistant.web.server import ServerThread
 from assistant.web.settings import WebSettings
 from tests.conftest import utterance
@@ -321,5 +322,38 @@ def test_barge_in_cancels_the_reply_and_no_old_audio_follows(web: ServerThread, 
         history = {t["turn_id"]: t for t in components.dialog.history(sid)}
         assert history[first_turn]["played_ms"] == 420
         assert "timer" in history[second_turn]["transcript"]
+
+    run(go())
+
+
+def test_interrupt_stops_the_reply_and_config_switches_barge_in(web: ServerThread, utterances) -> None:  # type: ignore[no-untyped-def]
+    pcm = load_audio(utterance(utterances, "what can you do")["path"])
+
+    async def go() -> None:
+        async with WebClient(web.server.ws_url(token=web.server.token)) as c:
+            await c.start(barge_in=True)
+            await c.send_json({"type": "config", "barge_in": False})
+            applied = await c.next()
+            assert applied.type == "config-applied" and applied.message["barge_in"] is False
+            sender = asyncio.create_task(c.stream(np.concatenate([pcm, np.zeros(12000, np.int16)]), realtime=False))
+            turn_id = ""
+            while True:
+                r = await c.next(90)
+                turn_id = turn_id or (r.turn_id if r.type == "speech-started" else "")
+                if r.pcm is not None and r.turn_id == turn_id:
+                    break
+            await sender
+            await c.send_json({"type": "interrupt", "turn_id": turn_id, "played_ms": 100})
+            cancelled = None
+            while cancelled is None:
+                r = await c.next(30)
+                if r.type == "turn-cancelled":
+                    cancelled = r
+            after: list[Received] = []
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    after.append(await c.next(1.5))
+            assert cancelled.message["reason"] == "interrupt" and cancelled.turn_id == turn_id
+            assert not [r for r in after if r.pcm is not None], "reply audio after turn-cancelled"
 
     run(go())

@@ -15,7 +15,9 @@ Reported, p50 over the turns:
   ``total``: the cost of the transport alone, free of ASR-time noise;
 * ``paired_difference_ms``: per utterance, ``web_ms`` minus ``embedded_ms``.
 
-The two p50s differ by more than the transport when the machine is loaded: the
+The TTS phrase cache is off by default here: the same utterance runs twice and
+the second run would otherwise get its reply audio from the cache. The two p50s
+can still differ by more than the transport when the machine is loaded: the
 ASR time of one utterance varies from run to run (speculative decoding hits or
 misses), so read the overhead line for the cost of the websocket itself.
 """
@@ -35,11 +37,11 @@ from assistant.commands.chat import setup_logging
 from assistant.commands.setup import utterance_manifest
 from assistant.components import Components
 from assistant.events import StageMetrics
-from assistant.metrics import percentile
+from assistant.metrics import percentile, summarize_latency
 from assistant.pipeline import Conversation, feed_paced
 from assistant.settings import load_settings
 from assistant.web.client import WebClient
-from assistant.web.server import WebServer
+from assistant.web.server import ServerThread, WebServer
 from assistant.web.settings import WebSettings
 
 
@@ -68,17 +70,30 @@ async def _embedded_turn(components: Components, pcm, k: int) -> dict[str, float
     return latency
 
 
-async def run_bench(components: Components, items: list[dict[str, object]], *, progress: bool = True) -> dict[str, object]:
+async def _web_turn(server: WebServer, pcm, chunk_ms: int):  # type: ignore[no-untyped-def]
+    async with WebClient(server.ws_url(token=server.token)) as client:
+        await client.start(sample_rate_hz=16000, barge_in=False)
+        return await client.run_turn(pcm, realtime=True, trailing_silence_ms=700, chunk_ms=chunk_ms)
+
+
+async def run_bench(components: Components, items: list[dict[str, object]], *, progress: bool = True,
+                    chunk_ms: int = 20) -> dict[str, object]:
     """Alternate embedded and websocket turns; return the summary with per-turn rows."""
     web = WebSettings(port=0, rate_messages_per_s=1000, rate_burst_messages=2000)
     rows: list[dict[str, object]] = []
-    async with WebServer(components, web) as server:
+    # The server runs on its own event loop (thread), as it would in its own process:
+    # the client's pacing and reading must not share a loop with the pipeline.
+    with ServerThread(components, web) as thread:
+        server = thread.server
         for k, item in enumerate(items, 1):
             pcm = load_audio(Path(str(item["path"])))
-            emb = await _embedded_turn(components, pcm, k)
-            async with WebClient(server.ws_url(token=server.token)) as client:
-                await client.start(sample_rate_hz=16000, barge_in=False)
-                turn = await client.run_turn(pcm, realtime=True, trailing_silence_ms=700)
+            # Alternate which transport goes first, so neither always runs on a warmer machine.
+            if k % 2:
+                emb = await _embedded_turn(components, pcm, k)
+                turn = await _web_turn(server, pcm, chunk_ms)
+            else:
+                turn = await _web_turn(server, pcm, chunk_ms)
+                emb = await _embedded_turn(components, pcm, k)
             wire = turn.wire_first_audio_ms()
             server_total = turn.latency_ms.get("total")
             row = {
@@ -86,6 +101,7 @@ async def run_bench(components: Components, items: list[dict[str, object]], *, p
                 "embedded_ms": emb.get("total"), "web_ms": None if wire is None else round(wire, 3),
                 "web_server_total_ms": server_total,
                 "web_overhead_ms": None if wire is None or server_total is None else round(wire - server_total, 3),
+                "embedded_stages_ms": emb, "web_stages_ms": turn.latency_ms,
             }
             rows.append(row)
             if progress:
@@ -110,6 +126,11 @@ async def run_bench(components: Components, items: list[dict[str, object]], *, p
     summary["paired_difference_p50_ms"] = round(percentile(pairs, 50), 2) if pairs else None
     e, w = summary["embedded_p50_ms"], summary["web_p50_ms"]
     summary["difference_p50_ms"] = round(float(w) - float(e), 2) if e is not None and w is not None else None  # type: ignore[arg-type]
+    stages = ["endpoint", "asr", "disfluency", "nlu", "dialog", "tts_first_audio", "total"]
+    summary["stages_p50_ms"] = {
+        side: {k: v["p50"] for k, v in summarize_latency([r[f"{side}_stages_ms"] for r in rows], stages).items()}  # type: ignore[misc]
+        for side in ("embedded", "web")
+    }
     summary["rows"] = rows
     return summary
 
@@ -119,19 +140,23 @@ def bench_web_main(argv: list[str]) -> int:
     parser.add_argument("--turns", type=int, default=20, help="turns per transport (default 20)")
     parser.add_argument("--limit", type=int, help="use only the first N generated utterances (cycled)")
     parser.add_argument("--voice", default="piper-joe", help="generated voice to use (default piper-joe)")
+    parser.add_argument("--chunk-ms", type=int, default=20, help="client audio frame length (default 20, as the page)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--tts-cache", action="store_true",
+                        help="keep the TTS phrase cache (off by default: the second transport would get the "
+                             "first one's reply audio from the cache)")
     parser.add_argument("--config")
     parser.add_argument("-q", "--quiet", action="store_true")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
-    settings = load_settings(args.config)
+    settings = load_settings(args.config, None if args.tts_cache else {"tts": {"cache_phrases": 0}})
     items = _items(args.limit, args.turns, args.voice)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         components = Components.load(settings, db_path=Path(tmp) / "bench-web.sqlite")
         load_s = time.perf_counter() - t0
-        summary = asyncio.run(run_bench(components, items, progress=not args.quiet))
+        summary = asyncio.run(run_bench(components, items, progress=not args.quiet, chunk_ms=args.chunk_ms))
     summary["load_s"] = round(load_s, 2)
     if args.json:
         print(json.dumps(summary))
@@ -141,6 +166,9 @@ def bench_web_main(argv: list[str]) -> int:
           f"websocket {summary['web_p50_ms']} ms (difference {summary['difference_p50_ms']} ms)")
     print(f"  per-utterance difference (web − embedded, same utterance back to back), p50: "
           f"{summary['paired_difference_p50_ms']} ms")
+    for side in ("embedded", "web"):
+        parts = ", ".join(f"{k} {v}" for k, v in summary["stages_p50_ms"][side].items())  # type: ignore[index]
+        print(f"  {side} stage p50 (ms): {parts}")
     print(f"  transport overhead per web turn (wire − server total): p50 {summary['web_overhead_p50_ms']} ms, "
           f"max {summary['web_overhead_max_ms']} ms; turns without reply: {summary['turns_without_reply']}")
     return 0

@@ -205,10 +205,10 @@ class WebClient:
                 return turn
 
     async def run_turn(self, pcm: np.ndarray, *, realtime: bool = True, trailing_silence_ms: int = 700,
-                       timeout: float = 60.0) -> WebTurn:
+                       timeout: float = 60.0, chunk_ms: int = 20) -> WebTurn:
         """Speak ``pcm`` (at the session rate) then silence, and collect the turn it produced."""
         silence = np.zeros(int(self.sample_rate_hz * trailing_silence_ms / 1000), np.int16)
-        sender = asyncio.create_task(self.stream(np.concatenate([pcm, silence]), realtime=realtime))
+        sender = asyncio.create_task(self.stream(np.concatenate([pcm, silence]), realtime=realtime, chunk_ms=chunk_ms))
         try:
             return await self.collect_turn(timeout)
         finally:
