@@ -92,7 +92,8 @@ def load_asr(settings: Settings) -> AsrBackend:
         from services.asr.embedded import EmbeddedAsr
 
         a = settings.asr
-        return EmbeddedAsr(a.model, a.threads, a.min_window_s, a.tokens_per_second, a.beam_size, a.fallback_window_s)
+        return EmbeddedAsr(a.model, a.threads, a.min_window_s, a.tokens_per_second, a.beam_size, a.fallback_window_s,
+                           a.final_beam_size)
     scheme = uri.split("://", 1)[0]
     raise QuickTurnError(
         f"backend {uri!r} is not available in this build (valid: embedded); "

@@ -138,7 +138,9 @@ class Conversation:
             elif d.kind == "pause" and self._turn is not None:
                 self._turn.paused = True
                 if self.settings.asr.speculative:
-                    self._turn.speculative = asyncio.create_task(self._turn.asr.hypothesis())
+                    # Backends without a final-quality speculative decode fall back to a partial.
+                    speculate = getattr(self._turn.asr, "speculate", None) or self._turn.asr.hypothesis
+                    self._turn.speculative = asyncio.create_task(speculate())
             elif d.kind == "resume" and self._turn is not None:
                 t = self._turn
                 t.paused = False

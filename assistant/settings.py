@@ -37,7 +37,8 @@ class VadSettings(BaseModel):
 class AsrSettings(BaseModel):
     model: Literal["tiny.en", "base"] = "tiny.en"
     threads: int = 2
-    beam_size: int = 1
+    beam_size: int = Field(1, description="Beam of partial decodes (greedy keeps up with speech).")
+    final_beam_size: int = Field(5, description="Beam of the (speculative) final decode: WER 0.12 → 0.09 here.")
     min_window_s: float = Field(
         6.0, description="Audio is zero-padded to at least this length before decoding (limits looping)."
     )

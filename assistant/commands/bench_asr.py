@@ -31,8 +31,9 @@ CONFIGS = {
     "cut-to-utterance": dict(min_window_s=0.0, fallback_window_s=0.0, loop_guard=False),
     "cut+rate-loop-cut": dict(min_window_s=0.0, fallback_window_s=0.0, loop_guard=True),
     "pad-6s": dict(min_window_s=6.0, fallback_window_s=0.0, loop_guard=True),
-    "pad-6s+fallback-30s": dict(min_window_s=6.0, fallback_window_s=30.0, loop_guard=True),
+    "pad-6s+fallback-30s": dict(min_window_s=6.0, fallback_window_s=30.0, loop_guard=True, beam_size=1),
     "pad-8s+fallback-30s": dict(min_window_s=8.0, fallback_window_s=30.0, loop_guard=True),
+    "pad-6s+fallback-30s+beam5 (default final)": dict(min_window_s=6.0, fallback_window_s=30.0, loop_guard=True, beam_size=5),
     "pad-6s+fallback-30s+domain-hints": dict(min_window_s=6.0, fallback_window_s=30.0, loop_guard=True, hints=True),
 }
 

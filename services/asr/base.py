@@ -30,6 +30,10 @@ class AsrStream(Protocol):
         """
         ...
 
+    async def speculate(self) -> Hypothesis:
+        """Optional: a final-quality decode at a pause, reused by :meth:`final` if no audio follows."""
+        ...
+
     async def final(self) -> Hypothesis:
         """The final transcript; reuses a speculative decode of the same audio."""
         ...
