@@ -357,3 +357,18 @@ def test_interrupt_stops_the_reply_and_config_switches_barge_in(web: ServerThrea
             assert not [r for r in after if r.pcm is not None], "reply audio after turn-cancelled"
 
     run(go())
+
+
+def test_push_to_talk_end_of_turn_closes_the_turn_at_once(web: ServerThread, utterances) -> None:  # type: ignore[no-untyped-def]
+    pcm = load_audio(utterance(utterances, "turn on the kitchen lights")["path"])
+    speech = pcm[: len(pcm) - 1600]  # cut the generated file's trailing silence: the button is released mid-air
+
+    async def go() -> None:
+        async with WebClient(web.server.ws_url(token=web.server.token)) as c:
+            await c.start()
+            await c.stream(speech, realtime=False)
+            await c.send_json({"type": "end-of-turn"})
+            turn = await c.collect_turn(90)
+        assert "kitchen" in turn.transcript and turn.reply, turn.transcript
+
+    run(go())

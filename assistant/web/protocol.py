@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from assistant.errors import InvalidInput, MessageTooLarge
-from assistant.events import AudioChunk, Event, TokensTagged, to_json
+from assistant.events import AudioChunk, ErrorEvent, Event, TokensTagged, to_json
 
 PROTOCOL_VERSION = 1
 HEADER_LEN = struct.Struct(">I")
@@ -123,12 +123,15 @@ def decode_control(text: str, *, max_bytes: int | None = None) -> dict[str, Any]
 def event_message(event: Event) -> dict[str, Any]:
     """The JSON of a non-audio pipeline event as sent to clients.
 
-    ``tokens-tagged`` also carries ``clean_text`` and ``removed`` so clients need not recompute them.
+    ``tokens-tagged`` also carries ``clean_text`` and ``removed`` so clients need not recompute them;
+    pipeline ``error`` events carry ``fatal: false``.
     """
     out = to_json(event)
     if isinstance(event, TokensTagged):
         out["clean_text"] = event.clean_text
         out["removed"] = event.removed
+    elif isinstance(event, ErrorEvent):
+        out["fatal"] = False  # a stage failed for one turn; the session goes on
     return out
 
 
@@ -151,8 +154,6 @@ def audio_message(event: AudioChunk) -> bytes:
 
 def error_message(code: str, message: str, *, session_id: str = "", turn_id: str = "", fatal: bool = True) -> str:
     """An ``error`` event built at the transport edge (same shape as :class:`assistant.events.ErrorEvent`)."""
-    from assistant.events import ErrorEvent
-
     data = to_json(ErrorEvent(session_id=session_id, turn_id=turn_id, stage="web", code=code, message=message))
     data["fatal"] = fatal
     return json.dumps(data)
