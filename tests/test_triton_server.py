@@ -319,3 +319,40 @@ def test_serve_triton_cli_stops_cleanly_on_sigterm(tmp_path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_idle_sequences_expire_and_the_client_keepalive_prevents_it(reference, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With a 2 s idle limit, a 4 s pause kills a silent stream but not one that sends keepalives."""
+    import shutil
+
+    from services.asr.triton_client import TritonAsr
+    from services.remote import TritonConnection
+
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "models" / "asr", repo / "asr", ignore=shutil.ignore_patterns("__pycache__"))
+    config = repo / "asr" / "config.pbtxt"
+    config.write_text(config.read_text().replace("max_sequence_idle_microseconds: 30000000",
+                                                 "max_sequence_idle_microseconds: 2000000"))
+    try:
+        binary = find_tritonserver(runtime_dir=tmp_path / "runtime")
+    except BackendUnavailable as exc:
+        pytest.skip(f"no runnable tritonserver: {exc}")
+    server = TritonProcess(repo, TritonPorts(*free_ports()), binary, log_path=tmp_path / "triton.log")
+    server.start()
+    conn = None
+    try:
+        server.wait_ready(240)
+        conn = TritonConnection(f"127.0.0.1:{server.ports.grpc}", timeout_s=30)
+        pcm, text = reference[2]
+
+        async def paused(keepalive_s: float) -> str:
+            return (await run_stream(TritonAsr(conn, keepalive_s=keepalive_s), pcm, partial_every=1000,
+                                     pause_at=0.5, pause_s=4.0))[0]
+
+        with pytest.raises(InvalidInput, match="START"):
+            asyncio.run(paused(keepalive_s=60))
+        assert asyncio.run(paused(keepalive_s=0.5)) == text
+    finally:
+        if conn is not None:
+            conn.close()
+        server.stop()
