@@ -39,11 +39,16 @@ CHROMIUM_FLAGS = [
 PHONE = {"width": 390, "height": 844}
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
+try:
+    from playwright import sync_api
+except ImportError:  # a missing browser stack must fail the suite, not skip it
+    sync_api = None  # type: ignore[assignment]
 
 
 @pytest.fixture(scope="module")
 def web(components) -> Iterator[ServerThread]:  # type: ignore[no-untyped-def]
+    if sync_api is None:
+        pytest.fail("playwright (Python) is not installed: pip install playwright (never `playwright install`)")
     if not Path(CHROMIUM).is_file() and shutil.which("chromium") is None:
         pytest.fail("Debian chromium is not installed (apt-get install chromium)")
     with ServerThread(components, WebSettings(port=0)) as thread:
