@@ -356,3 +356,30 @@ def test_idle_sequences_expire_and_the_client_keepalive_prevents_it(reference, t
         if conn is not None:
             conn.close()
         server.stop()
+
+
+def test_tagger_and_nlu_on_triton_agree_with_embedded(conn, rows) -> None:  # type: ignore[no-untyped-def]
+    """The Tagger and NluBackend contracts: Triton clients give the embedded backends' answers."""
+    from assistant.settings import load_settings
+    from services.disfluency import load_tagger
+    from services.disfluency.triton_client import TritonTagger
+    from services.nlu import load_nlu
+    from services.nlu.base import NluHints
+    from services.nlu.triton_client import TritonNlu
+
+    settings = load_settings()
+    local_tagger, local_nlu = load_tagger(settings), load_nlu(settings)
+    remote_tagger, remote_nlu = TritonTagger(conn), TritonNlu(conn)
+    texts = sorted({str(r["text"]) for r in rows})[:12]
+    texts += ["i want uh i need a timer for um ten minutes", "turn on the the kitchen lights i mean the bedroom lights"]
+    for text in texts:
+        words = text.split()
+        assert remote_tagger.tag(words) == local_tagger.tag(words), text
+        local_stream, remote_stream = local_tagger.stream(), remote_tagger.stream()
+        for n in range(1, len(words) + 1):
+            assert remote_stream.update(words[:n]) == local_stream.update(words[:n]), (text, n)
+        assert remote_stream.finish(words) == local_stream.finish(words), text
+        want, got = local_nlu.parse(text), remote_nlu.parse(text)
+        assert (got.intent, got.slots) == (want.intent, want.slots) and abs(got.confidence - want.confidence) < 1e-3
+    hints = NluHints(active_intent="SetTimer", expected_slot="duration")
+    assert remote_nlu.parse("ten minutes", hints).slots == local_nlu.parse("ten minutes", hints).slots
