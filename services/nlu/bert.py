@@ -70,7 +70,9 @@ class JointBertNlu:
     the top intent's probability is below ``threshold``. Slots that the
     predicted intent's domain does not declare are dropped. With
     :class:`NluHints`, the active intent gets a small logit bonus
-    (``hint_bonus``), so a short answer like "large" stays in the current frame.
+    (``hint_bonus``); and when another intent wins with probability < 0.9 but the
+    words are known values of the active intent's slots (expected slot first), the
+    answer stays in the current frame ("large" after "what size?").
 
     Args:
         model_dir: folder with model.onnx, tokenizer.json, labels.json, manifest.sha256.
@@ -80,7 +82,10 @@ class JointBertNlu:
 
     name = "bert"
 
-    def __init__(self, model_dir: str | Path, threads: int = 1, threshold: float = 0.5, hint_bonus: float = 1.0) -> None:
+    def __init__(
+        self, model_dir: str | Path, threads: int = 1, threshold: float = 0.5, hint_bonus: float = 1.0,
+        transition_weight: float = 0.0,
+    ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -95,6 +100,16 @@ class JointBertNlu:
         except (ValueError, KeyError) as exc:
             raise ModelFileError(f"{self.model_dir / 'labels.json'}: unreadable ({exc})") from exc
         self.meta = meta
+        # Constrained Viterbi decoding of the BIO tags (see services.nlu.train.label_statistics).
+        self._start = np.asarray(meta["start_logprob"], dtype=np.float64) if "start_logprob" in meta else None
+        self._trans = np.asarray(meta["transition_logprob"], dtype=np.float64) if "transition_logprob" in meta else None
+        if self._trans is not None and self._start is not None:
+            # Keep only the hard constraints (O -> I-x and B-x -> I-y are impossible) unless a
+            # weight is given: the HMM-style product over-penalized rare but valid moves on dev.
+            self._start = np.where(self._start <= -1e3, -1e4, self._start * transition_weight)
+            self._trans = np.where(self._trans <= -1e3, -1e4, self._trans * transition_weight)
+        self._intent_slots: dict[str, set[str]] = {k: set(v) for k, v in meta.get("intent_slots", {}).items()}
+        self._subsets: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.threshold = threshold
         self.hint_bonus = hint_bonus
         opts = ort.SessionOptions()
@@ -157,17 +172,76 @@ class JointBertNlu:
         probs = _softmax(logits)
         top = int(probs.argmax())
         intent, conf = self.intents[top], float(probs[top])
+        if hints is not None and hints.active_intent and intent != hints.active_intent and conf < 0.9:
+            # A short answer inside an open frame ("large" after "what size?"): trust the
+            # frame when the words are known values of its slots.
+            answer = self._frame_answer(words, hints)
+            if answer:
+                return NluResult(hints.active_intent, max(conf, 0.5), tuple(answer))
         if intent == OUT_OF_SCOPE or conf < self.threshold:
             oos = float(probs[self.intents.index(OUT_OF_SCOPE)]) if OUT_OF_SCOPE in self.intents else 0.0
             return NluResult(OUT_OF_SCOPE, max(oos, 1.0 - conf) if intent != OUT_OF_SCOPE else conf, ())
-        # One tag per word, from its first sub-token (words cut by truncation get O).
-        tags = ["O"] * len(words)
+        # One score row per word, from its first sub-token (words cut by truncation get O).
+        rows: list[int] = []
         prev = None
         for pos, wid in enumerate(word_ids):
             if wid is not None and wid != prev:
-                tags[wid] = self.slot_labels[int(slot_logits[pos].argmax())]
+                rows.append(pos)
             prev = wid if wid is not None else prev
+        tags = self._tags(slot_logits[rows], intent) + ["O"] * (len(words) - len(rows))
         return NluResult(intent, conf, tuple(self._spans(words, tags, intent)))
+
+    def _tags(self, logits: np.ndarray, intent: str) -> list[str]:
+        """BIO tags: argmax, or (when the model ships transition scores) constrained Viterbi
+        over log-softmax emissions + transition log-probabilities, restricted to the slots
+        seen with ``intent`` in training."""
+        if len(logits) == 0:
+            return []
+        if self._trans is None or self._start is None:
+            return [self.slot_labels[int(i)] for i in logits.argmax(axis=-1)]
+        keep, start, trans = self._label_subset(intent)
+        emit = np.log(_softmax(logits.astype(np.float64)))[:, keep]
+        score = start + emit[0]
+        back = np.zeros((len(emit), len(keep)), dtype=np.int64)
+        for t in range(1, len(emit)):
+            cand = score[:, None] + trans  # [from, to]
+            back[t] = cand.argmax(axis=0)
+            score = cand.max(axis=0) + emit[t]
+        best = [int(score.argmax())]
+        for t in range(len(emit) - 1, 0, -1):
+            best.append(int(back[t][best[-1]]))
+        return [self.slot_labels[int(keep[i])] for i in reversed(best)]
+
+    def _label_subset(self, intent: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Label indices allowed for ``intent`` (O + its slots) and the matching scores (cached)."""
+        cached = self._subsets.get(intent)
+        if cached is None:
+            allowed = self._intent_slots.get(intent)
+            keep = np.array(
+                [i for i, lab in enumerate(self.slot_labels) if lab == "O" or allowed is None or lab[2:] in allowed]
+            )
+            assert self._start is not None and self._trans is not None  # for mypy: checked by the caller
+            cached = (keep, self._start[keep], self._trans[np.ix_(keep, keep)])
+            self._subsets[intent] = cached
+        return cached
+
+    def _frame_answer(self, words: list[str], hints: NluHints) -> list[SlotValue]:
+        """Known slot values of the hinted intent's domain found in ``words`` (expected slot first)."""
+        names = sorted(self._allowed.get(hints.active_intent or "", set()), key=lambda n: n != hints.expected_slot)
+        taken = [False] * len(words)
+        out: list[SlotValue] = []
+        for name in names:
+            slot_def = self._slot_defs.get(name)
+            if slot_def is None:
+                continue
+            for phrase in sorted(slot_def.phrases(), key=lambda p: -len(p.split())):
+                pw = phrase.split()
+                for i in range(len(words) - len(pw) + 1):
+                    if words[i : i + len(pw)] == pw and not any(taken[i : i + len(pw)]):
+                        taken[i : i + len(pw)] = [True] * len(pw)
+                        out.append(SlotValue(name, phrase, self.normalize(name, phrase), i, i + len(pw)))
+                        break
+        return sorted(out, key=lambda v: v.start)
 
     def _spans(self, words: list[str], tags: list[str], intent: str) -> list[SlotValue]:
         allowed = self._allowed.get(intent)
@@ -190,9 +264,14 @@ class JointBertNlu:
         return out
 
     def normalize(self, slot: str, value: str) -> str:
+        kind = self.slot_kinds.get(slot)
         slot_def = self._slot_defs.get(slot)
+        if kind in ("number", "time", "duration", "date"):
+            out = normalize_slot(slot, value, kind)
+            if out != value or slot_def is None:
+                return out
         if slot_def is not None:
             canon = slot_def.canonical(value)
             if canon is not None:
                 return str(canon)
-        return normalize_slot(slot, value, self.slot_kinds.get(slot))
+        return normalize_slot(slot, value, kind)

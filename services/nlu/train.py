@@ -35,10 +35,62 @@ def base_model_dir() -> Path:
 
 def write_manifest(folder: Path) -> None:
     lines = []
-    for name in sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != MANIFEST):
+    for name in sorted((MODEL_FILE, TOKENIZER_FILE, LABELS_FILE)):
         digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
         lines.append(f"{digest}  {name}\n")
     (folder / MANIFEST).write_text("".join(lines))
+
+
+def label_statistics(data: NluData, smoothing: float = 0.01) -> dict[str, Any]:
+    """BIO transition log-probabilities and the slots seen with each intent, from the training split.
+
+    Used at run time for constrained Viterbi decoding: the tagger's per-word
+    log-probabilities plus these transition scores (an HMM-style product), with
+    impossible moves (``O`` -> ``I-x``, ``B-x`` -> ``I-y``) forbidden outright.
+    """
+    import math
+
+    labels = data.slot_labels
+    index = {n: i for i, n in enumerate(labels)}
+    n = len(labels)
+    start = [smoothing] * n
+    trans = [[smoothing] * n for _ in range(n)]
+    intent_slots: dict[str, set[str]] = {i: set() for i in data.intents}
+    for ex in data.train:
+        tags = [index.get(t, 0) for t in ex.bio()]
+        if tags:
+            start[tags[0]] += 1
+        for a, b in zip(tags, tags[1:], strict=False):
+            trans[a][b] += 1
+        intent_slots.setdefault(ex.intent, set()).update(s.slot for s in ex.spans)
+
+    def allowed(a: str | None, b: str) -> bool:
+        if not b.startswith("I-"):
+            return True
+        return a is not None and a != "O" and a[2:] == b[2:]
+
+    neg = -1e4
+    start_lp = [math.log(start[j] / sum(start)) if allowed(None, labels[j]) else neg for j in range(n)]
+    trans_lp = []
+    for i in range(n):
+        total = sum(trans[i])
+        trans_lp.append([round(math.log(trans[i][j] / total), 3) if allowed(labels[i], labels[j]) else neg for j in range(n)])
+    return {
+        "start_logprob": [round(x, 3) for x in start_lp],
+        "transition_logprob": trans_lp,
+        "intent_slots": {k: sorted(v) for k, v in sorted(intent_slots.items())},
+    }
+
+
+def refresh_label_statistics(model_dir: Path, data: NluData) -> None:
+    """Add :func:`label_statistics` to an existing model's labels.json and rewrite the manifest."""
+    path = model_dir / LABELS_FILE
+    meta = json.loads(path.read_text())
+    if meta["slot_labels"] != data.slot_labels:
+        raise ValueError("the data's slot labels differ from the model's")
+    meta.update(label_statistics(data))
+    path.write_text(json.dumps(meta) + "\n")
+    write_manifest(model_dir)
 
 
 def train(
@@ -161,7 +213,7 @@ def train(
             sched.step()
             opt.zero_grad()
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     bar.close()
     train_s = time.monotonic() - t0
 
@@ -210,6 +262,7 @@ def train(
             "seconds": round(train_s, 1),
         },
     }
-    (out_dir / LABELS_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+    meta.update(label_statistics(data))
+    (out_dir / LABELS_FILE).write_text(json.dumps(meta) + "\n")
     write_manifest(out_dir)
     return meta

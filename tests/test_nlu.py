@@ -1,0 +1,276 @@
+"""NLU: keyword baseline, normalization, the shipped INT8 model, CLI commands, model file checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.cli import main
+from assistant.errors import InvalidInput, ModelFileError
+from assistant.settings import REPO_ROOT, load_settings
+from services.nlu import load_nlu
+from services.nlu.base import OUT_OF_SCOPE, NluHints
+from services.nlu.bert import verify_manifest
+from services.nlu.keywords import KeywordNlu
+from services.nlu.normalize import (
+    duration_seconds,
+    normalize_date,
+    normalize_duration,
+    normalize_slot,
+    normalize_time,
+    parse_number,
+)
+from services.nlu.text import clean_text
+
+MODEL_DIR = REPO_ROOT / "models" / "nlu" / "1"
+COFFEE = "can i get a large double shot latte with some soy milk"
+
+
+def _slots(result) -> dict[str, str]:  # noqa: ANN001
+    return result.slot_dict()
+
+
+# --------------------------------------------------------------------------- text + normalization
+
+
+def test_clean_text_matches_asr_output() -> None:
+    assert clean_text("Can I get a Large, double-shot latte?!") == "can i get a large double shot latte"
+    assert clean_text("What's the time — 'now'?") == "what's the time now"
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [("eight thirty", "08:30"), ("7 pm", "19:00"), ("seven thirty pm", "19:30"), ("noon", "12:00"),
+     ("quarter to eight", "07:45"), ("half past six", "06:30"), ("6 30 am", "06:30"), ("ten o'clock", "10:00"),
+     ("nine tonight", "21:00"), ("twelve am", "00:00"), ("banana", None)],
+)
+def test_normalize_time(words: str, expected: str | None) -> None:
+    assert normalize_time(words) == expected
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [("five minutes", "PT5M"), ("an hour and a half", "PT1H30M"), ("half an hour", "PT30M"),
+     ("two and a half minutes", "PT2M30S"), ("ninety seconds", "PT1M30S"), ("1 hour 10 minutes", "PT1H10M"),
+     ("a couple of minutes", "PT2M"), ("soon", None)],
+)
+def test_normalize_duration(words: str, expected: str | None) -> None:
+    assert normalize_duration(words) == expected
+
+
+def test_numbers_dates_and_slot_dispatch() -> None:
+    assert parse_number("twenty two") == 22
+    assert parse_number("one hundred and five") == 105
+    assert parse_number("two thousand eighteen") == 2018
+    assert parse_number("two and a") is None
+    assert duration_seconds("PT1H30M") == 5400
+    today = dt.date(2026, 11, 26)  # a Thursday
+    assert normalize_date("tomorrow", today) == "2026-11-27"
+    assert normalize_date("next friday", today) == "2026-11-27"
+    assert normalize_date("monday", today) == "2026-11-30"
+    assert normalize_date("in three days", today) == "2026-11-29"
+    assert normalize_date("sometime in june", today) is None
+    assert normalize_slot("party_size_number", "twenty two") == "22"
+    assert normalize_slot("level", "fifty percent") == "50"
+    assert normalize_slot("timeRange", "sometime in june") == "sometime in june"
+    assert normalize_slot("artist", "the beatles") == "the beatles"
+
+
+# --------------------------------------------------------------------------- keyword baseline
+
+KEYWORD_CASES = [
+    ("what's the weather in paris tomorrow", "GetWeather", {"city": "paris", "timeRange": "tomorrow"}),
+    ("set a timer for five minutes", "SetTimer", {"duration": "five minutes"}),
+    ("wake me up at seven thirty am", "SetAlarm", {"time": "seven thirty am"}),
+    (COFFEE, "orderDrink", {"size": "large", "numberOfShots": "double shot", "coffeeDrink": "latte", "milkAmount": "some soy milk"}),
+    ("turn on the kitchen lights", "DeviceOn", {"device": "lights", "room": "kitchen"}),
+    ("switch the tv off", "DeviceOff", {"device": "tv"}),
+    ("hello there", "Greet", {}),
+    ("bye for now", "Goodbye", {}),
+    ("what can you do", "Help", {}),
+    ("never mind", "Cancel", {}),
+    ("say that again", "Repeat", {}),
+    ("yes please", "Affirm", {}),
+    ("no thanks", "Deny", {}),
+    ("what time is it", "GetTime", {}),
+    ("what's the date today", "GetDate", {}),
+    ("tell me a joke about penguins", OUT_OF_SCOPE, {}),
+    ("", OUT_OF_SCOPE, {}),
+]
+
+
+@pytest.mark.parametrize(("text", "intent", "slots"), KEYWORD_CASES)
+def test_keyword_baseline(text: str, intent: str, slots: dict[str, str]) -> None:
+    result = KeywordNlu().parse(text)
+    assert result.intent == intent
+    assert _slots(result) == slots
+
+
+def test_keyword_baseline_normalizes() -> None:
+    nlu = KeywordNlu()
+    [dur] = nlu.parse("set a timer for an hour and a half").slots
+    assert (dur.normalized, dur.start, dur.end) == ("PT1H30M", 4, 9)
+    [t] = nlu.parse("set an alarm for 7 pm").slots
+    assert t.normalized == "19:00"
+
+
+# --------------------------------------------------------------------------- backend selection
+
+
+def test_load_nlu_auto_falls_back_to_keywords(tmp_path: Path) -> None:
+    settings = load_settings(overrides={"models_dir": str(tmp_path), "nlu": "auto"})
+    backend = load_nlu(settings)
+    assert backend.name == "keywords"
+    assert load_nlu(settings) is backend  # cached per process
+
+
+def test_load_nlu_bert_without_files_is_a_model_file_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError):
+        load_nlu(load_settings(overrides={"models_dir": str(tmp_path), "nlu": "bert"}))
+
+
+def _fake_model(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    for name in ("model.onnx", "tokenizer.json", "labels.json"):
+        (folder / name).write_bytes(name.encode())
+    (folder / "manifest.sha256").write_text(
+        "".join(f"{hashlib.sha256(n.encode()).hexdigest()}  {n}\n" for n in ("model.onnx", "tokenizer.json", "labels.json"))
+    )
+
+
+def test_sha256_mismatch_is_a_model_file_error(tmp_path: Path) -> None:
+    folder = tmp_path / "nlu" / "1"
+    _fake_model(folder)
+    verify_manifest(folder)  # intact: passes
+    (folder / "labels.json").write_text('{"intents": ["hacked"]}')
+    with pytest.raises(ModelFileError, match=r"labels\.json: sha256 mismatch"):
+        verify_manifest(folder)
+    with pytest.raises(ModelFileError, match="sha256 mismatch"):
+        load_nlu(load_settings(overrides={"models_dir": str(tmp_path), "nlu": "auto"}))
+    (folder / "tokenizer.json").unlink()
+    with pytest.raises(ModelFileError, match="missing"):
+        verify_manifest(folder)
+
+
+def test_shipped_manifest_is_intact() -> None:
+    verify_manifest(MODEL_DIR)
+    size_mb = sum(p.stat().st_size for p in MODEL_DIR.iterdir()) / 1e6
+    assert size_mb < 26
+
+
+# --------------------------------------------------------------------------- the shipped model
+
+
+@pytest.fixture(scope="module")
+def bert():  # noqa: ANN201
+    from services.nlu.bert import JointBertNlu
+
+    return JointBertNlu(MODEL_DIR)
+
+
+def test_model_coffee_example(bert) -> None:  # noqa: ANN001
+    result = bert.parse(COFFEE)
+    assert result.intent == "orderDrink"
+    assert _slots(result) == {"size": "large", "numberOfShots": "double shot", "coffeeDrink": "latte", "milkAmount": "some soy milk"}
+
+
+MODEL_CASES = [
+    ("what's the weather going to be like in chicago tomorrow", "GetWeather", {"city": "chicago", "timeRange": "tomorrow"}),
+    ("play some jazz by miles davis", "PlayMusic", {"artist": "miles davis"}),
+    ("add this song to my workout playlist", "AddToPlaylist", {"playlist": "workout"}),
+    ("book a table for four people at a sushi restaurant tonight", "BookRestaurant", {"party_size_number": "four"}),
+    ("rate the great gatsby five out of six stars", "RateBook", {"object_name": "the great gatsby", "rating_value": "five"}),
+    ("set a timer for ten minutes", "SetTimer", {"duration": "ten minutes"}),
+    ("wake me up at six thirty", "SetAlarm", {"time": "six thirty"}),
+    ("turn off the lights in the bedroom", "DeviceOff", {"device": "lights", "room": "bedroom"}),
+    ("switch on the kitchen fan", "DeviceOn", {"device": "fan", "room": "kitchen"}),
+    ("what time is it", "GetTime", {}),
+    ("hello", "Greet", {}),
+    ("um can i have a small mocha", "orderDrink", {"size": "small", "coffeeDrink": "mocha"}),
+]
+
+
+@pytest.mark.parametrize(("text", "intent", "slots"), MODEL_CASES)
+def test_model_commands(bert, text: str, intent: str, slots: dict[str, str]) -> None:  # noqa: ANN001
+    result = bert.parse(text)
+    assert result.intent == intent
+    got = _slots(result)
+    for slot, value in slots.items():
+        assert got.get(slot) == value, (text, got)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["tell me a joke", "what is the capital of peru", "my neighbour's dog keeps barking", "who painted the mona lisa",
+     "send a text message to my brother"],
+)
+def test_model_rejects_out_of_scope(bert, text: str) -> None:  # noqa: ANN001
+    assert bert.parse(text).intent == OUT_OF_SCOPE
+
+
+def test_model_normalizes_and_batches(bert) -> None:  # noqa: ANN001
+    [dur] = bert.parse("set a timer for five minutes").slots
+    assert (dur.slot, dur.normalized, dur.start, dur.end) == ("duration", "PT5M", 4, 6)
+    single = [bert.parse(t) for t in ("hello", COFFEE, "")]
+    assert bert.parse_batch(["hello", COFFEE, ""]) == single or [r.intent for r in bert.parse_batch(["hello", COFFEE, ""])] == [
+        r.intent for r in single
+    ]
+    assert bert.parse("").intent == OUT_OF_SCOPE
+    answer = bert.parse("large", NluHints(active_intent="orderDrink", expected_slot="size"))
+    assert answer.intent == "orderDrink" and _slots(answer) == {"size": "large"}
+    assert bert.parse("hello", NluHints(active_intent="orderDrink")).intent == "Greet"
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def test_parse_json_command(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{COFFEE}\n\nset a timer for five minutes\n"))
+    assert main(["parse", "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3  # one object per input line, blank lines included
+    first = json.loads(lines[0])
+    assert set(first) == {"intent", "confidence", "slots"}
+    assert first["intent"] == "orderDrink"
+    assert {s["slot"]: s["value"] for s in first["slots"]} == {
+        "size": "large", "numberOfShots": "double shot", "coffeeDrink": "latte", "milkAmount": "some soy milk"
+    }
+    assert set(first["slots"][0]) == {"slot", "value", "normalized", "start", "end"}
+    assert json.loads(lines[1])["intent"] == OUT_OF_SCOPE
+    assert json.loads(lines[2])["slots"][0]["normalized"] == "PT5M"
+
+
+def test_eval_command_on_bio_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "dev.tsv"
+    data.write_text(
+        "set a timer for five minutes\tO O O O B-duration I-duration\tSetTimer\n"
+        "tell me a joke\tO O O O\tout_of_scope\n"
+    )
+    assert main(["eval", "nlu", "--data", str(data), "--format", "bio", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["utterances"] == 2
+    assert metrics["intent_accuracy"] == 1.0 and metrics["slot_f1"] == 1.0
+    assert metrics["oos_precision"] == 1.0 and metrics["oos_recall"] == 1.0
+
+
+def test_eval_and_parse_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("two words\tO\tGreet\n")
+    assert main(["eval", "nlu", "--data", str(bad), "--format", "bio"]) == 1
+    assert "bad.tsv:1: 2 words but 1 tags" in capsys.readouterr().err
+    assert main(["parse", "--frobnicate"]) == 1
+    with pytest.raises(InvalidInput):
+        from services.nlu.commands import eval_main
+
+        eval_main(["--data", str(tmp_path / "missing.json")])
+
+
+def test_bench_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "nlu", "--rounds", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["backend"] == "bert" and result["utterances"] > 10
