@@ -30,6 +30,7 @@ import numpy as np
 
 from assistant.errors import ModelFileError
 from services.disfluency.base import DisfluencyKind, StreamingTagger, TaggedToken
+from services.disfluency.rules import repetition_indices
 from services.disfluency.streaming import keep_consistent
 from services.disfluency.text import normalize
 
@@ -140,6 +141,7 @@ class BertTagger:
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
         self._memo: dict[tuple[str, ...], WordScores] | None = None
+        self._repetition_id = self.labels.index("repetition")
         self._cls = self._tokenizer.token_to_id("[CLS]")
         self._sep = self._tokenizer.token_to_id("[SEP]")
 
@@ -197,6 +199,11 @@ class BertTagger:
             keep_prob[start:end] = d[:, 0]
             wait_prob[start:end] = 1.0 / (1.0 + np.exp(-w))
             start = end
+        # Backstop: exact word/bigram repetitions the model kept ("the the",
+        # "can i can i") are removed; the 3-layer student misses many of them.
+        normalised = [normalize(w) for w in words]
+        for k in repetition_indices(normalised, [int(i) != 0 for i in label_ids]):
+            label_ids[k] = self._repetition_id
         return WordScores(label_ids, keep_prob, wait_prob)
 
     def _token(self, word: str, label_id: int) -> TaggedToken:

@@ -69,6 +69,32 @@ def _is_number(word: str) -> bool:
     return word in NUMBER_WORDS or word.isdigit()
 
 
+def repetition_indices(words: Sequence[str], skip: Sequence[bool]) -> list[int]:
+    """First copies of immediately repeated words or bigrams, ignoring ``skip`` words.
+
+    ``words`` are normalised; "for uh for" counts when "uh" is skipped. Words
+    in :data:`FLUENT_DOUBLES` may be doubled ("had had"). The BERT tagger uses
+    this as a backstop for exact repetitions.
+    """
+    kept = [k for k in range(len(words)) if not skip[k]]
+    out: list[int] = []
+    j = 0
+    while j < len(kept):
+        a = kept[j]
+        if j + 3 < len(kept):
+            b, c, d = kept[j + 1], kept[j + 2], kept[j + 3]
+            if words[a] == words[c] and words[b] == words[d] and words[a] != words[b]:
+                out += [a, b]
+                j += 2
+                continue
+        if j + 1 < len(kept):
+            b = kept[j + 1]
+            if words[a] == words[b] and words[a] not in FLUENT_DOUBLES:
+                out.append(a)
+        j += 1
+    return out
+
+
 class RuleTagger:
     """Filler list, editing phrases and repetitions; see the module docstring."""
 
@@ -116,21 +142,8 @@ class RuleTagger:
             i = repair_at
 
         # Repetitions among the words still kept (fillers skipped).
-        kept = [k for k in range(n) if kinds[k] is None]
-        j = 0
-        while j < len(kept):
-            a = kept[j]
-            if j + 3 < len(kept):
-                b, c, d = kept[j + 1], kept[j + 2], kept[j + 3]
-                if words[a] == words[c] and words[b] == words[d] and words[a] != words[b]:
-                    kinds[a] = kinds[b] = "repetition"
-                    j += 2
-                    continue
-            if j + 1 < len(kept):
-                b = kept[j + 1]
-                if words[a] == words[b] and words[a] not in FLUENT_DOUBLES:
-                    kinds[a] = "repetition"
-            j += 1
+        for k in repetition_indices(words, [kind is not None for kind in kinds]):
+            kinds[k] = "repetition"
 
         return [TaggedToken(w, k is not None, k) for w, k in zip(given, kinds, strict=True)]
 

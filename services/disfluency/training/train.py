@@ -51,7 +51,8 @@ class TrainConfig:
     disflqa_limit: int = 0  # 0 = all labelled pairs
     wait_loss_weight: float = 0.5
     layers: int = 6  # fewer: a student keeping evenly spaced layers of the teacher
-    teacher: str = ""  # checkpoint (model.pt) to initialise from and distil
+    teacher: str = ""  # checkpoint (model.pt) to distil (and initialise from, unless ``init`` is set)
+    init: str = ""  # checkpoint to initialise from (e.g. a student being trained further)
     distill_weight: float = 0.5  # share of the loss taken from the teacher's soft labels
     distill_temperature: float = 2.0
 
@@ -223,16 +224,18 @@ def train(
         if cfg.distill_weight > 0:
             teacher = load_checkpoint(torch, base, Path(cfg.teacher))
             teacher.eval()
-        model = load_checkpoint(torch, base, Path(cfg.teacher))
+    if cfg.init or cfg.teacher:
+        model = load_checkpoint(torch, base, Path(cfg.init or cfg.teacher))
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     else:
         model = make_model(torch, base)
     kept = keep_layers(model, cfg.layers)
     summary["layers_kept"] = kept
+    summary["encoder_layers"] = len(kept)
     log(
         f"model: {len(kept)} encoder layers {kept}"
-        + (f", initialised from {cfg.teacher}" if cfg.teacher else "")
-        + (f", distilling it (weight {cfg.distill_weight})" if teacher else "")
+        + (f", initialised from {cfg.init or cfg.teacher}" if cfg.init or cfg.teacher else "")
+        + (f", distilling {cfg.teacher} (weight {cfg.distill_weight})" if teacher else "")
     )
     model.train()
 
@@ -405,4 +408,5 @@ def export_checkpoint(checkpoint: Path, out_dir: Path, work_dir: Path) -> dict[s
     log_file = checkpoint.parent / "train_log.json"
     summary: dict[str, object] = json.loads(log_file.read_text()) if log_file.is_file() else {}
     summary["exported_from"] = str(checkpoint)
+    summary["encoder_layers"] = len(model.bert.encoder.layer)
     return summary
