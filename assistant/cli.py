@@ -32,7 +32,7 @@ PLUGINS: dict[tuple[str, ...], str] = {
     ("bench", "dialog"): "dialog.commands:bench_main",
     ("dialog",): "dialog.commands:dialog_main",
     ("export", "rasa"): "dialog.commands:export_rasa_main",
-    ("domain",): "dialog.domain:domain_main",
+    ("domain",): "dialog.domain:main",
     ("chat",): "assistant.commands.chat:chat_main",
     ("say",): "assistant.commands.chat:say_main",
     ("mic",): "assistant.commands.mic:mic_main",
@@ -52,6 +52,8 @@ The assistant:
   setup                      generate the benchmark/demo utterances with the TTS voices
   serve web|triton|riva      the websocket web client, a Triton server, the Riva API facade
   test stories [PATH]        run the dialog story tests
+  domain check|import|export validate domains; import Rasa/SNIPS/Rhino; export Rasa nlu.yml + domain.yml
+  dialog                     one dialog turn from intent/slots (see docs/dialog.md)
   export rasa DIR            write a Rasa 3 project from the domains
 
 Stages:
