@@ -373,9 +373,16 @@ class Conversation:
             await asyncio.gather(*list(self._replies.values()), return_exceptions=True)
 
     async def close(self) -> None:
+        """End the session: cancel replies and release the open turn's ASR stream."""
         for turn_id in list(self._replies):
             task = self._replies.pop(turn_id)
             task.cancel()
+        turn, self._turn = self._turn, None
+        if turn is not None:
+            if turn.partial_task is not None:
+                turn.partial_task.cancel()
+            with contextlib.suppress(Exception):
+                await turn.asr.aclose()
         self.closed = True
 
     def _asr_hints(self) -> list[str]:

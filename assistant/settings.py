@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     asr: AsrSettings = AsrSettings()
     tts: TtsSettings = TtsSettings()
     backend: BackendSettings = BackendSettings()
+    web: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Web transport section, validated by assistant.web.settings.WebSettings "
+        "(host, port, token, allowed_origins, limits).",
+    )
     models_dir: Path = REPO_ROOT / "models"
     data_dir: Path = Field(REPO_ROOT / "var", description="Generated audio, databases, caches.")
     shared_dir: Path = REPO_ROOT.parent / "shared"
