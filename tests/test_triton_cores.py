@@ -50,12 +50,14 @@ class SlowDecoder:
     def __init__(self, delay_s: float = 0.05) -> None:
         self.delay_s = delay_s
         self.calls: list[tuple[int, tuple[str, ...] | None]] = []
+        self.finals: list[bool] = []
         self.gate = threading.Event()
         self.gate.set()
 
-    def __call__(self, pcm: np.ndarray, hints: list[str] | None) -> Hypothesis:
+    def __call__(self, pcm: np.ndarray, hints: list[str] | None, *, final: bool = False) -> Hypothesis:
         self.gate.wait(5)
         self.calls.append((len(pcm), tuple(hints) if hints else None))
+        self.finals.append(final)
         time.sleep(self.delay_s)
         return Hypothesis(text=f"n{len(pcm)} v{int(pcm[0]) if len(pcm) else -1}", raw_text="", avg_logprob=0.0)
 
@@ -128,12 +130,20 @@ def test_final_on_unchanged_audio_reuses_the_speculative_decode() -> None:
         s.start("a", None)
         s.append("a", np.ones(320, np.int16))
         got, done, reply = collect()
-        s.ask("a", reply, final=False)  # type: ignore[arg-type]
+        s.ask("a", reply, final=False, best=True)  # type: ignore[arg-type]  # speculative final at a pause
         assert done.wait(5)
         got2, done2, reply2 = collect()
         s.ask("a", reply2, final=True)  # type: ignore[arg-type]
         assert done2.wait(5)
-        assert got2 == got and len(dec.calls) == 1
+        assert got2 == got and len(dec.calls) == 1 and dec.finals == [True]
+        # A greedy partial is never reused as a final.
+        s.start("b", None)
+        s.append("b", np.ones(320, np.int16))
+        for final in (False, True):
+            got3, done3, reply3 = collect()
+            s.ask("b", reply3, final=final)  # type: ignore[arg-type]
+            assert done3.wait(5)
+        assert dec.finals == [True, False, True]
     finally:
         s.close()
 

@@ -107,11 +107,12 @@ def reference(rows):  # type: ignore[no-untyped-def]
     from services.asr.embedded import EmbeddedAsr
 
     a = load_settings().asr
-    decoder = EmbeddedAsr(a.model, 1, a.min_window_s, a.tokens_per_second, a.beam_size, a.fallback_window_s).decoder
+    decoder = EmbeddedAsr(a.model, 1, a.min_window_s, a.tokens_per_second, a.beam_size, a.fallback_window_s,
+                          a.final_beam_size).decoder
     out = []
     for r in [r for r in rows if r["voice"] == "piper-joe"][:8]:
         pcm = load_audio(Path(str(r["path"])))
-        out.append((pcm, decoder.decode(pcm, None).text))
+        out.append((pcm, decoder.decode(pcm, None, final=True).text))
     assert len({text for _, text in out}) == 8
     return out
 

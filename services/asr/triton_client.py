@@ -7,10 +7,12 @@ The protocol of ``models/asr`` (tensor names in :mod:`services.serving.tensors`)
    that get no answer;
 3. ``hypothesis()`` sends the pending audio with DECODE=true and awaits the
    transcript of the whole turn so far;
-4. ``final()`` does the same with ``sequence_end``; when no audio arrived since
-   the last decode (the speculative decode at the first silence), it returns
-   that result and only sends END;
-5. while the turn is open and quiet, a keepalive (an empty AUDIO request)
+4. ``speculate()`` (at a pause) asks the same with SPECULATE=true: a
+   final-quality decode (the decoder's final beam) served ahead of partials;
+5. ``final()`` asks with ``sequence_end``; when no audio arrived since a
+   final-quality decode (the speculative one), it returns that result and only
+   sends END;
+6. while the turn is open and quiet, a keepalive (an empty AUDIO request)
    goes out every ``keepalive_s`` so Triton does not expire the sequence.
 """
 
@@ -29,7 +31,7 @@ from services.serving import tensors as T
 _OUTPUTS = [T.TRANSCRIPT, T.RAW_TRANSCRIPT, T.AVG_LOGPROB, T.IS_FINAL, T.AUDIO_SAMPLES, T.DECODE_FLAGS]
 
 
-def _inputs(audio: np.ndarray, decode: bool, hints: str | None) -> list[object]:
+def _inputs(audio: np.ndarray, decode: bool, hints: str | None, speculate: bool = False) -> list[object]:
     from tritonclient.grpc import InferInput
 
     pcm = InferInput(T.AUDIO, [1, int(audio.size)], "INT16")
@@ -37,6 +39,10 @@ def _inputs(audio: np.ndarray, decode: bool, hints: str | None) -> list[object]:
     flag = InferInput(T.DECODE, [1, 1], "BOOL")
     flag.set_data_from_numpy(np.array([[decode]], np.bool_))
     inputs: list[object] = [pcm, flag]
+    if speculate:
+        spec = InferInput(T.SPECULATE, [1, 1], "BOOL")
+        spec.set_data_from_numpy(np.array([[True]], np.bool_))
+        inputs.append(spec)
     if hints is not None:
         h = InferInput(T.HINTS, [1, 1], "BYTES")
         h.set_data_from_numpy(np.array([[hints.encode("utf-8")]], np.object_))
@@ -76,11 +82,12 @@ class TritonAsrStream:
         self._total = 0
         self._started = False
         self._ended = False
-        self._answers: dict[int, concurrent.futures.Future[Hypothesis]] = {}
+        # (samples, final quality) -> answer; only the current length is kept
+        self._answers: dict[tuple[int, bool], concurrent.futures.Future[Hypothesis]] = {}
 
     # The sends below run in the caller's thread and are queued in order on
     # the client loop; only the answers are awaited.
-    def _send(self, decode: bool, end: bool) -> concurrent.futures.Future[Hypothesis] | None:
+    def _send(self, decode: bool, end: bool, speculate: bool = False) -> concurrent.futures.Future[Hypothesis] | None:
         audio = np.concatenate(self._pending) if self._pending else np.zeros(0, np.int16)
         self._pending, self._pending_n = [], 0
         first = not self._started
@@ -93,7 +100,7 @@ class TritonAsrStream:
         # A lost stream is reported by the next hypothesis()/final(), which
         # fail at once; accept() never raises, so the pipeline ends the turn
         # with an error event instead of losing its audio loop.
-        self._stream.send(_inputs(audio, decode, self._hints if first else None), _OUTPUTS if decode else [],
+        self._stream.send(_inputs(audio, decode, self._hints if first else None, speculate), _OUTPUTS if decode else [],
                           handler, sequence_id=self.sequence_id, start=first, end=end)
         return future
 
@@ -119,20 +126,28 @@ class TritonAsrStream:
                 f"Triton asr: no transcript within {self.conn.timeout_s:g} s (sequence {self.sequence_id})"
             ) from exc
 
-    async def hypothesis(self) -> Hypothesis:
-        """Transcript of the turn so far. Cancelling abandons the answer (the server still decodes)."""
-        future = self._answers.get(self._total)
+    def _ask(self, best: bool) -> concurrent.futures.Future[Hypothesis]:
+        future = self._answers.get((self._total, True)) or (None if best else self._answers.get((self._total, False)))
         if future is None:
-            future = self._send(decode=True, end=False)
+            future = self._send(decode=True, end=False, speculate=best)
             assert future is not None
-            self._answers = {self._total: future}
-        return await self._await(future)
+            self._answers = {k: v for k, v in self._answers.items() if k[0] == self._total}
+            self._answers[(self._total, best)] = future
+        return future
+
+    async def hypothesis(self) -> Hypothesis:
+        """A partial (greedy) transcript of the turn so far. Cancelling abandons the answer."""
+        return await self._await(self._ask(best=False))
+
+    async def speculate(self) -> Hypothesis:
+        """A final-quality transcript of the audio so far (at a pause); :meth:`final` reuses it if no audio follows."""
+        return await self._await(self._ask(best=True))
 
     async def final(self) -> Hypothesis:
         """The final transcript; ends the sequence."""
         if self._ended:
             raise QuickTurnError("final() called twice")
-        future = self._answers.get(self._total)
+        future = self._answers.get((self._total, True))
         if future is not None and not self._pending_n:
             self._ended = True
             self._send(decode=False, end=True)  # frees the sequence; the answer is already known

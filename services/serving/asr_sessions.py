@@ -11,7 +11,10 @@ batcher keeps feeding audio of other streams while a decode runs. Policy:
 * **coalescing**: asks of one stream that pile up while the worker is busy
   are answered by one decode of the newest audio;
 * **memo**: a final on the same audio as the last decode (the speculative
-  decode at the first silence) reuses it without decoding again.
+  decode at the first silence) reuses it without decoding again;
+* **quality**: partials are greedy, finals and speculative finals use the
+  decoder's final beam (``decode(..., final=True)``); one decode serves a
+  stream's piled-up asks at the best quality any of them needs.
 
 State is freed on END (after the pending answers are sent) and after
 ``idle_s`` without a request (pending answers get an error).
@@ -33,6 +36,8 @@ from services.serving.sequences import SequenceStates, UnknownSequence
 log = logging.getLogger(__name__)
 
 Reply = Callable[[Hypothesis | None, int, BaseException | None], None]
+Decode = Callable[..., Hypothesis]
+"""``(pcm_int16, hint_words, *, final: bool) -> Hypothesis`` (``WhisperDecoder.decode``)."""
 """Called once per ask: (hypothesis, samples covered, error)."""
 
 __all__ = ["AsrSessions", "Reply", "UnknownSequence"]
@@ -43,8 +48,8 @@ class _Stream:
     hints: list[str] | None = None
     chunks: list[np.ndarray] = field(default_factory=list)
     samples: int = 0
-    memo: tuple[int, Hypothesis] | None = None
-    waiters: list[Reply] = field(default_factory=list)
+    memo: tuple[int, bool, Hypothesis] | None = None  # (samples, final quality, result)
+    waiters: list[tuple[Reply, bool]] = field(default_factory=list)
     ended: bool = False
     queued: bool = False
 
@@ -53,14 +58,14 @@ class AsrSessions:
     """Audio buffers keyed by correlation id, served by one decode worker.
 
     Args:
-        decode: ``(pcm_int16, hint_words) -> Hypothesis`` (``WhisperDecoder.decode``).
+        decode: ``(pcm_int16, hint_words, *, final) -> Hypothesis`` (``WhisperDecoder.decode``).
         idle_s: drop a stream with no request for this long (seconds).
         max_samples: audio beyond this per stream is refused (30 s at 16 kHz by default).
     """
 
     def __init__(
         self,
-        decode: Callable[[np.ndarray, list[str] | None], Hypothesis],
+        decode: Decode,
         idle_s: float = 30.0,
         max_samples: int = 30 * 16000,
     ) -> None:
@@ -98,23 +103,29 @@ class AsrSessions:
                 stream.chunks.append(np.ascontiguousarray(pcm, dtype=np.int16))
                 stream.samples += int(pcm.size)
 
-    def ask(self, corrid: str, reply: Reply, *, final: bool) -> None:
+    def ask(self, corrid: str, reply: Reply, *, final: bool, best: bool | None = None) -> None:
         """Queue a transcript of everything heard so far; ``final`` also ends the stream.
+
+        Args:
+            best: decode at final quality and ahead of partials (a speculative
+                final at a pause); defaults to ``final``.
 
         Raises:
             UnknownSequence: as :meth:`append`.
         """
+        best = final if best is None else best
         with self._cond:
             stream = self._states.get(corrid)
-            stream.waiters.append(reply)
+            stream.waiters.append((reply, best))
             if final:
                 stream.ended = True
-            if stream.queued and final and corrid in self._partials:
+            urgent = stream.ended or best
+            if stream.queued and urgent and corrid in self._partials:
                 self._partials.remove(corrid)
                 stream.queued = False
             if not stream.queued:
                 stream.queued = True
-                (self._finals if stream.ended else self._partials).append(corrid)
+                (self._finals if urgent else self._partials).append(corrid)
                 self._cond.notify()
 
     def end(self, corrid: str) -> None:
@@ -162,11 +173,11 @@ class AsrSessions:
     def _dropped(self, corrid: str, stream: _Stream) -> None:
         log.info("asr stream %s expired after %.0f s idle", corrid, self._states.idle_s)
         err = UnknownSequence(corrid, self._states.idle_s)
-        for reply in stream.waiters:
+        for reply, _best in stream.waiters:
             _safe(reply, None, 0, err)
         stream.waiters.clear()
 
-    def _next(self) -> tuple[str, _Stream, np.ndarray, list[Reply]] | None:
+    def _next(self) -> tuple[str, _Stream, np.ndarray, list[tuple[Reply, bool]]] | None:
         with self._cond:
             while not self._closed:
                 queue = self._finals or self._partials
@@ -193,18 +204,20 @@ class AsrSessions:
                 return
             corrid, stream, audio, waiters = job
             n = int(audio.size)
+            best = any(b for _, b in waiters)
             hyp: Hypothesis | None = None
             error: BaseException | None = None
-            if stream.memo is not None and stream.memo[0] == n:
-                hyp = stream.memo[1]
+            memo = stream.memo
+            if memo is not None and memo[0] == n and (memo[1] or not best):
+                hyp = memo[2]
             else:
                 try:
-                    hyp = self._decode(audio, stream.hints)
-                    stream.memo = (n, hyp)
+                    hyp = self._decode(audio, stream.hints, final=best)
+                    stream.memo = (n, best, hyp)
                 except Exception as exc:  # one bad decode fails its asks, not the worker
                     log.exception("decode of stream %s failed", corrid)
                     error = exc
-            for reply in waiters:
+            for reply, _best in waiters:
                 _safe(reply, hyp, n, error)
             with self._cond:
                 if stream.ended and not stream.waiters and not stream.queued:

@@ -94,7 +94,8 @@ class Stages:
         from services.tts import load_tts
 
         a = settings.asr
-        asr = EmbeddedAsr(a.model, a.threads, a.min_window_s, a.tokens_per_second, a.beam_size, a.fallback_window_s)
+        asr = EmbeddedAsr(a.model, a.threads, a.min_window_s, a.tokens_per_second, a.beam_size, a.fallback_window_s,
+                          a.final_beam_size)
         return cls(
             sessions=AsrSessions(asr.decoder.decode, idle_s=30.0),
             tagger=load_tagger(settings),

@@ -30,6 +30,7 @@ CONTROL_INPUTS = (START, END, READY, CORRID)
 # -------------------------------------------------------------------- asr
 AUDIO = "AUDIO"  # INT16 [-1]: new 16 kHz mono samples since the previous request (may be empty)
 DECODE = "DECODE"  # BOOL [1]: answer this request with a transcript of all audio so far
+SPECULATE = "SPECULATE"  # BOOL [1], optional: that transcript is a speculative final (final beam, urgent)
 HINTS = "HINTS"  # STRING [1], optional: space-separated prompt words, read on START
 TRANSCRIPT = "TRANSCRIPT"  # STRING [1]: normalized transcript
 RAW_TRANSCRIPT = "RAW_TRANSCRIPT"  # STRING [1]: the decoder's text before normalization
@@ -61,7 +62,7 @@ PHRASE_INDEX = "PHRASE_INDEX"  # INT32 [1]: which phrase of TEXT this chunk belo
 
 MODEL_TENSORS: dict[str, dict[str, tuple[str, ...]]] = {
     ASR_MODEL: {
-        "inputs": (AUDIO, DECODE, HINTS),
+        "inputs": (AUDIO, DECODE, SPECULATE, HINTS),
         "outputs": (TRANSCRIPT, RAW_TRANSCRIPT, AVG_LOGPROB, IS_FINAL, AUDIO_SAMPLES, DECODE_FLAGS),
         "control": CONTROL_INPUTS,
     },

@@ -37,6 +37,7 @@ class TritonPythonModel:
             tokens_per_second=float(p.get("tokens_per_second", a.tokens_per_second)),
             beam_size=int(p.get("beam_size", a.beam_size)),
             fallback_window_s=float(p.get("fallback_window_s", a.fallback_window_s)),
+            final_beam_size=int(p.get("final_beam_size", a.final_beam_size)),
         )
         self.sessions = AsrSessions(
             asr.decoder.decode, idle_s=idle_seconds(config), max_samples=int(float(p.get("max_stream_s", "30")) * 16000)
@@ -65,7 +66,8 @@ class TritonPythonModel:
             self.sessions.append(corrid, audio.astype(np.int16, copy=False))
         end = bool(pb.scalar(request, T.END, 0))
         if bool(pb.scalar(request, T.DECODE, False)):
-            self.sessions.ask(corrid, _replier(sender, end), final=end)
+            best = end or bool(pb.scalar(request, T.SPECULATE, False))
+            self.sessions.ask(corrid, _replier(sender, end), final=end, best=best)
         else:
             if end:
                 self.sessions.end(corrid)
