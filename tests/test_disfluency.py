@@ -293,3 +293,19 @@ def test_eval_command_errors(tmp_path: Path) -> None:
         eval_main(["--data", str(bad), "--tagger", "rules"])
     with pytest.raises(InvalidInput):
         eval_main(["--bogus"])
+
+
+def test_repetition_backstop_rule() -> None:
+    from services.disfluency.rules import repetition_indices
+
+    ws = words("can i can i get the uh the latte had had")
+    skip = [w == "uh" for w in ws]
+    assert repetition_indices(ws, skip) == [0, 1, 5]
+
+
+@needs_model
+def test_auto_uses_the_shipped_model() -> None:
+    settings = load_settings(overrides={"disfluency": "auto", "models_dir": str(REPO_ROOT / "models")})
+    tagger = load_tagger(settings)
+    assert tagger.name == "bert"
+    assert load_tagger(settings) is tagger  # cached: one session per process
