@@ -33,6 +33,7 @@ from services.disfluency.base import DisfluencyKind, StreamingTagger, TaggedToke
 from services.disfluency.rules import repetition_indices
 from services.disfluency.streaming import keep_consistent
 from services.disfluency.text import normalize
+from services.model_files import read_manifest, sha256_file
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -45,16 +46,6 @@ MODEL_FILES = ("model_int8.onnx", "tokenizer.json", "labels.json")
 DEFAULT_MAX_WAIT_WORDS = 6
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify_model_dir(model_dir: Path) -> None:
     """Check every model file against ``SHA256SUMS``.
 
@@ -64,18 +55,14 @@ def verify_model_dir(model_dir: Path) -> None:
     manifest = model_dir / "SHA256SUMS"
     if not manifest.is_file():
         raise ModelFileError(f"disfluency model: missing {manifest}")
-    expected: dict[str, str] = {}
-    for line in manifest.read_text().splitlines():
-        if line.strip():
-            digest, name = line.split(maxsplit=1)
-            expected[name.strip().lstrip("*")] = digest
+    expected = read_manifest(manifest)
     for name in MODEL_FILES:
         path = model_dir / name
         if name not in expected:
             raise ModelFileError(f"disfluency model: {name} is not listed in {manifest}")
         if not path.is_file():
             raise ModelFileError(f"disfluency model: missing model file {path}")
-        actual = _sha256(path)
+        actual = sha256_file(path)
         if actual != expected[name]:
             raise ModelFileError(
                 f"disfluency model: sha256 mismatch for {path} "

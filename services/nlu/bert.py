@@ -9,7 +9,6 @@ wrong answer later.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from assistant.errors import DomainError, ModelFileError
+from services.model_files import sha256_file
 from services.nlu.base import OUT_OF_SCOPE, NluHints, NluResult, SlotValue
 from services.nlu.normalize import normalize_slot
 from services.nlu.text import words as split_words
@@ -50,12 +50,9 @@ def verify_manifest(folder: Path) -> None:
         path = folder / name
         if not path.is_file():
             raise ModelFileError(f"{path}: missing (listed in {MANIFEST})")
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        if h.hexdigest() != digest:
-            raise ModelFileError(f"{path}: sha256 mismatch (expected {digest[:12]}…, got {h.hexdigest()[:12]}…)")
+        actual = sha256_file(path)
+        if actual != digest:
+            raise ModelFileError(f"{path}: sha256 mismatch (expected {digest[:12]}…, got {actual[:12]}…)")
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
