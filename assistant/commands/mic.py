@@ -60,6 +60,7 @@ class Speaker:
                                    output_device_index=device_index, frames_per_buffer=512)
         self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
         self._cancelled: set[str] = set()
+        self._closing = False
         self.playing_until = 0.0
         self.played_ms: dict[str, float] = {}
         self._thread = threading.Thread(target=self._run, name="speaker", daemon=True)
@@ -83,14 +84,22 @@ class Speaker:
             if item is None:
                 return
             turn_id, data = item
-            if turn_id in self._cancelled:
+            if turn_id in self._cancelled or self._closing:
                 continue
             self._stream.write(data)
             self.played_ms[turn_id] = self.played_ms.get(turn_id, 0.0) + 1000 * len(data) / 2 / self.rate_hz
 
     def close(self) -> None:
+        """Drop queued audio, wait for the writer thread, then close the stream.
+
+        The stream must not be closed while the thread is inside ``write``:
+        PortAudio then frees buffers under it (heap corruption at exit).
+        """
+        self._closing = True
         self._queue.put(None)
-        self._thread.join(timeout=2)
+        self._thread.join(timeout=10)
+        if self._thread.is_alive():  # pragma: no cover - a wedged device; leave it to process exit
+            return
         with quiet_stderr():
             self._stream.stop_stream()
             self._stream.close()
