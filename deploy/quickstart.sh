@@ -8,7 +8,7 @@ bash deploy/install.sh
 if [ $# -gt 0 ]; then
   exec .venv/bin/quickturn "$@"
 fi
-sample=var/utterances/piper-joe/13.wav
+sample=var/utterances/piper-joe/02.wav   # "set a timer for five minutes"
 echo
 echo "== quickturn chat $sample"
 .venv/bin/quickturn chat "$sample"
