@@ -35,6 +35,7 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--limit", type=int, help="train on only this many examples (smoke tests)")
     p.add_argument("--domains", type=Path, help="domains folder (default: dialog/domains)")
+    p.add_argument("--train-embeddings", action="store_true", help="also fine-tune the word embeddings (slower)")
     args = p.parse_args(argv)
     settings = load_settings()
     try:
@@ -50,7 +51,7 @@ def train_main(argv: list[str]) -> int:
     out = args.out or settings.models_dir / "nlu" / "1"
     meta = train(
         data, out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_seq_len=args.max_seq_len,
-        seed=args.seed, threads=args.threads, limit=args.limit,
+        seed=args.seed, threads=args.threads, limit=args.limit, train_embeddings=args.train_embeddings,
     )
     print(f"train nlu: wrote {out} in {meta['train']['seconds']} s of training", file=sys.stderr)
     return 0

@@ -106,6 +106,7 @@ def train(
     aug_prob: float = 0.4,
     limit: int | None = None,
     progress: bool = True,
+    train_embeddings: bool = False,
 ) -> dict[str, Any]:
     """Fine-tune, export ``out_dir/model.onnx`` (INT8) + tokenizer + labels + manifest."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -184,9 +185,9 @@ def train(
         rng.shuffle(train_set)
         train_set = train_set[:limit]
     model = JointBert()
-    # The word embeddings stay frozen: halves the step time on CPU and keeps
-    # the pre-trained vectors for words the task data never shows.
-    model.bert.embeddings.word_embeddings.weight.requires_grad = False
+    # By default the word embeddings stay frozen: halves the step time on CPU and
+    # keeps the pre-trained vectors for words the task data never shows.
+    model.bert.embeddings.word_embeddings.weight.requires_grad = train_embeddings
     no_decay = ("bias", "LayerNorm.weight")
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     params = [
@@ -258,6 +259,7 @@ def train(
             "batch_size": batch_size,
             "lr": lr,
             "seed": seed,
+            "train_embeddings": train_embeddings,
             "aug_prob": aug_prob,
             "seconds": round(train_s, 1),
         },
