@@ -10,7 +10,7 @@ white space collapse. Reference and hypothesis go through the same function.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import jiwer
 
@@ -21,23 +21,26 @@ def normalize_text(text: str) -> str:
     return normalize_transcript(text)
 
 
-def wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
-    """Corpus WER (total edits / total reference words) after normalization."""
+def _corpus_score(
+    score: Callable[[list[str], list[str]], float], references: Sequence[str], hypotheses: Sequence[str], empty: str
+) -> float:
+    """``score`` over normalized pairs with a non-empty reference; an empty hypothesis becomes ``empty``."""
     refs = [normalize_text(r) for r in references]
     hyps = [normalize_text(h) for h in hypotheses]
     pairs = [(r, h) for r, h in zip(refs, hyps, strict=True) if r]
     if not pairs:
         return 0.0
-    return float(jiwer.wer([r for r, _ in pairs], [h if h else "<empty>" for _, h in pairs]))
+    return float(score([r for r, _ in pairs], [h if h else empty for _, h in pairs]))
+
+
+def wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """Corpus WER (total edits / total reference words) after normalization."""
+    return _corpus_score(jiwer.wer, references, hypotheses, "<empty>")
 
 
 def cer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
-    refs = [normalize_text(r) for r in references]
-    hyps = [normalize_text(h) for h in hypotheses]
-    pairs = [(r, h) for r, h in zip(refs, hyps, strict=True) if r]
-    if not pairs:
-        return 0.0
-    return float(jiwer.cer([r for r, _ in pairs], [h if h else " " for _, h in pairs]))
+    """Corpus CER after normalization."""
+    return _corpus_score(jiwer.cer, references, hypotheses, " ")
 
 
 def percentile(values: Iterable[float], q: float) -> float:

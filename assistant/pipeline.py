@@ -26,7 +26,6 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,7 +44,6 @@ from assistant.events import (
     TranscriptFinal,
     TranscriptPartial,
     TurnCancelled,
-    now_ns,
 )
 from services.asr.base import AsrStream
 from services.asr.stabilizer import PrefixStabilizer
@@ -75,6 +73,7 @@ class _Turn:
     held: list[np.ndarray] = field(default_factory=list)
     paused: bool = False
     partial_task: asyncio.Task[None] | None = None
+    # Held only so the running speculative decode is not garbage-collected; final() reuses its result.
     speculative: asyncio.Task[object] | None = None
 
 
@@ -436,11 +435,3 @@ async def feed_paced(conv: Conversation, pcm: np.ndarray, *, realtime: bool = Tr
     await conv.flush(realtime=realtime)
 
 
-async def drain_events(conv: Conversation) -> AsyncIterator[Event]:
-    """Yield every event currently queued (non-blocking)."""
-    while not conv.events.empty():
-        yield conv.events.get_nowait()
-
-
-def now() -> int:
-    return now_ns()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -48,29 +49,20 @@ def load_utterances() -> list[dict[str, object]]:
 
 def synthesize(voice: Voice, text: str) -> tuple[np.ndarray, int]:
     if voice.engine == "piper":
-        from piper.config import SynthesisConfig
-
-
         tts = _piper()
-        cfg = SynthesisConfig(length_scale=float(voice.option))
-        parts = [c.audio_int16_array for c in tts._voice.synthesize(text, cfg)]
-        return np.concatenate(parts), tts.sample_rate_hz
+        return tts.synthesize(text, length_scale=float(voice.option)), tts.sample_rate_hz
     from services.tts.espeak_tts import EspeakTts
 
     e = EspeakTts(voice.option, speed_wpm=165)
     return e.synthesize(text), e.sample_rate_hz
 
 
-_PIPER = None
-
-
+@cache
 def _piper():  # type: ignore[no-untyped-def]
-    global _PIPER
-    if _PIPER is None:
-        from services.tts.piper_tts import PiperTts
+    """One piper voice for the whole set-up run (loading costs seconds)."""
+    from services.tts.piper_tts import PiperTts
 
-        _PIPER = PiperTts(threads=2)
-    return _PIPER
+    return PiperTts(threads=2)
 
 
 def generate(out_dir: Path, voices: list[Voice] | None = None, force: bool = False) -> Path:

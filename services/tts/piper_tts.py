@@ -30,8 +30,12 @@ class PiperTts:
         config: PiperConfig = voice.config
         self.sample_rate_hz = int(config.sample_rate)
 
-    def synthesize(self, text: str) -> np.ndarray:
-        parts = [chunk.audio_int16_array for chunk in self._voice.synthesize(text)]
+    def synthesize(self, text: str, length_scale: float | None = None) -> np.ndarray:
+        """Speak ``text``; ``length_scale`` > 1 speaks slower (None: the voice's default)."""
+        from piper.config import SynthesisConfig
+
+        config = SynthesisConfig(length_scale=length_scale) if length_scale is not None else None
+        parts = [chunk.audio_int16_array for chunk in self._voice.synthesize(text, config)]
         if not parts:
             return np.zeros(0, np.int16)
         return np.concatenate(parts).astype(np.int16)
