@@ -148,19 +148,24 @@ def build_server(stages: Stages, port: int, host: str = "0.0.0.0", max_workers: 
     def abort_invalid(context: Any, exc: Exception) -> None:
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
 
+    def abort_with_status(context: Any, exc: Exception, name: str) -> None:
+        """One call's exception → its gRPC status (INVALID_ARGUMENT or INTERNAL); aborts pass through."""
+        if isinstance(exc, InvalidRequest):
+            abort_invalid(context, exc)
+            return
+        if isinstance(exc, grpc.RpcError) or type(exc).__name__ == "_AbortError":
+            raise exc
+        log.exception("%s failed", name)
+        context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+
     def guarded(method: Any) -> Any:
         """Turn exceptions of one call into a status; the server goes on."""
 
         def wrapper(self: Any, request: Any, context: Any) -> Any:
             try:
                 return method(self, request, context)
-            except InvalidRequest as exc:
-                abort_invalid(context, exc)
             except Exception as exc:
-                if isinstance(exc, grpc.RpcError) or type(exc).__name__ == "_AbortError":
-                    raise
-                log.exception("%s failed", method.__name__)
-                context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+                abort_with_status(context, exc, method.__name__)
 
         wrapper.__name__ = method.__name__
         return wrapper
@@ -169,13 +174,8 @@ def build_server(stages: Stages, port: int, host: str = "0.0.0.0", max_workers: 
         def wrapper(self: Any, request: Any, context: Any) -> Iterator[Any]:
             try:
                 yield from method(self, request, context)
-            except InvalidRequest as exc:
-                abort_invalid(context, exc)
             except Exception as exc:
-                if isinstance(exc, grpc.RpcError) or type(exc).__name__ == "_AbortError":
-                    raise
-                log.exception("%s failed", method.__name__)
-                context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+                abort_with_status(context, exc, method.__name__)
 
         wrapper.__name__ = method.__name__
         return wrapper
