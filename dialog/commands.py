@@ -56,7 +56,7 @@ from typing import Any
 
 import yaml
 
-from assistant.errors import DomainError, QuickTurnError
+from assistant.errors import DomainError
 from dialog.manager import META_INTENTS, DialogManager, DialogResponse
 from dialog.skills.base import SkillContext
 from services.nlu.base import OUT_OF_SCOPE, NluResult, SlotValue
@@ -392,12 +392,10 @@ def dialog_main(argv: list[str]) -> int:
 
 
 def export_rasa_main(argv: list[str]) -> int:
-    """``quickturn export rasa DIR``: not implemented yet (see docs/dialog.md, "Not done")."""
-    raise QuickTurnError(
-        "`quickturn export rasa` is not implemented yet (Rasa interop is still open in issue 5); "
-        "`quickturn domain export` writes Rasa nlu.yml/domain.yml per domain, without stories",
-        code="not-implemented",
-    )
+    """``quickturn export rasa DIR``: a Rasa 3 project from the domains and stories (see :mod:`dialog.rasa_export`)."""
+    from dialog.rasa_export import export_rasa_main as main
+
+    return main(argv)
 
 
 def _percentile(values: list[float], q: float) -> float:
