@@ -103,7 +103,17 @@ def load_asr(settings: Settings) -> AsrBackend:
 
 
 def load_dialog(settings: Settings, db_path: Path | None) -> DialogBackend:
-    """The stateful dialog manager, or the templated baseline if it cannot load."""
+    """The backend ``settings.dialog.backend`` names: the stateful dialog manager (``embedded``;
+    the templated baseline if it cannot load) or a Rasa server (``rasa://HOST:PORT``)."""
+    backend = settings.dialog.backend
+    if backend != "embedded":
+        if not backend.startswith(("rasa://", "http://", "https://")):
+            raise QuickTurnError(f"dialog backend {backend!r}: use embedded or rasa://HOST:PORT", code="invalid-input")
+        from dialog.rasa_backend import RasaDialog
+
+        rasa = RasaDialog(backend, settings.dialog.timeout_s, settings.dialog.rasa_nlu)
+        log.info("dialog: Rasa server %s (%s)", rasa.base_url, rasa.status())
+        return rasa  # type: ignore[return-value]
     try:
         from dialog.manager import DialogManager
 

@@ -68,6 +68,16 @@ class BackendSettings(BaseModel):
     timeout_s: float = 10.0
 
 
+class DialogSettings(BaseModel):
+    backend: str = Field(
+        "embedded", description="embedded | rasa://HOST:PORT (a Rasa server's REST channel, dialog/rasa_backend.py)"
+    )
+    timeout_s: float = Field(5.0, description="Longest wait for a remote dialog server per turn (seconds).")
+    rasa_nlu: Literal["rasa", "quickturn"] = Field(
+        "rasa", description="What Rasa gets: the cleaned text (rasa) or QuickTurn's intent/slots as /intent{...}."
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable in QuickTurn, in one place."""
 
@@ -78,6 +88,7 @@ class Settings(BaseSettings):
     asr: AsrSettings = AsrSettings()
     tts: TtsSettings = TtsSettings()
     backend: BackendSettings = BackendSettings()
+    dialog: DialogSettings = DialogSettings()
     web: dict[str, Any] = Field(
         default_factory=dict,
         description="Web transport section, validated by assistant.web.settings.WebSettings "
