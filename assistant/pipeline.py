@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import time
 import uuid
 from collections import deque
@@ -98,7 +99,10 @@ class Conversation:
             frame_ms=FRAME_MS, threshold=v.threshold, silence_ms=v.silence_ms, min_speech_ms=v.min_speech_ms
         )
         self._residual = np.zeros(0, np.int16)
-        self._preroll: deque[np.ndarray] = deque(maxlen=max(1, int(v.pre_roll_ms / FRAME_MS)))
+        # The start decision comes min_speech_ms after speech began, and those frames are
+        # still in the pre-roll: keep pre_roll_ms *before* them too, or the first word is clipped
+        # ("set a timer" heard as "to timer").
+        self._preroll: deque[np.ndarray] = deque(maxlen=max(1, math.ceil((v.pre_roll_ms + v.min_speech_ms) / FRAME_MS) + 1))
         self._turn: _Turn | None = None
         self._replies: dict[str, asyncio.Task[None]] = {}
         self._hint_words: list[str] = []

@@ -4,7 +4,7 @@
 # (PulseAudio, websocket, Triton, Chromium) and stop them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-QT_EXTRAS="${QT_EXTRAS:-mic,dev,triton,riva}" bash deploy/install.sh
+QT_EXTRAS="${QT_EXTRAS:-mic,dev,triton,riva,base}" bash deploy/install.sh
 .venv/bin/ruff check .
 mkdir -p artifacts
 exec .venv/bin/python -m pytest -q --timeout=900 --junitxml=artifacts/junit.xml "$@"

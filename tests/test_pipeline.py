@@ -195,3 +195,57 @@ def test_timer_fires_and_is_spoken_after_the_users_turn(components) -> None:  # 
     notes = [e for e in events if isinstance(e, DialogAction) and e.action == "notify"]
     assert notes, [getattr(e, "text", e.type) for e in events]
     assert any(isinstance(e, AudioChunk) and e.turn_id == notes[0].turn_id for e in events)
+
+
+class _RecordingAsr:
+    """Wraps the real ASR backend and keeps the audio each turn's stream received."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner = inner
+        self.received: list[np.ndarray] = []
+
+    def open_stream(self, session_id: str, turn_id: str, hint_words=None):  # type: ignore[no-untyped-def]
+        stream = self.inner.open_stream(session_id, turn_id, hint_words)
+        received = self.received
+        accept = stream.accept
+
+        async def recording_accept(pcm: np.ndarray) -> None:
+            received.append(pcm.copy())
+            await accept(pcm)
+
+        stream.accept = recording_accept
+        return stream
+
+
+def test_asr_receives_pre_roll_before_the_speech_run(components, shared_dir) -> None:  # type: ignore[no-untyped-def]
+    """The start decision comes min_speech_ms into the speech: the ASR must still get pre_roll_ms before it.
+
+    Regression: the pre-roll buffer once held only pre_roll_ms in total, so the frames of the
+    triggering speech run used it up and soft onsets were clipped ("set a timer" → "to timer").
+    """
+    import dataclasses
+
+    rate = 16000
+    rec = _RecordingAsr(components.asr)
+    comps = dataclasses.replace(components, asr=rec)
+    speech = load_audio(next(p for p, _ in speech_samples(shared_dir) if p.name == "goforward.wav"))
+    # A second of faint noise (unique samples, so the received audio can be located in the input).
+    lead = np.random.default_rng(0).integers(-40, 40, rate).astype(np.int16)
+    pcm = np.concatenate([lead, speech])
+    conv = Conversation(comps, "t-preroll", barge_in=False)
+    result = run(run_audio(conv, pcm, realtime=False))
+    assert result.turns == 1
+    start = next(e for e in result.events if isinstance(e, SpeechStarted))
+    first = rec.received[0]
+    offsets = [i for i in range(0, len(pcm) - len(first) + 1, 512) if np.array_equal(pcm[i : i + len(first)], first)]
+    assert len(offsets) == 1
+    first_ms = offsets[0] / rate * 1000
+    # The ASR's audio begins at least the configured pre-roll before the detected speech start.
+    assert first_ms <= start.audio_ms - components.settings.vad.pre_roll_ms + 1, (first_ms, start.audio_ms)
+
+
+def test_soft_onset_first_word_is_kept(components, utterances) -> None:  # type: ignore[no-untyped-def]
+    """espeak-ng starts "set" with a soft /s/ that Silero scores late; the first word must survive."""
+    row = utterance(utterances, "set a timer for five minutes", voice="espeak-us")
+    result = run(run_audio(Conversation(components, "t-onset", barge_in=False), load_audio(row["path"]), realtime=False))
+    assert result.transcript.split()[:2] == ["set", "a"], result.transcript

@@ -53,7 +53,7 @@ async def _run(components: Components, items: list[dict[str, object]], realtime:
         conv = Conversation(components, f"bench-{k}", barge_in=False)
         result = await run_audio(conv, pcm, realtime=realtime)
         rows.append({**item, "path": str(item["path"]), "hyp": result.transcript, "latency_ms": result.latency_ms,
-                     "intent": result.intent, "errors": result.errors})
+                     "intent": result.intent, "errors": result.errors, "turns": result.turns})
         if progress:
             total = result.latency_ms.get("total", float("nan"))
             print(f"[{k}/{len(items)}] {item['source']:>15} total {total:7.1f} ms | {result.transcript}", file=sys.stderr)
@@ -171,6 +171,8 @@ def bench_main(argv: list[str]) -> int:
         "processing_p50_ms": summarize_latency(latencies, ["total"]).get("total", {}).get("p50"),
         "endpointing_delay_ms": summarize_latency(latencies, ["endpoint"]).get("endpoint", {}).get("p50"),
         "turns_without_reply": sum(1 for r in rows if not r["latency_ms"].get("total")),
+        # An utterance the endpointer cut in two is scored on its last turn only (the WER counts it).
+        "split_utterances": sum(1 for r in rows if int(r.get("turns", 1) or 1) > 1),
         "load_s": round(load_s, 2),
         "errors": [e for r in rows for e in r["errors"]],
     }
@@ -189,6 +191,8 @@ def bench_main(argv: list[str]) -> int:
     console = Console()
     console.print(table)
     console.print(f"ASR WER {summary['asr_wer']:.3f} (generated {summary['asr_wer_generated']}, real {summary['asr_wer_real']})")
+    if summary["split_utterances"]:
+        console.print(f"{summary['split_utterances']} utterance(s) were cut into two turns by the endpointer")
     console.print("WER by source: " + ", ".join(f"{k} {v['wer']:.3f} (n={v['n']})" for k, v in by_source.items()))
     console.print(f"median decode-independent endpoint delay {summary['endpointing_delay_ms']} ms; "
                   f"median of totals {statistics.median([r['total'] for r in latencies if 'total' in r]) if latencies else 'n/a'} ms")
