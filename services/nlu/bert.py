@@ -81,7 +81,7 @@ class JointBertNlu:
 
     def __init__(
         self, model_dir: str | Path, threads: int = 1, threshold: float = 0.5, hint_bonus: float = 1.0,
-        transition_weight: float = 0.0,
+        transition_weight: float | None = None,
     ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -100,6 +100,9 @@ class JointBertNlu:
         # Constrained Viterbi decoding of the BIO tags (see services.nlu.train.label_statistics).
         self._start = np.asarray(meta["start_logprob"], dtype=np.float64) if "start_logprob" in meta else None
         self._trans = np.asarray(meta["transition_logprob"], dtype=np.float64) if "transition_logprob" in meta else None
+        if transition_weight is None:
+            # A CRF-trained model ships learned transition scores: use them as they are.
+            transition_weight = 1.0 if meta.get("decoding") == "crf" else 0.0
         if self._trans is not None and self._start is not None:
             # Keep only the hard constraints (O -> I-x and B-x -> I-y are impossible) unless a
             # weight is given: the HMM-style product over-penalized rare but valid moves on dev.

@@ -36,6 +36,8 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--limit", type=int, help="train on only this many examples (smoke tests)")
     p.add_argument("--domains", type=Path, help="domains folder (default: dialog/domains)")
     p.add_argument("--train-embeddings", action="store_true", help="also fine-tune the word embeddings (slower)")
+    p.add_argument("--crf", action="store_true", help="train the slot head as a linear-chain CRF")
+    p.add_argument("--keep-fp32", type=Path, metavar="FILE", help="also keep the float ONNX export here")
     args = p.parse_args(argv)
     settings = load_settings()
     try:
@@ -52,6 +54,7 @@ def train_main(argv: list[str]) -> int:
     meta = train(
         data, out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_seq_len=args.max_seq_len,
         seed=args.seed, threads=args.threads, limit=args.limit, train_embeddings=args.train_embeddings,
+        crf=args.crf, fp32_copy=args.keep_fp32,
     )
     print(f"train nlu: wrote {out} in {meta['train']['seconds']} s of training", file=sys.stderr)
     return 0
