@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.errors import ModelFileError
-from services.asr.decoder import cut_loops, looks_looped, normalize_transcript
+from services.asr.decoder import cut_loops, cut_restart, looks_looped, normalize_transcript
 from services.asr.numbers import int_to_words, spell_numbers
 from services.asr.stabilizer import PrefixStabilizer
 from services.model_files import sha256_file, verify_files
@@ -66,3 +66,25 @@ def test_model_checksum_mismatch_is_refused(tmp_path) -> None:  # type: ignore[n
         verify_files(tmp_path, {"model.bin": "0" * 64}, what="test")
     with pytest.raises(ModelFileError, match="missing"):
         verify_files(tmp_path, {"other.bin": good}, what="test")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # Truncated restarts after a sentence end: cut without a long-window re-decode.
+        ("Set a timer for 5 minutes. Set a", "set a timer for five minutes"),
+        ("What's the date today? What's", "what's the date today"),
+        ("Who won the football game last night? Who won the", "who won the football game last night"),
+        # A full repeat may be real speech: left to the long-window decode.
+        ("Place some jazz music. Place some jazz music", None),
+        ("Yes. Yes.", None),
+        # Repeats without a sentence end, or a different second sentence: not a restart.
+        ("5 5 5 5 5", None),
+        ("10 of close 10 of close 10", None),
+        ("Stop. Turn it off", None),
+        ("Set a timer for five minutes", None),
+    ],
+)
+def test_cut_restart(raw: str, expected: str | None) -> None:
+    kept = cut_restart(raw)
+    assert (None if kept is None else " ".join(kept)) == expected

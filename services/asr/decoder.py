@@ -70,6 +70,30 @@ def looks_looped(words: list[str]) -> bool:
     return len(set(trigrams)) < len(trigrams)
 
 
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
+
+
+def cut_restart(raw_text: str) -> list[str] | None:
+    """The words without a truncated restart, or None when the raw text does not end in one.
+
+    The commonest short-window loop here is a *restart*: Whisper finishes the
+    sentence, then begins it again until the token cap stops it ("Set a timer
+    for five minutes. Set a"). The restart follows a sentence end and is a
+    strict prefix of the first sentence, so it can be cut without the 30 s
+    re-decode; a full repeat ("Play some jazz. Play some jazz") or a repeat
+    without a sentence end ("5 5 5 5") is left to the long-window decode,
+    because either may be real speech.
+    """
+    sentences = [s for s in _SENTENCE_END.split(raw_text.strip()) if s]
+    if len(sentences) < 2:
+        return None
+    first = normalize_transcript(sentences[0]).split()
+    tail = normalize_transcript(sentences[-1]).split()
+    if not tail or len(tail) >= len(first) or first[: len(tail)] != tail:
+        return None
+    return normalize_transcript(" ".join(sentences[:-1])).split()
+
+
 def cut_loops(words: list[str], speech_s: float, max_words_per_s: float = 4.5) -> tuple[list[str], bool]:
     """Remove trailing repeated blocks only while the word rate is implausible.
 
@@ -192,6 +216,11 @@ class WhisperDecoder:
         if not self.loop_guard:
             return Hypothesis(text=" ".join(words), raw_text=raw, avg_logprob=score / n_tok), False
         suspicious = hit_cap or looks_looped(words)
+        restart_cut = False
+        if suspicious and (kept := cut_restart(raw)) is not None:
+            words, restart_cut = kept, True
+            suspicious = looks_looped(words)
         words, cut = cut_loops(words, speech_s)
+        cut = cut or restart_cut
         hyp = Hypothesis(text=" ".join(words), raw_text=raw, avg_logprob=score / n_tok, loop_cut=cut)
         return hyp, suspicious
