@@ -81,11 +81,11 @@ def bench_asr_main(argv: list[str]) -> int:
         hints = list(domain_hint_words()) if cfg.pop("hints", False) else None
         dec = WhisperDecoder(directory, threads=settings.asr.threads, **cfg)  # type: ignore[arg-type]
         dec.loop_guard = loop_guard
-        dec.decode(audio[0])
+        dec.decode(audio[0], final=True)
         hyps, times, fallbacks = [], [], 0
         for pcm in audio:
             t0 = time.perf_counter()
-            h = dec.decode(pcm, hints)
+            h = dec.decode(pcm, hints, final=True)
             times.append((time.perf_counter() - t0) * 1000)
             hyps.append(h.text)
             fallbacks += int(h.fallback)
@@ -154,8 +154,8 @@ def one_word_main(argv: list[str]) -> int:
     report: dict[str, dict[str, float]] = {}
     for set_name in ONE_WORD_SETS:
         sub = [(w, pcm) for s, w, pcm in items if s == set_name]
-        right_plain = sum(dec.decode(pcm).text == w for w, pcm in sub)
-        right_hint = sum(dec.decode(pcm, ONE_WORD_SETS[set_name]).text == w for w, pcm in sub)
+        right_plain = sum(dec.decode(pcm, final=True).text == w for w, pcm in sub)
+        right_hint = sum(dec.decode(pcm, ONE_WORD_SETS[set_name], final=True).text == w for w, pcm in sub)
         report[set_name] = {"n": len(sub), "accuracy_no_hints": round(right_plain / len(sub), 3),
                             "accuracy_with_hints": round(right_hint / len(sub), 3)}
         if not args.json:

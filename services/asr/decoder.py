@@ -176,9 +176,11 @@ class WhisperDecoder:
         audio = pcm.astype(np.float32) / 32768.0 if pcm.dtype == np.int16 else pcm.astype(np.float32)
         speech_s = len(audio) / SAMPLE_RATE_HZ
         hyp, suspicious = self._decode_window(audio, speech_s, self.min_window_s, hint_words, beam)
-        if suspicious and self.loop_guard and self.fallback_window_s > self.min_window_s:
+        if suspicious and final and self.loop_guard and self.fallback_window_s > self.min_window_s:
             # The short window looks looped: pay for one long-window decode, which
-            # does not loop, instead of guessing which repeats are real.
+            # does not loop, instead of guessing which repeats are real. Partials
+            # skip it: they are superseded within 300 ms, and a long decode would
+            # hold the model lock while the speculative final waits behind it.
             hyp, _ = self._decode_window(audio, speech_s, self.fallback_window_s, hint_words, beam)
             hyp = Hypothesis(hyp.text, hyp.raw_text, hyp.avg_logprob, loop_cut=hyp.loop_cut, fallback=True)
         return hyp
