@@ -15,6 +15,7 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass, field
+from ssl import SSLContext
 from typing import Any
 
 import numpy as np
@@ -92,11 +93,13 @@ class WebClient:
     Args:
         url: ``ws://host:port/ws`` (with ``?token=`` or give ``token`` to :meth:`start`).
         origin: the Origin header to send (None: none, like a non-browser client).
+        ssl: TLS context for a ``wss://`` URL (None: the system's default trust store).
     """
 
-    def __init__(self, url: str, *, origin: str | None = None) -> None:
+    def __init__(self, url: str, *, origin: str | None = None, ssl: SSLContext | None = None) -> None:
         self.url = url
         self.origin = origin
+        self.ssl = ssl
         self.ws: ClientConnection | None = None
         self.session: dict[str, Any] = {}
         self.inbox: asyncio.Queue[Received] = asyncio.Queue()
@@ -106,8 +109,9 @@ class WebClient:
         self.sample_rate_hz = 16000
 
     async def __aenter__(self) -> WebClient:
+        extra: dict[str, Any] = {"ssl": self.ssl} if self.ssl is not None else {}
         self.ws = await connect(self.url, origin=self.origin, compression=None, max_size=None,  # type: ignore[arg-type]
-                                open_timeout=10, close_timeout=3)
+                                open_timeout=10, close_timeout=3, **extra)
         self._reader = asyncio.create_task(self._read())
         return self
 

@@ -43,7 +43,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from assistant.components import Components
-from assistant.errors import MessageTooLarge, QuickTurnError
+from assistant.errors import InvalidInput, MessageTooLarge, QuickTurnError
 from assistant.events import (
     AudioChunk,
     ErrorEvent,
@@ -130,10 +130,7 @@ class WebServer:
     async def start(self) -> None:
         """Listen (``port`` 0 picks a free port, readable as ``self.port`` afterwards)."""
         s = self.settings
-        ssl_context = None
-        if s.certfile:
-            ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ssl_context.load_cert_chain(s.certfile, s.keyfile)
+        ssl_context = tls_context(s)
         self._server = await serve(
             self._handler,
             s.host,
@@ -579,6 +576,7 @@ def serve_web_main(argv: list[str]) -> int:
     })
     if args.allow_origin:
         web = web.model_copy(update={"allowed_origins": [*web.allowed_origins, *args.allow_origin]})
+    tls_context(web)  # fail on a bad certificate before spending seconds on the models
     config_file, file_values = _pipeline_config(args.config)
     settings = load_settings(config_file, _merge(file_values, overrides) or None)
     print("loading models…", flush=True)
@@ -628,6 +626,32 @@ async def _serve_forever(components: Components, web: WebSettings) -> None:
     finally:
         print("shutting down", flush=True)
         await server.close()
+
+
+def tls_context(settings: WebSettings) -> ssl.SSLContext | None:
+    """The server's TLS context, or None for plain http/ws.
+
+    Built before the models load, so a wrong path or a key that does not
+    match the certificate fails in a second with one line naming the files.
+
+    Raises:
+        InvalidInput: the certificate or key is missing, unreadable or mismatched.
+    """
+    if not settings.certfile:
+        if settings.keyfile:
+            raise InvalidInput("--keyfile given without --certfile")
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(settings.certfile, settings.keyfile)
+    except FileNotFoundError as exc:
+        raise InvalidInput(f"TLS: file not found: {exc.filename or settings.certfile}") from None
+    except (ssl.SSLError, OSError) as exc:
+        raise InvalidInput(
+            f"TLS: cannot use certificate {settings.certfile} with key {settings.keyfile or '(in the certificate file)'}: {exc}"
+        ) from None
+    return context
 
 
 class ServerThread:
