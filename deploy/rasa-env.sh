@@ -5,13 +5,15 @@
 #
 # Rasa 3.6 supports Python 3.8-3.10 only, so the venv is made from a 3.10
 # interpreter: $QT_PYTHON310 if set, else pyenv's newest 3.10.x, else
-# python3.10 on PATH. The pinned requirements are deploy/rasa-requirements.txt;
-# a stamp file keyed on their sha256 (and the interpreter version) makes a
-# second run a no-op. Prints the venv path on the last line of stdout.
+# python3.10 on PATH. The requirement is deploy/rasa-requirements.txt (rasa==3.6.21),
+# every dependency pinned by deploy/rasa-constraints.txt; a stamp file keyed on
+# the sha256 of both (and the interpreter version) makes a second run a no-op.
+# Prints the venv path on the last line of stdout.
 # Non-interactive: no prompts, safe with CI=true and no stdin.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 req="$here/rasa-requirements.txt"
+constraints="$here/rasa-constraints.txt"
 cache="${QUICKTURN_CACHE:-$HOME/.cache/quickturn}"
 venv="$cache/rasa-3.6-venv"
 stamp="$venv/.quickturn-rasa-stamp"
@@ -35,7 +37,7 @@ ver="$("$py" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')" \
   || die "$py does not run"
 case "$ver" in 3.10.*) ;; *) die "$py is Python $ver, Rasa 3.6 needs 3.10" ;; esac
 
-key="$(cat "$req" | sha256sum | cut -d' ' -f1) py$ver"
+key="$(cat "$req" "$constraints" | sha256sum | cut -d' ' -f1) py$ver"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ] && [ -x "$venv/bin/rasa" ]; then
   log "cached: $venv (rasa $(cat "$venv/.rasa-version" 2>/dev/null || echo '?'))"
   echo "$venv"
@@ -54,11 +56,11 @@ log "creating venv from $py (Python $ver) in $venv"
 export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 log "upgrading pip"
 "$venv/bin/python" -m pip install -q --upgrade "pip>=24,<25" </dev/null
-log "pip install -r $req (rasa and ~150 dependencies, ~2.7 GB; several minutes)"
+log "pip install -r $req -c $constraints (rasa and 160 dependencies, ~2.7 GB; about 6 minutes)"
 # Progress: one line per package collected and the final summary; the whole
 # pip output goes to $cache/rasa-env-pip.log.
 set +e
-"$venv/bin/python" -m pip install --progress-bar off -r "$req" </dev/null 2>&1 \
+"$venv/bin/python" -m pip install --progress-bar off -r "$req" -c "$constraints" </dev/null 2>&1 \
   | tee "$cache/rasa-env-pip.log" \
   | grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed|ERROR)' \
   | sed -u 's/^/[rasa-env]   /' >&2

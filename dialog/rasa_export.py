@@ -7,6 +7,8 @@ Writes::
     DIR/data/nlu.yml       examples with entity annotations, synonyms, lookup tables, regexes
     DIR/data/stories.yml   QuickTurn's story files as Rasa stories (intent + entities -> action)
     DIR/data/rules.yml     one rule per intent whose answer never depends on context
+    DIR/credentials.yml    the REST channel (what the ``rasa`` dialog backend talks to)
+    DIR/endpoints.yml      where an action server would go (commented out)
     DIR/EXPORT.md          what was converted, and every story left out with the reason
 
 How stories convert: every story is replayed through the real :class:`DialogManager` (the
@@ -59,8 +61,8 @@ from services.nlu.text import words as split_words
 RASA_FORMAT = "3.1"
 MAX_HISTORY = 5
 """Memoization/TED history and the window of the exporter's own story-conflict check."""
-DEFAULT_PER_TEMPLATE = 8
-"""Examples sampled per domain template: enough for DIET, small enough to train in about a minute."""
+DEFAULT_PER_TEMPLATE = 4
+"""Examples sampled per domain template: enough for DIET, few enough to train in minutes on 2 cores."""
 
 REASONS = {
     "clock": "advances the clock (timers/alarms firing): Rasa stories have no clock; reminders need custom actions",
@@ -498,7 +500,9 @@ def _overlap(spans: list[Span]) -> bool:
 
 
 CONFIG = """\
-# A small, fast pipeline: trains in about a minute on 2 CPU cores (see docs/dialog.md).
+# A small, fast pipeline: DIET and TED with one small transformer layer, so the project
+# trains in minutes on 2 CPU cores (timings in docs/dialog.md). Raise the sizes and epochs
+# for a better model.
 recipe: default.v1
 language: en
 assistant_id: quickturn-export
@@ -513,21 +517,43 @@ pipeline:
     analyzer: char_wb
     min_ngram: 2
     max_ngram: 4
+    max_features: 4000
   - name: DIETClassifier
     epochs: {epochs}
+    number_of_transformer_layers: 1
+    transformer_size: 64
+    hidden_layers_sizes: {{text: [128]}}
+    embedding_dimension: 20
+    batch_size: [32, 128]
     random_seed: 1
     constrain_similarities: true
   - name: EntitySynonymMapper
 
 policies:
-  - name: MemoizationPolicy
+  - name: AugmentedMemoizationPolicy
     max_history: {max_history}
   - name: RulePolicy
   - name: TEDPolicy
     max_history: {max_history}
     epochs: {ted_epochs}
+    number_of_transformer_layers: {{text: 0, dialogue: 1}}
+    transformer_size: {{text: 64, dialogue: 64}}
+    embedding_dimension: 20
     random_seed: 1
     constrain_similarities: true
+"""
+
+
+CREDENTIALS = """\
+# The REST channel QuickTurn's `rasa` dialog backend talks to (POST /webhooks/rest/webhook).
+rest:
+"""
+
+ENDPOINTS = """\
+# The custom actions listed in domain.yml (action_*) need an action server; QuickTurn does not
+# ship one. Run yours and uncomment:
+# action_endpoint:
+#   url: "http://localhost:5055/webhook"
 """
 
 
@@ -537,7 +563,7 @@ def _check_target(out: Path, force: bool) -> None:
     if out.is_dir() and any(out.iterdir()) and not force:
         raise InvalidInput(
             f"{out} is not empty; pass --force to overwrite the exported files in it "
-            "(config.yml, domain.yml, data/, EXPORT.md; other files are left alone)"
+            "(config.yml, domain.yml, data/, credentials.yml, endpoints.yml, EXPORT.md; other files are left alone)"
         )
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -554,8 +580,8 @@ def export_project(
     *,
     per_template: int = DEFAULT_PER_TEMPLATE,
     force: bool = False,
-    epochs: int = 40,
-    ted_epochs: int = 40,
+    epochs: int = 30,
+    ted_epochs: int = 30,
     stories_dir: Path | None = None,
 ) -> ExportReport:
     """Write the Rasa project for ``domain_names`` (default: all domains) into ``out``.
@@ -704,8 +730,11 @@ def export_project(
     (out / "config.yml").write_text(
         CONFIG.format(epochs=epochs, ted_epochs=ted_epochs, max_history=MAX_HISTORY), encoding="utf-8"
     )
+    (out / "credentials.yml").write_text(CREDENTIALS, encoding="utf-8")
+    (out / "endpoints.yml").write_text(ENDPOINTS, encoding="utf-8")
     report.files = [out / "config.yml", out / "domain.yml", out / "data" / "nlu.yml",
-                    out / "data" / "stories.yml", out / "data" / "rules.yml"]  # fmt: skip
+                    out / "data" / "stories.yml", out / "data" / "rules.yml",
+                    out / "credentials.yml", out / "endpoints.yml"]  # fmt: skip
     h = hashlib.sha256()
     for f in report.files:
         h.update(f.relative_to(out).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
@@ -770,7 +799,7 @@ def export_rasa_main(argv: list[str]) -> int:
     ap.add_argument("--domains", default="", help="comma-separated domain names (default: all)")
     ap.add_argument("--per-template", type=int, default=DEFAULT_PER_TEMPLATE,
                     help=f"examples sampled per domain template (default {DEFAULT_PER_TEMPLATE})")  # fmt: skip
-    ap.add_argument("--epochs", type=int, default=40, help="DIET and TED epochs in config.yml (default 40)")
+    ap.add_argument("--epochs", type=int, default=30, help="DIET and TED epochs in config.yml (default 30)")
     ap.add_argument("--force", action="store_true", help="overwrite the exported files in a non-empty folder")
     args = ap.parse_args(argv)
     names = [n.strip() for n in args.domains.split(",") if n.strip()] or None
