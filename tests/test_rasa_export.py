@@ -34,8 +34,10 @@ def _examples(block: str) -> list[str]:
 
 def test_files_and_versions(project) -> None:  # type: ignore[no-untyped-def]
     out, report = project
-    for rel in ("config.yml", "domain.yml", "data/nlu.yml", "data/stories.yml", "data/rules.yml", "EXPORT.md"):
+    for rel in ("config.yml", "domain.yml", "data/nlu.yml", "data/stories.yml", "data/rules.yml", "EXPORT.md",
+                "credentials.yml", "endpoints.yml"):
         assert (out / rel).is_file(), rel
+    assert "rest" in _yaml(out / "credentials.yml")
     for rel in ("domain.yml", "data/nlu.yml", "data/stories.yml", "data/rules.yml"):
         assert str(_yaml(out / rel)["version"]) == "3.1", rel
     config = _yaml(out / "config.yml")
@@ -200,6 +202,29 @@ def test_refuses_a_non_empty_folder_unless_forced(tmp_path: Path, capsys: pytest
     assert cli_main(["export", "rasa", str(out), "--domains", "conversation", "--force"]) == 0
     assert (out / "domain.yml").read_text() == before
     assert (out / "mine.txt").read_text() == "keep me"
+
+
+def test_export_is_deterministic(project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The trained-model cache is keyed by the export's hash: the same sources give the same files."""
+    _, report = project
+    again = export_project(tmp_path / "again")
+    assert again.digest == report.digest
+
+
+def test_rasa_env_script_explains_a_missing_python_310(tmp_path: Path) -> None:
+    """deploy/rasa-env.sh fails with a clear message (and builds nothing) without Python 3.10."""
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "deploy" / "rasa-env.sh"
+    cache = tmp_path / "cache"
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "PYENV_ROOT": str(tmp_path / "no-pyenv"),
+           "QUICKTURN_CACHE": str(cache)}  # fmt: skip
+    proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1 and "Python 3.10 not found" in proc.stderr and "QT_PYTHON310" in proc.stderr
+    wrong = subprocess.run(["bash", str(script)], env={**env, "QT_PYTHON310": "/usr/bin/python3"},
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert wrong.returncode == 1 and "Rasa 3.6 needs 3.10" in wrong.stderr
+    assert not cache.exists()
 
 
 def test_unwritable_or_bad_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
