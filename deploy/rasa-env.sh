@@ -45,6 +45,14 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ] && [ -x "$venv/bin/rasa" ];
 fi
 
 mkdir -p "$cache" || die "cannot create cache dir $cache"
+# One builder at a time (parallel test runs); whoever waited finds the stamp and stops.
+exec 9>"$cache/.rasa-env.lock"
+flock 9
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ] && [ -x "$venv/bin/rasa" ]; then
+  log "cached: $venv (built by another run)"
+  echo "$venv"
+  exit 0
+fi
 # A stale or half-built venv is rebuilt from scratch.
 if [ -e "$venv" ]; then
   log "removing stale $venv"

@@ -52,7 +52,7 @@ from typing import Any
 
 import yaml
 
-from assistant.errors import DomainError, InvalidInput
+from assistant.errors import InvalidInput
 from dialog.domain import Domain, Example, Span, load_domains
 from services.nlu.base import OUT_OF_SCOPE
 from services.nlu.text import clean_text
@@ -298,7 +298,8 @@ class _ResponseBook:
             return f"utter_confirm_{intent}", self.variants(f"confirm.{intent}", intent), f"action_confirm_{intent}"
         if a == "done":
             return f"utter_{intent}", list(dom.get(f"utter_{intent}", [])), f"action_{intent}"
-        raise ValueError(f"no Rasa mapping for action {a!r}")
+        # Any other outcome (a new action in the dialog manager): a custom action of that name.
+        return f"action_{a}_{intent}", [], f"action_{a}_{intent}"
 
     def ask_fallback(self, intent: str, slot: str) -> list[str]:
         """Static texts for a slot question whose variants all need values Rasa does not have."""
@@ -408,8 +409,10 @@ def _convert(
             intent, _, slot = action[len("utter_ask_"):].partition("_")
             responses[action] = book.ask_fallback(intent, slot)
         else:
-            # confirm/done replies that need computed values: a custom action.
-            custom_for[action] = next(c for s, rows in mapped for t, a, c, _ in rows if a == action and c)
+            # Replies that need computed values: a custom action (action_<intent>, action_confirm_<intent>;
+            # action_<response> for a fixed response someone gave placeholders Rasa cannot fill).
+            fallback = next((c for _, rows in mapped for _, a, c, _ in rows if a == action and c), "")
+            custom_for[action] = fallback or "action_" + action.removeprefix("utter_")
 
     converted: list[ConvertedStory] = []
     seen: dict[tuple[Any, ...], tuple[str, str]] = {}
@@ -805,11 +808,8 @@ def export_rasa_main(argv: list[str]) -> int:
     names = [n.strip() for n in args.domains.split(",") if n.strip()] or None
     if args.per_template < 0 or args.epochs < 1:
         raise InvalidInput("--per-template must be >= 0 and --epochs >= 1")
-    try:
-        report = export_project(args.out, names, per_template=args.per_template, force=args.force,
-                                epochs=args.epochs, ted_epochs=args.epochs)  # fmt: skip
-    except DomainError:
-        raise
+    report = export_project(args.out, names, per_template=args.per_template, force=args.force,
+                            epochs=args.epochs, ted_epochs=args.epochs)  # fmt: skip
     print(report.summary())
     sys.stdout.flush()
     return 0

@@ -213,15 +213,22 @@ def test_export_is_deterministic(project, tmp_path: Path) -> None:  # type: igno
 
 def test_rasa_env_script_explains_a_missing_python_310(tmp_path: Path) -> None:
     """deploy/rasa-env.sh fails with a clear message (and builds nothing) without Python 3.10."""
+    import shutil
     import subprocess
+    import sys
 
     script = Path(__file__).resolve().parents[1] / "deploy" / "rasa-env.sh"
     cache = tmp_path / "cache"
-    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "PYENV_ROOT": str(tmp_path / "no-pyenv"),
+    bin_dir = tmp_path / "bin"  # the tools the script needs before it looks for Python, and no python3.10
+    bin_dir.mkdir()
+    for tool in ("dirname", "ls", "sort"):
+        (bin_dir / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
+    env = {"HOME": str(tmp_path), "PATH": str(bin_dir), "PYENV_ROOT": str(tmp_path / "no-pyenv"),
            "QUICKTURN_CACHE": str(cache)}  # fmt: skip
-    proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    bash = shutil.which("bash") or "/bin/bash"
+    proc = subprocess.run([bash, str(script)], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert proc.returncode == 1 and "Python 3.10 not found" in proc.stderr and "QT_PYTHON310" in proc.stderr
-    wrong = subprocess.run(["bash", str(script)], env={**env, "QT_PYTHON310": "/usr/bin/python3"},
+    wrong = subprocess.run([bash, str(script)], env={**env, "QT_PYTHON310": sys.executable},
                            capture_output=True, text=True, stdin=subprocess.DEVNULL)  # fmt: skip
     assert wrong.returncode == 1 and "Rasa 3.6 needs 3.10" in wrong.stderr
     assert not cache.exists()
