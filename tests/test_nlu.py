@@ -274,3 +274,50 @@ def test_bench_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "nlu", "--rounds", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["backend"] == "bert" and result["utterances"] > 10
+
+
+# --------------------------------------------------------------------------- CRF and the exported graph
+
+
+def test_crf_nll_matches_brute_force() -> None:
+    torch = pytest.importorskip("torch")
+    import itertools
+    import math
+
+    from services.nlu.train import crf_nll
+
+    labels = ["O", "B-x", "I-x"]
+    forbid = lambda a, b: b == "I-x" and a == "O"  # noqa: E731
+    g = torch.Generator().manual_seed(0)
+    em = torch.randn(2, 3, 3, generator=g)
+    start = torch.tensor([0.1, -0.2, -1e4])
+    trans = torch.randn(3, 3, generator=g)
+    trans = torch.where(torch.tensor([[forbid(a, b) for b in labels] for a in labels]), torch.tensor(-1e4), trans)
+    tags = torch.tensor([[1, 2, 0], [0, 1, 0]])
+    mask = torch.tensor([[True, True, True], [True, True, False]])  # the second sequence has 2 words
+
+    def path_score(k: int, path: tuple[int, ...]) -> float:
+        s = float(start[path[0]] + em[k, 0, path[0]])
+        for t in range(1, len(path)):
+            s += float(trans[path[t - 1], path[t]] + em[k, t, path[t]])
+        return s
+
+    expected = 0.0
+    for k, n in ((0, 3), (1, 2)):
+        log_z = math.log(sum(math.exp(path_score(k, p)) for p in itertools.product(range(3), repeat=n)))
+        expected += log_z - path_score(k, tuple(int(x) for x in tags[k, :n]))
+    assert float(crf_nll(em, tags, mask, start, trans)) == pytest.approx(expected, abs=1e-4)
+
+
+def test_shipped_model_is_fused_and_decodes_with_its_crf(bert) -> None:  # noqa: ANN001
+    from services.nlu.bert import JointBertNlu
+
+    # onnxruntime's BERT fusions (one quantized attention kernel per layer), not ~850 small nodes.
+    assert (MODEL_DIR / "model.onnx").read_bytes().count(b"QAttention") >= 6
+    assert bert.meta["decoding"] == "crf" and bert.meta["train"]["crf"] is True
+    learned = [[x for x in row if x > -1e3] for row in bert.meta["transition_logprob"]]
+    assert any(abs(x) > 0.05 for row in learned for x in row)  # transitions were learned, not left at 0
+    # By default a CRF model decodes with its transitions at weight 1; weight 0 keeps only the hard constraints.
+    assert bert._trans.max() == pytest.approx(max(max(r) for r in learned))
+    plain = JointBertNlu(MODEL_DIR, transition_weight=0.0)
+    assert set(plain._trans.ravel().tolist()) <= {0.0, -1e4}

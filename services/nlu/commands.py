@@ -35,8 +35,10 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--limit", type=int, help="train on only this many examples (smoke tests)")
     p.add_argument("--domains", type=Path, help="domains folder (default: dialog/domains)")
-    p.add_argument("--train-embeddings", action="store_true", help="also fine-tune the word embeddings (slower)")
-    p.add_argument("--crf", action="store_true", help="train the slot head as a linear-chain CRF")
+    p.add_argument("--train-embeddings", action=argparse.BooleanOptionalAction, default=True,
+                   help="also fine-tune the word embeddings (default; --no-train-embeddings freezes them, faster)")
+    p.add_argument("--crf", action=argparse.BooleanOptionalAction, default=True,
+                   help="train the slot head as a linear-chain CRF (default; --no-crf: per-word cross-entropy)")
     p.add_argument("--keep-fp32", type=Path, metavar="FILE", help="also keep the float ONNX export here")
     args = p.parse_args(argv)
     settings = load_settings()

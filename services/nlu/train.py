@@ -5,7 +5,9 @@ run-time backend (:mod:`services.nlu.bert`) needs only onnxruntime + tokenizers.
 
 The model is BERT with two heads: an intent classifier on the ``[CLS]`` vector
 and a BIO slot tagger on the first sub-token of every word (Chen et al. 2019).
-Loss = intent cross-entropy + slot cross-entropy. Everything is seeded.
+Loss = intent cross-entropy + slot loss: by default the negative log-likelihood of a
+linear-chain CRF over the words (per-word cross-entropy with ``crf=False``).
+Everything is seeded.
 """
 
 from __future__ import annotations
@@ -157,8 +159,8 @@ def train(
     aug_prob: float = 0.4,
     limit: int | None = None,
     progress: bool = True,
-    train_embeddings: bool = False,
-    crf: bool = False,
+    train_embeddings: bool = True,
+    crf: bool = True,
     crf_lr: float = 5e-3,
     fp32_copy: Path | None = None,
 ) -> dict[str, Any]:
@@ -284,8 +286,8 @@ def train(
         train_set = train_set[:limit]
     model = JointBert()
     crf_layer = Crf() if crf else None
-    # By default the word embeddings stay frozen: halves the step time on CPU and
-    # keeps the pre-trained vectors for words the task data never shows.
+    # Fine-tuned by default (+0.5 slot F1 on dev); frozen embeddings make a CPU step
+    # cheaper and keep the pre-trained vectors for words the task data never shows.
     model.bert.embeddings.word_embeddings.weight.requires_grad = train_embeddings
     no_decay = ("bias", "LayerNorm.weight")
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
