@@ -193,20 +193,25 @@ class JointBertNlu:
 
     def _tags(self, logits: np.ndarray, intent: str) -> list[str]:
         """BIO tags: argmax, or (when the model ships transition scores) constrained Viterbi
-        over log-softmax emissions + transition log-probabilities, restricted to the slots
-        seen with ``intent`` in training."""
+        over the tagger's scores + transition scores, restricted to the slots seen with
+        ``intent`` in training.
+
+        The emissions are the raw logits: a per-word log-softmax would subtract the same
+        constant from every path's score, so the best path is the same without it.
+        """
         if len(logits) == 0:
             return []
         if self._trans is None or self._start is None:
             return [self.slot_labels[int(i)] for i in logits.argmax(axis=-1)]
         keep, start, trans = self._label_subset(intent)
-        emit = np.log(_softmax(logits.astype(np.float64)))[:, keep]
+        emit = logits[:, keep].astype(np.float64)
+        cols = np.arange(len(keep))
         score = start + emit[0]
         back = np.zeros((len(emit), len(keep)), dtype=np.int64)
         for t in range(1, len(emit)):
             cand = score[:, None] + trans  # [from, to]
-            back[t] = cand.argmax(axis=0)
-            score = cand.max(axis=0) + emit[t]
+            back[t] = arg = cand.argmax(axis=0)
+            score = cand[arg, cols] + emit[t]
         best = [int(score.argmax())]
         for t in range(len(emit) - 1, 0, -1):
             best.append(int(back[t][best[-1]]))
