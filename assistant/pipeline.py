@@ -262,7 +262,12 @@ class Conversation:
         nlu = self.c.nlu.parse(clean, self._expected)
         nlu_event = NluResultEvent(session_id=sid, turn_id=turn_id, stage="nlu", result=nlu)
         await self._emit(nlu_event)
-        reply = self.c.dialog.handle(sid, turn_id, nlu, transcript, clean)
+        ahandle = getattr(self.c.dialog, "ahandle", None)
+        if ahandle is not None:
+            # A remote dialog (Rasa over HTTP) must not block the loop that streams other turns' audio.
+            reply = await ahandle(sid, turn_id, nlu, transcript, clean)
+        else:  # the embedded manager answers in well under a millisecond: no thread hop
+            reply = self.c.dialog.handle(sid, turn_id, nlu, transcript, clean)
         self._hint_words = list(getattr(reply, "hint_words", []) or [])
         self._expected = getattr(reply, "expected", None)
         action = DialogAction(

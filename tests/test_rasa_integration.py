@@ -239,6 +239,23 @@ def test_pipeline_speaks_rasa_replies(live: _RasaServer, components) -> None:  #
     assert second.reply_audio is not None and len(second.reply_audio) > 0
 
 
+def test_say_cli_with_dialog_flag_talks_to_rasa(live: _RasaServer, cli_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``quickturn say --dialog rasa://…``: the flag selects the backend; one session over two calls."""
+    from tests.conftest import QUICKTURN
+
+    def say(text: str) -> dict:  # type: ignore[type-arg]
+        proc = subprocess.run(
+            [str(QUICKTURN), "say", "--json", "--session", "qt-cli-rasa", "--db", str(tmp_path / "d.sqlite"),
+             "--dialog", f"rasa://127.0.0.1:{live.port}", text],
+            capture_output=True, text=True, timeout=180, env=cli_env, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    assert say("i'd like a latte")["reply"] == "What size would you like?"
+    assert say("large")["reply"] == "One large latte coming up."
+
+
 def test_server_down_gives_a_spoken_error(live: _RasaServer) -> None:
     """Last in this file: stops the server. A turn then gets the apology, not an exception or silence."""
     rasa = RasaDialog(live.url, timeout_s=10)

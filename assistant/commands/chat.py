@@ -26,6 +26,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--session", help="session id (continue a conversation across calls)")
     parser.add_argument("--backend", help="embedded | triton://HOST:PORT | riva://HOST:PORT")
     parser.add_argument("--tts", choices=["piper", "espeak"], help="TTS engine")
+    parser.add_argument("--dialog", help="dialog backend: embedded | rasa://HOST:PORT (a running Rasa server)")
     parser.add_argument("--db", type=Path, help="dialog database (default: DATA_DIR/dialog.sqlite)")
     parser.add_argument("-v", "--verbose", action="store_true")
 
@@ -36,6 +37,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         overrides["backend"] = {"uri": args.backend}
     if getattr(args, "tts", None):
         overrides["tts"] = {"engine": args.tts}
+    if getattr(args, "dialog", None):
+        overrides["dialog"] = {"backend": args.dialog}
     return load_settings(getattr(args, "config", None), overrides)
 
 
