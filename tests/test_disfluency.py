@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from assistant.errors import InvalidInput, ModelFileError
@@ -155,6 +156,102 @@ def test_streaming_metrics_on_a_hand_made_case() -> None:
     waiting = simulate(RuleTagger().stream(), ws)
     assert waiting.final_label == [True, True, False, False]
     assert waiting.edits == len(ws)  # committed labels never change: EO = 0
+
+
+# -- the wait policy (scripted scores, no model) ------------------------------
+
+
+class ScriptedScorer:
+    """Scores scripted per prefix length: one ``(label_id, wait_prob)`` per word (label 0 = keep)."""
+
+    def __init__(self, script: dict[int, list[tuple[int, float]]]) -> None:
+        self.script = script
+
+    def scores(self, ws):
+        from services.disfluency.bert import WordScores
+
+        rows = self.script[len(ws)]
+        labels = np.array([label for label, _ in rows], dtype=np.int64)
+        return WordScores(labels, (labels == 0).astype(float), np.array([w for _, w in rows]))
+
+    def token(self, word: str, label_id: int):
+        from services.disfluency.base import TaggedToken
+
+        return TaggedToken(word, label_id != 0, "repair" if label_id else None)
+
+    def tag(self, ws):
+        return [self.token(w, label) for w, (label, _) in zip(ws, self.script[len(ws)], strict=True)]
+
+
+def _wait_session(script, threshold=0.1, max_wait=6, **kw):
+    from services.disfluency.bert import WaitSession
+
+    return WaitSession(ScriptedScorer(script), threshold, max_wait, **kw)
+
+
+def _committed(session, ws) -> list[int]:
+    """How many words were committed after each word arrived."""
+    return [len(session.update(ws[:t])) for t in range(1, len(ws) + 1)]
+
+
+# "set seven no eight": "seven" is ambiguous when it arrives (kept, wait 0.4);
+# once "no" arrives the model removes "seven no" and trusts the rest.
+REPAIR = {
+    1: [(0, 0.01)],
+    2: [(0, 0.01), (0, 0.40)],
+    3: [(0, 0.01), (3, 0.90), (5, 0.95)],
+    4: [(0, 0.01), (3, 0.50), (5, 0.60), (0, 0.02)],
+}
+
+
+def test_wait_policy_commits_confident_words_at_once_and_waits_on_an_ambiguous_one() -> None:
+    ws = words("set seven no eight")
+    session = _wait_session(REPAIR)
+    # "set" at once; "seven" waits (0.4 >= 0.1); at "no" both are removed -> committed at once.
+    assert _committed(session, ws) == [1, 1, 3, 4]
+    out = session.update(ws)
+    assert [t.remove for t in out] == [False, True, True, False]
+
+
+def test_wait_head_only_policy_does_not_commit_removed_words_the_wait_head_distrusts() -> None:
+    ws = words("set seven no eight")
+    session = _wait_session(REPAIR, commit_removed=False)
+    # Chen et al.'s rule: "seven" (wait 0.9, then 0.5) blocks everything until finish.
+    assert _committed(session, ws) == [1, 1, 1, 1]
+    assert [t.remove for t in session.finish(ws)] == [False, True, True, False]
+
+
+def test_wait_policy_blocks_later_words_behind_a_waiting_one() -> None:
+    script = {1: [(0, 0.5)], 2: [(0, 0.5), (0, 0.01)], 3: [(0, 0.05), (0, 0.01), (0, 0.01)]}
+    assert _committed(_wait_session(script), words("one two three")) == [0, 0, 3]
+
+
+def test_wait_policy_commits_after_max_wait_words() -> None:
+    script = {t: [(0, 0.9)] * t for t in range(1, 5)}
+    assert _committed(_wait_session(script, max_wait=2), words("a b c d")) == [0, 0, 1, 2]
+
+
+def test_finish_revises_a_committed_label_and_the_edit_overhead_counts_it() -> None:
+    # "book seven" is trusted and committed as kept; the final transcript removes "seven".
+    script = {
+        1: [(0, 0.01)],
+        2: [(0, 0.01), (0, 0.02)],
+        3: [(0, 0.01), (3, 0.02), (5, 0.02)],
+        4: [(0, 0.01), (3, 0.01), (5, 0.01), (0, 0.01)],
+    }
+    ws = words("book seven no eight")
+    session = _wait_session(script)
+    assert _committed(session, ws) == [1, 2, 3, 4]
+    assert [t.remove for t in session.update(ws)][1] is False  # committed labels do not change
+    trace = simulate(_wait_session(script), ws)
+    assert trace.first_label == [False, False, True, False]
+    assert trace.final_label == [False, True, True, False]
+    assert trace.edits == len(ws) + 1  # one unnecessary edit: "seven" kept -> removed at finish
+    scores = streaming_scores(lambda: _wait_session(script), [ws], [[False, True, True, False]])
+    assert scores.edit_overhead == pytest.approx(1 / 5)
+    assert scores.average_wait == 0.0
+    # "seven" (arrived at 2) is shown removed only by finish (at 4); "no" at once.
+    assert scores.time_to_detection == pytest.approx((4 - 2 + 3 - 3) / 2)
 
 
 # -- BERT tagger ------------------------------------------------------------

@@ -42,6 +42,12 @@ def train_main(argv: Sequence[str]) -> int:
         "--snips-fluent", type=int, default=defaults.snips_fluent_count, help="further SNIPS sentences kept fluent"
     )
     parser.add_argument("--commands", type=int, default=defaults.command_count, help="template commands used")
+    parser.add_argument(
+        "--prefixes", type=int, default=defaults.prefixes, help="random prefixes per utterance and epoch"
+    )
+    parser.add_argument(
+        "--wait-loss-weight", type=float, default=defaults.wait_loss_weight, help="weight of the wait head's loss"
+    )
     parser.add_argument("--disflqa-limit", type=int, default=0, help="use only N Disfl-QA pairs (0 = all)")
     parser.add_argument(
         "--wait-threshold",
@@ -79,6 +85,8 @@ def train_main(argv: Sequence[str]) -> int:
         snips_fluent_count=args.snips_fluent,
         command_count=args.commands,
         disflqa_limit=args.disflqa_limit,
+        prefixes=args.prefixes,
+        wait_loss_weight=args.wait_loss_weight,
         layers=args.layers,
         teacher=str(args.teacher or ""),
         distill_weight=args.distill_weight,
@@ -144,7 +152,7 @@ def clean_main(argv: Sequence[str]) -> int:
     return 0
 
 
-POLICIES = ("wait", "no-wait", "lookahead-1", "lookahead-2")
+POLICIES = ("wait", "wait-head-only", "no-wait", "lookahead-1", "lookahead-2")
 
 
 def _session_factory(tagger, policy: str):
@@ -152,6 +160,10 @@ def _session_factory(tagger, policy: str):
 
     if policy == "wait":
         return tagger.stream
+    if policy == "wait-head-only":
+        if not hasattr(tagger, "stream_wait_head_only"):
+            raise InvalidInput("policy wait-head-only needs the bert tagger")
+        return tagger.stream_wait_head_only
     if policy == "no-wait":
         return lambda: NoWaitSession(tagger)
     if policy.startswith("lookahead-"):
@@ -305,10 +317,10 @@ def _print_report(report: dict[str, object]) -> None:
     if streaming:
         if "wait_threshold" in report:
             print(f"wait threshold: {report['wait_threshold']}")
-        print(f"{'policy':<12} {'stream F1':>9} {'EO':>7} {'TTD':>7} {'AWT':>7}  (TTD/AWT in words)")
+        print(f"{'policy':<14} {'stream F1':>9} {'EO':>7} {'TTD':>7} {'AWT':>7}  (TTD/AWT in words)")
         for policy, s in streaming.items():
             print(
-                f"{policy:<12} {s['streaming_f1']:>9.4f} {s['edit_overhead']:>7.4f} "
+                f"{policy:<14} {s['streaming_f1']:>9.4f} {s['edit_overhead']:>7.4f} "
                 f"{s['time_to_detection_words']:>7.3f} {s['average_wait_words']:>7.3f}"
             )
 

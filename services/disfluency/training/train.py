@@ -7,7 +7,8 @@ heads on the first sub-word of every word:
 * a **wait head** (one logit): "this word's label cannot be trusted yet".
 
 Training is *restart-incremental* (Chen et al., NAACL 2022): every utterance
-is seen in full and, each epoch, as one random prefix. In a prefix, a removed
+is seen in full and, each epoch, as ``prefixes`` random prefixes (one unless
+configured otherwise). In a prefix, a removed
 word whose disfluency is not yet visible (no word after its removed span has
 arrived; fillers excepted) gets the wait target 1 and no disfluency target;
 every other word gets wait 0 and its final label. The wait head thus learns
@@ -50,6 +51,7 @@ class TrainConfig:
     fluent_share: float = 0.3
     disflqa_limit: int = 0  # 0 = all labelled pairs
     wait_loss_weight: float = 0.5
+    prefixes: int = 1  # random prefixes of each utterance per epoch (besides the full utterance)
     layers: int = 6  # fewer: a student keeping evenly spaced layers of the teacher
     teacher: str = ""  # checkpoint (model.pt) to distil (and initialise from, unless ``init`` is set)
     init: str = ""  # checkpoint to initialise from (e.g. a student being trained further)
@@ -239,7 +241,8 @@ def train(
     )
     model.train()
 
-    steps_per_epoch = math.ceil(2 * len(mix) / cfg.batch_size)
+    per_item = [1 + min(cfg.prefixes, len(m.words) - 1) for m in mix]
+    steps_per_epoch = math.ceil(sum(per_item) / cfg.batch_size)
     total_steps = max(1, int(steps_per_epoch * cfg.epochs))
     optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.01)
     warmup = max(1, total_steps // 20)
@@ -258,8 +261,13 @@ def train(
             n = len(item.words)
             examples.append(encode(tokenizer, item.words, *prefix_targets(item, n)))
             if n > 1:
-                cut = rng.randint(1, n - 1)
-                examples.append(encode(tokenizer, item.words[:cut], *prefix_targets(item, cut)))
+                # One prefix draws exactly as before --prefixes existed (same runs, same data).
+                if cfg.prefixes == 1:
+                    cuts = [rng.randint(1, n - 1)]
+                else:
+                    cuts = rng.sample(range(1, n), min(cfg.prefixes, n - 1))
+                for cut in cuts:
+                    examples.append(encode(tokenizer, item.words[:cut], *prefix_targets(item, cut)))
         # Length-bucketed batches (less padding), batch order shuffled.
         rng.shuffle(examples)
         chunks = [examples[i : i + cfg.batch_size * 50] for i in range(0, len(examples), cfg.batch_size * 50)]
