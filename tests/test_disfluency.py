@@ -379,6 +379,24 @@ def test_eval_command_on_a_tiny_file(tmp_path: Path, capsys) -> None:
     assert lab["streaming"]["wait"]["edit_overhead"] == 0.0
 
 
+@needs_model
+def test_eval_command_sweeps_wait_thresholds(tmp_path: Path, capsys) -> None:
+    from services.disfluency.commands import eval_main
+
+    data = tmp_path / "tiny.jsonl"
+    data.write_text(json.dumps({"disfluent": "set an alarm for seven no sorry eight", "fluent": "set an alarm for eight"}))
+    argv = ["--data", str(data), "--json", "--policies", "wait,wait-head-only", "--wait-threshold", "0.05,0.5"]
+    assert eval_main(argv) == 0
+    streaming = json.loads(capsys.readouterr().out)["labelled"]["streaming"]
+    assert set(streaming) == {"wait@0.05", "wait@0.5", "wait-head-only@0.05", "wait-head-only@0.5"}
+    # A looser threshold never makes words wait longer.
+    assert streaming["wait@0.5"]["average_wait_words"] <= streaming["wait@0.05"]["average_wait_words"]
+    # Committing removed words at once never makes words wait longer than the wait head alone.
+    assert streaming["wait@0.05"]["average_wait_words"] <= streaming["wait-head-only@0.05"]["average_wait_words"]
+    with pytest.raises(InvalidInput, match="wait-threshold"):
+        eval_main(["--data", str(data), "--wait-threshold", "0.1,x"])
+
+
 def test_eval_command_errors(tmp_path: Path) -> None:
     from services.disfluency.commands import eval_main
 

@@ -172,7 +172,30 @@ def _session_factory(tagger, policy: str):
     raise InvalidInput(f"unknown streaming policy {policy!r}; choose from {', '.join(POLICIES)}")
 
 
-def evaluate(tagger, items, *, policies: Sequence[str]) -> dict[str, object]:
+def _threshold_sweep(tagger, policies: Sequence[str], thresholds: Sequence[float]) -> list[tuple[str, object]]:
+    """``(name, session factory)`` per wait policy and threshold (``wait@0.1``), other policies once."""
+    from services.disfluency.bert import WaitSession
+
+    out: list[tuple[str, object]] = []
+    for policy in policies:
+        if policy in ("wait", "wait-head-only") and len(thresholds) > 1:
+            for th in thresholds:
+                out.append(
+                    (
+                        f"{policy}@{th:g}",
+                        lambda th=th, policy=policy: WaitSession(
+                            tagger, th, tagger.max_wait_words, commit_removed=policy == "wait"
+                        ),
+                    )
+                )
+        else:
+            out.append((policy, _session_factory(tagger, policy)))
+    return out
+
+
+def evaluate(
+    tagger, items, *, policies: Sequence[str], thresholds: Sequence[float] = ()
+) -> dict[str, object]:
     """Final-transcript and streaming metrics of ``tagger`` on gold-labelled items."""
     from services.disfluency.base import clean_text
     from services.disfluency.streaming import prf, streaming_scores
@@ -198,9 +221,8 @@ def evaluate(tagger, items, *, policies: Sequence[str]) -> dict[str, object]:
         "exact_clean_text": round(exact / len(items), 4) if items else 0.0,
     }
     streaming = {}
-    for policy in policies:
-        scores = streaming_scores(_session_factory(tagger, policy), words, gold)
-        streaming[policy] = scores.as_dict()
+    for name, factory in _threshold_sweep(tagger, policies, thresholds):
+        streaming[name] = streaming_scores(factory, words, gold).as_dict()
     if streaming:
         out["streaming"] = streaming
     return out
@@ -238,6 +260,16 @@ def _write_sets(directory: Path, seed: int) -> list[Path]:
     )
     disfluent = generate(commands + snips_heldout[:400], rng, fluent_share=0.0, source="eval")
     write("commands_disfluent.jsonl", ({"tokens": d.words, "remove": d.remove} for d in disfluent))
+    # Tuning set for the streaming wait threshold: disfluencies freshly generated
+    # into *training-side* sentences (training SNIPS split, training templates),
+    # so that choosing the threshold does not look at the held-out sets.
+    from services.disfluency.training.generate import TEMPLATES
+
+    snips_train, _ = snips_split(settings.shared_dir, seed)
+    tune_rng = random.Random(seed + 4230)
+    fluent = tune_rng.sample(snips_train, 400) + sorted(set(assistant_commands(tune_rng, 400, TEMPLATES)))[:300]
+    tune = generate(fluent, tune_rng, fluent_share=0.0, source="tune")
+    write("tune_commands_disfluent.jsonl", ({"tokens": d.words, "remove": d.remove} for d in tune))
     return paths
 
 
@@ -254,9 +286,12 @@ def eval_main(argv: Sequence[str]) -> int:
         default="wait,no-wait",
         help=f"streaming policies to simulate, comma-separated ({', '.join(POLICIES)}), or 'none'",
     )
-    parser.add_argument("--wait-threshold", type=float, help="override the model's stored wait threshold")
+    parser.add_argument(
+        "--wait-threshold",
+        help="override the model's stored wait threshold; several, comma-separated, sweep the wait policies",
+    )
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N utterances")
-    parser.add_argument("--write-sets", type=Path, metavar="DIR", help="write the generated held-out sets and exit")
+    parser.add_argument("--write-sets", type=Path, metavar="DIR", help="write the generated held-out sets (and the threshold tuning set) and exit")
     parser.add_argument("--seed", type=int, default=13, help="seed for --write-sets")
     args = parser.parse_args(list(argv))
     if args.write_sets:
@@ -275,16 +310,24 @@ def eval_main(argv: Sequence[str]) -> int:
         labelled, approximate = labelled[: args.limit], approximate[: args.limit]
     if not labelled:
         raise InvalidInput(f"{args.data}: no labelled utterances")
-    tagger = _tagger(args.tagger, wait_threshold=args.wait_threshold)
+    thresholds: list[float] = []
+    if args.wait_threshold:
+        try:
+            thresholds = [float(x) for x in args.wait_threshold.split(",") if x.strip()]
+        except ValueError as exc:
+            raise InvalidInput(f"--wait-threshold: not a number list: {args.wait_threshold!r}") from exc
+    tagger = _tagger(args.tagger, wait_threshold=thresholds[0] if len(thresholds) == 1 else None)
+    if len(thresholds) > 1 and tagger.name != "bert":
+        raise InvalidInput("--wait-threshold applies to the bert tagger only")
     if hasattr(tagger, "enable_memo"):
         tagger.enable_memo()
     report: dict[str, object] = {
         "data": str(args.data),
         "format": ev.format,
         "tagger": tagger.name,
-        "labelled": evaluate(tagger, labelled, policies=policies),
+        "labelled": evaluate(tagger, labelled, policies=policies, thresholds=thresholds),
     }
-    if getattr(tagger, "wait_threshold", None) is not None:
+    if getattr(tagger, "wait_threshold", None) is not None and len(thresholds) <= 1:
         report["wait_threshold"] = tagger.wait_threshold
     if approximate:
         report["unlabelable_pairs"] = len(approximate)
@@ -317,10 +360,10 @@ def _print_report(report: dict[str, object]) -> None:
     if streaming:
         if "wait_threshold" in report:
             print(f"wait threshold: {report['wait_threshold']}")
-        print(f"{'policy':<14} {'stream F1':>9} {'EO':>7} {'TTD':>7} {'AWT':>7}  (TTD/AWT in words)")
+        print(f"{'policy':<20} {'stream F1':>9} {'EO':>7} {'TTD':>7} {'AWT':>7}  (TTD/AWT in words)")
         for policy, s in streaming.items():
             print(
-                f"{policy:<14} {s['streaming_f1']:>9.4f} {s['edit_overhead']:>7.4f} "
+                f"{policy:<20} {s['streaming_f1']:>9.4f} {s['edit_overhead']:>7.4f} "
                 f"{s['time_to_detection_words']:>7.3f} {s['average_wait_words']:>7.3f}"
             )
 
