@@ -410,6 +410,24 @@ def test_eval_command_errors(tmp_path: Path) -> None:
         eval_main(["--bogus"])
 
 
+def test_prefix_cuts_for_the_wait_head() -> None:
+    import random
+
+    from services.disfluency.training.train import TrainConfig, prefix_cuts, prefix_targets
+
+    rng = random.Random(0)
+    # Default: proper prefixes only (the full utterance is a separate example).
+    assert all(1 <= c < 6 for _ in range(50) for c in prefix_cuts(rng, 6, TrainConfig(prefixes=3)))
+    assert prefix_cuts(rng, 1, TrainConfig()) == []
+    # Uniform: every length 1..n, as the wait head meets them at run time.
+    cuts = {c for _ in range(200) for c in prefix_cuts(rng, 6, TrainConfig(prefixes=2, wait_uniform_prefixes=True))}
+    assert cuts == set(range(1, 7))
+    assert prefix_cuts(rng, 1, TrainConfig(prefixes=4, wait_uniform_prefixes=True)) == [1]
+    item = align_pair("set seven no eight", "set eight")[0]
+    disfl, wait = prefix_targets(item, 2)  # "seven" is removed, but its repair has not arrived
+    assert wait == [0, 1] and disfl[1] == -100
+
+
 def test_repetition_backstop_rule() -> None:
     from services.disfluency.rules import repetition_indices
 

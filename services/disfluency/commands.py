@@ -48,6 +48,11 @@ def train_main(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--wait-loss-weight", type=float, default=defaults.wait_loss_weight, help="weight of the wait head's loss"
     )
+    parser.add_argument(
+        "--wait-uniform-prefixes",
+        action="store_true",
+        help="train the wait head on prefixes of every length 1..n (none on the full-utterance example)",
+    )
     parser.add_argument("--disflqa-limit", type=int, default=0, help="use only N Disfl-QA pairs (0 = all)")
     parser.add_argument(
         "--wait-threshold",
@@ -87,6 +92,7 @@ def train_main(argv: Sequence[str]) -> int:
         disflqa_limit=args.disflqa_limit,
         prefixes=args.prefixes,
         wait_loss_weight=args.wait_loss_weight,
+        wait_uniform_prefixes=args.wait_uniform_prefixes,
         layers=args.layers,
         teacher=str(args.teacher or ""),
         distill_weight=args.distill_weight,

@@ -52,6 +52,9 @@ class TrainConfig:
     disflqa_limit: int = 0  # 0 = all labelled pairs
     wait_loss_weight: float = 0.5
     prefixes: int = 1  # random prefixes of each utterance per epoch (besides the full utterance)
+    # Wait head trained on prefixes drawn uniformly from all lengths 1..n, as at run time
+    # (the full-utterance example then carries no wait targets); see ``prefix_cuts``.
+    wait_uniform_prefixes: bool = False
     layers: int = 6  # fewer: a student keeping evenly spaced layers of the teacher
     teacher: str = ""  # checkpoint (model.pt) to distil (and initialise from, unless ``init`` is set)
     init: str = ""  # checkpoint to initialise from (e.g. a student being trained further)
@@ -130,6 +133,30 @@ def prefix_targets(item: Labelled, length: int) -> tuple[list[int], list[int]]:
         disfl.append(label_ids[i])
         wait.append(0)
     return disfl, wait
+
+
+def _prefix_count(n: int, cfg: TrainConfig) -> int:
+    return min(cfg.prefixes, n if cfg.wait_uniform_prefixes else n - 1)
+
+
+def prefix_cuts(rng: random.Random, n: int, cfg: TrainConfig) -> list[int]:
+    """Prefix lengths of one utterance of ``n`` words for one epoch.
+
+    By default, proper prefixes (1..n-1); the full utterance is always seen too,
+    with wait targets 0. At run time, though, the wait head sees every prefix
+    length 1..n equally often and never knows whether the utterance has ended:
+    the extra full-utterance example teaches it that the newest word is safe
+    more often than it is (wait probabilities too low). With
+    ``wait_uniform_prefixes`` the lengths are drawn from 1..n and the
+    full-utterance example carries no wait targets.
+    """
+    if cfg.wait_uniform_prefixes:
+        return rng.sample(range(1, n + 1), _prefix_count(n, cfg))
+    if n < 2:
+        return []
+    if cfg.prefixes == 1:  # one prefix draws exactly as before --prefixes existed (same runs, same data)
+        return [rng.randint(1, n - 1)]
+    return rng.sample(range(1, n), _prefix_count(n, cfg))
 
 
 def encode(tokenizer, words: list[str], disfl: list[int], wait: list[int]):
@@ -241,7 +268,7 @@ def train(
     )
     model.train()
 
-    per_item = [1 + min(cfg.prefixes, len(m.words) - 1) for m in mix]
+    per_item = [1 + _prefix_count(len(m.words), cfg) for m in mix]
     steps_per_epoch = math.ceil(sum(per_item) / cfg.batch_size)
     total_steps = max(1, int(steps_per_epoch * cfg.epochs))
     optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.01)
@@ -259,15 +286,12 @@ def train(
         examples = []
         for item in mix:
             n = len(item.words)
-            examples.append(encode(tokenizer, item.words, *prefix_targets(item, n)))
-            if n > 1:
-                # One prefix draws exactly as before --prefixes existed (same runs, same data).
-                if cfg.prefixes == 1:
-                    cuts = [rng.randint(1, n - 1)]
-                else:
-                    cuts = rng.sample(range(1, n), min(cfg.prefixes, n - 1))
-                for cut in cuts:
-                    examples.append(encode(tokenizer, item.words[:cut], *prefix_targets(item, cut)))
+            disfl, wait = prefix_targets(item, n)
+            if cfg.wait_uniform_prefixes:
+                wait = [-100] * n
+            examples.append(encode(tokenizer, item.words, disfl, wait))
+            for cut in prefix_cuts(rng, n, cfg):
+                examples.append(encode(tokenizer, item.words[:cut], *prefix_targets(item, cut)))
         # Length-bucketed batches (less padding), batch order shuffled.
         rng.shuffle(examples)
         chunks = [examples[i : i + cfg.batch_size * 50] for i in range(0, len(examples), cfg.batch_size * 50)]
