@@ -50,10 +50,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from assistant.errors import InvalidInput
-from dialog.domain import Domain, Example, Span, load_domains
+from dialog.domain import Domain, Example, Span, _Block, _dump, load_domains
 from services.nlu.base import OUT_OF_SCOPE
 from services.nlu.text import clean_text
 from services.nlu.text import words as split_words
@@ -81,23 +79,6 @@ REASONS = {
 
 
 # --------------------------------------------------------------------------- YAML output
-
-
-class _Block(str):
-    """A string written as a YAML literal block."""
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-_Dumper.add_representer(_Block, lambda d, s: d.represent_scalar("tag:yaml.org,2002:str", str(s), style="|"))
-
-
-def _dump(data: Any, path: Path, header: str = "") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
-    path.write_text(header + text, encoding="utf-8")
 
 
 def _lines(items: Sequence[str]) -> _Block:
