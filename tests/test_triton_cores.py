@@ -237,3 +237,17 @@ def test_end_promotes_a_pending_speculative_decode_to_the_finals_queue() -> None
         assert "spec" not in s._states  # freed after its answer
     finally:
         s.close()
+
+
+def test_server_stub_inherits_the_thread_environment(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """OMP_NUM_THREADS changes ctranslate2's numerics, so the stub must not get its own value.
+
+    With OMP_NUM_THREADS=1 forced on the stub only, Triton and the embedded
+    decoder disagreed on near-tie utterances ("turn on" vs "pern on").
+    """
+    from services.serving.triton_server import _python_env
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert "OMP_NUM_THREADS" not in _python_env()
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert _python_env()["OMP_NUM_THREADS"] == "3"

@@ -127,9 +127,12 @@ def _python_env() -> dict[str, str]:
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = f"{bin_dir}:{env.get('PATH', '')}"
     env["PYTHONPATH"] = ":".join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
-    # Thread counts are set per model in config.pbtxt; keep libraries from
-    # spawning one thread per core on top of them.
-    env.setdefault("OMP_NUM_THREADS", "1")
+    # Thread variables (OMP_NUM_THREADS, ...) are passed through unchanged:
+    # they change ctranslate2's numerics, not only its speed (OMP_NUM_THREADS=1
+    # turns "pern on the kitchen lights" into "turn on ..." on one utterance),
+    # so the server must decode under the same environment as the embedded
+    # backend to give the same transcripts. Per-model thread counts are set
+    # in config.pbtxt.
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
