@@ -40,8 +40,13 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--crf", action=argparse.BooleanOptionalAction, default=True,
                    help="train the slot head as a linear-chain CRF (default; --no-crf: per-word cross-entropy)")
     p.add_argument("--keep-fp32", type=Path, metavar="FILE", help="also keep the float ONNX export here")
+    p.add_argument("--keep-checkpoint", type=Path, metavar="FILE", help="also save the torch weights here (for --init-from)")
+    p.add_argument("--init-from", type=Path, metavar="FILE",
+                   help="continue from a --keep-checkpoint file instead of the pre-trained BERT")
     args = p.parse_args(argv)
     settings = load_settings()
+    if args.init_from is not None and not args.init_from.is_file():
+        raise InvalidInput(f"--init-from {args.init_from}: no such checkpoint (write one with --keep-checkpoint)")
     try:
         from services.nlu.train import train
     except ModuleNotFoundError as exc:
@@ -56,7 +61,7 @@ def train_main(argv: list[str]) -> int:
     meta = train(
         data, out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_seq_len=args.max_seq_len,
         seed=args.seed, threads=args.threads, limit=args.limit, train_embeddings=args.train_embeddings,
-        crf=args.crf, fp32_copy=args.keep_fp32,
+        crf=args.crf, fp32_copy=args.keep_fp32, checkpoint_out=args.keep_checkpoint, init_from=args.init_from,
     )
     print(f"train nlu: wrote {out} in {meta['train']['seconds']} s of training", file=sys.stderr)
     return 0
