@@ -123,7 +123,9 @@ class TokensTagged(Event):
 
     Attributes:
         tokens: the labelled words.
-        final: labels for the final transcript (else: committed labels of a partial).
+        final: labels for the final transcript (else: committed labels of a partial;
+            a word whose label is not committed yet has ``pending=True`` and is left
+            out of ``clean_text``).
     """
 
     type: ClassVar[str] = "tokens-tagged"
@@ -132,7 +134,7 @@ class TokensTagged(Event):
 
     @property
     def clean_text(self) -> str:
-        return " ".join(t.word for t in self.tokens if not t.remove)
+        return " ".join(t.word for t in self.tokens if not t.remove and not t.pending)
 
     @property
     def removed(self) -> list[str]:

@@ -231,6 +231,71 @@ def test_wait_policy_commits_after_max_wait_words() -> None:
     assert _committed(_wait_session(script, max_wait=2), words("a b c d")) == [0, 0, 1, 2]
 
 
+# A Disfl-QA-like start: "what" is uncertain on arrival and stays so (wait
+# >= 0.6, kept). "when" is uncertain on arrival (0.1) and trusted once "is"
+# follows (0.2); "is" and "it" are certain.
+UNCERTAIN_START = {
+    1: [(0, 0.30)],
+    2: [(0, 0.60), (0, 0.10)],
+    3: [(0, 0.60), (0, 0.20), (0, 0.01)],
+    4: [(0, 0.60), (0, 0.01), (0, 0.01), (0, 0.01)],
+}
+
+
+def _two_threshold_session(script):
+    return _wait_session(script, threshold=0.04, later_threshold=0.5, out_of_order=True)
+
+
+def test_two_threshold_policy_commits_later_words_while_an_earlier_one_waits() -> None:
+    ws = words("what when is it")
+    session = _two_threshold_session(UNCERTAIN_START)
+    assert session.update(ws[:1]) == []
+    assert session.update(ws[:2]) == []  # "when" is the newest word: 0.1 is not below 0.04
+    out = session.update(ws[:3])
+    # "when" (0.2 < 0.5 with one word after it) and "is" (0.01) are committed; "what" waits.
+    assert [t.pending for t in out] == [True, False, False]
+    assert [t.word for t in out] == ["what", "when", "is"]
+    from services.disfluency.base import clean_text
+
+    assert clean_text(out) == "when is"  # a pending word is not shown
+    out = session.update(ws)
+    assert [t.pending for t in out] == [True, False, False, False]
+    # The shipped in-order policy holds every word behind "what" until finish.
+    assert _committed(_wait_session(UNCERTAIN_START, threshold=0.065), ws) == [0, 0, 0, 0]
+    trace = simulate(_two_threshold_session(UNCERTAIN_START), ws)
+    assert trace.first_time == [4, 3, 3, 4]
+    assert trace.edits == len(ws)  # "what" shown once (by finish), nothing shown twice
+    old = streaming_scores(lambda: _wait_session(UNCERTAIN_START, threshold=0.065), [ws], [[False] * 4])
+    new = streaming_scores(lambda: _two_threshold_session(UNCERTAIN_START), [ws], [[False] * 4])
+    assert old.average_wait == pytest.approx((3 + 2 + 1 + 0) / 4)
+    assert new.average_wait == pytest.approx((3 + 1 + 0 + 0) / 4)
+    assert new.edit_overhead == old.edit_overhead == 0.0
+
+
+def test_two_threshold_policy_is_stricter_on_the_newest_word_than_the_shipped_threshold() -> None:
+    # A kept word with wait 0.05 on arrival: the shipped policy (0.065) commits it
+    # at once; the two-threshold one waits for the next word, which here shows it removed.
+    script = {
+        1: [(0, 0.01)],
+        2: [(0, 0.01), (0, 0.05)],
+        3: [(0, 0.01), (3, 0.90), (5, 0.95)],
+    }
+    ws = words("book seven no")
+    old = simulate(_wait_session(script, threshold=0.065), ws)
+    new = simulate(_two_threshold_session(script), ws)
+    assert old.first_label == [False, False, True] and old.edits == 4  # "seven" kept, then removed
+    assert new.first_label == [False, True, True] and new.edits == 3
+
+
+def test_out_of_order_commitment_restarts_when_a_committed_word_changes() -> None:
+    session = _two_threshold_session(UNCERTAIN_START)
+    session.update(words("what when is"))
+    # An ASR rewrite of "when" drops its committed label; "then" is decided afresh
+    # (the newest word, wait 0.1: not yet), and the pending "what" is not shown.
+    assert session.update(words("what then")) == []
+    assert [t.word for t in session.update(words("what then is"))] == ["what", "then", "is"]
+
+
 def test_finish_revises_a_committed_label_and_the_edit_overhead_counts_it() -> None:
     # "book seven" is trusted and committed as kept; the final transcript removes "seven".
     script = {
@@ -385,10 +450,15 @@ def test_eval_command_sweeps_wait_thresholds(tmp_path: Path, capsys) -> None:
 
     data = tmp_path / "tiny.jsonl"
     data.write_text(json.dumps({"disfluent": "set an alarm for seven no sorry eight", "fluent": "set an alarm for eight"}))
-    argv = ["--data", str(data), "--json", "--policies", "wait,wait-head-only", "--wait-threshold", "0.05,0.5"]
+    argv = [
+        "--data", str(data), "--json", "--policies", "wait,wait-two-threshold,wait-head-only", "--wait-threshold", "0.05,0.5"
+    ]
     assert eval_main(argv) == 0
     streaming = json.loads(capsys.readouterr().out)["labelled"]["streaming"]
-    assert set(streaming) == {"wait@0.05", "wait@0.5", "wait-head-only@0.05", "wait-head-only@0.5"}
+    # The two-threshold policy runs once; the single-threshold policies are swept.
+    assert set(streaming) == {
+        "wait@0.05", "wait@0.5", "wait-two-threshold", "wait-head-only@0.05", "wait-head-only@0.5"
+    }
     # A looser threshold never makes words wait longer.
     assert streaming["wait@0.5"]["average_wait_words"] <= streaming["wait@0.05"]["average_wait_words"]
     # Committing removed words at once never makes words wait longer than the wait head alone.

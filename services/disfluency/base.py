@@ -25,11 +25,14 @@ class TaggedToken:
     word: str
     remove: bool
     kind: DisfluencyKind | None = None
+    #: Streaming only: the word's label is not committed yet (a later word's
+    #: already is); ``remove`` means nothing until it is.
+    pending: bool = False
 
 
 def clean_text(tokens: Sequence[TaggedToken]) -> str:
-    """The transcript with removed words dropped."""
-    return " ".join(t.word for t in tokens if not t.remove)
+    """The transcript with removed words (and words whose label is still pending) dropped."""
+    return " ".join(t.word for t in tokens if not t.remove and not t.pending)
 
 
 class StreamingTagger(Protocol):
@@ -40,7 +43,9 @@ class StreamingTagger(Protocol):
 
         The returned list only grows between calls with extending prefixes:
         committed labels never change (a prefix that rewrites earlier words
-        restarts the commitment from the first changed word).
+        restarts the commitment from the first changed word). A policy that
+        commits out of order marks an earlier word still waiting with
+        ``pending=True``; it is committed (pending cleared) by a later call.
         """
         ...
 

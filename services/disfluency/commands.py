@@ -158,7 +158,7 @@ def clean_main(argv: Sequence[str]) -> int:
     return 0
 
 
-POLICIES = ("wait", "wait-head-only", "no-wait", "lookahead-1", "lookahead-2")
+POLICIES = ("wait", "wait-two-threshold", "wait-head-only", "no-wait", "lookahead-1", "lookahead-2")
 
 
 def _session_factory(tagger, policy: str):
@@ -166,6 +166,10 @@ def _session_factory(tagger, policy: str):
 
     if policy == "wait":
         return tagger.stream
+    if policy == "wait-two-threshold":
+        if not hasattr(tagger, "stream_two_threshold"):
+            raise InvalidInput("policy wait-two-threshold needs the bert tagger")
+        return tagger.stream_two_threshold
     if policy == "wait-head-only":
         if not hasattr(tagger, "stream_wait_head_only"):
             raise InvalidInput("policy wait-head-only needs the bert tagger")
@@ -294,7 +298,8 @@ def eval_main(argv: Sequence[str]) -> int:
     )
     parser.add_argument(
         "--wait-threshold",
-        help="override the model's stored wait threshold; several, comma-separated, sweep the wait policies",
+        help="override the model's stored wait threshold of the single-threshold policies (wait, "
+        "wait-head-only); several, comma-separated, sweep them",
     )
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N utterances")
     parser.add_argument("--write-sets", type=Path, metavar="DIR", help="write the generated held-out sets (and the threshold tuning set) and exit")
@@ -335,6 +340,9 @@ def eval_main(argv: Sequence[str]) -> int:
     }
     if getattr(tagger, "wait_threshold", None) is not None and len(thresholds) <= 1:
         report["wait_threshold"] = tagger.wait_threshold
+    if getattr(tagger, "arrival_threshold", None) is not None and "wait-two-threshold" in policies:
+        report["wait_arrival_threshold"] = tagger.arrival_threshold
+        report["wait_later_threshold"] = tagger.later_threshold
     if approximate:
         report["unlabelable_pairs"] = len(approximate)
         report["all_pairs_approximate"] = evaluate(tagger, labelled + approximate, policies=[])
@@ -364,6 +372,11 @@ def _print_report(report: dict[str, object]) -> None:
         )
     streaming = lab.get("streaming", {})
     if streaming:
+        if "wait_arrival_threshold" in report:
+            print(
+                f"wait-two-threshold: thresholds {report['wait_arrival_threshold']} (newest word) / "
+                f"{report['wait_later_threshold']} (later), out of order"
+            )
         if "wait_threshold" in report:
             print(f"wait threshold: {report['wait_threshold']}")
         print(f"{'policy':<20} {'stream F1':>9} {'EO':>7} {'TTD':>7} {'AWT':>7}  (TTD/AWT in words)")

@@ -97,24 +97,26 @@ def simulate(session: StreamingTagger, words: Sequence[str]) -> StreamTrace:
     first_label: list[bool | None] = [None] * n
     first_time = [n] * n
     detect: list[int | None] = [None] * n
-    shown: list[bool] = []
+    shown: list[bool | None] = [None] * n
     edits = 0
     outputs = [(t, session.update(words[:t])) for t in range(1, n + 1)]
     outputs.append((n, session.finish(words)))
     for t, labels in outputs:
-        current = [tok.remove for tok in labels]
-        for i, remove in enumerate(current):
-            if i >= len(shown) or shown[i] != remove:
+        for i, tok in enumerate(labels):
+            if tok.pending:  # not shown yet (an out-of-order policy committed a later word)
+                continue
+            remove = tok.remove
+            if shown[i] != remove:
                 edits += 1
             if first_label[i] is None:
                 first_label[i] = remove
                 first_time[i] = t
             if remove and detect[i] is None:
                 detect[i] = t
+            shown[i] = remove
         # A label that disappears (shorter output) is not counted as an edit:
-        # committed-prefix policies never shrink on a growing prefix.
-        shown = current + shown[len(current) :]
-    return StreamTrace([bool(x) for x in first_label], first_time, detect, shown[:n], edits)
+        # committed policies never shrink on a growing prefix.
+    return StreamTrace([bool(x) for x in first_label], first_time, detect, [bool(x) for x in shown], edits)
 
 
 @dataclass(slots=True)

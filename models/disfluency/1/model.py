@@ -54,6 +54,11 @@ class TritonPythonModel:
             tokens = session.finish(words) if finish else session.update(words)
             if end:
                 self.streams.end(corrid)
+        # The wire format has no "pending" flag: send only the committed prefix
+        # (words after a still-pending one arrive once it is committed).
+        pending = [i for i, t in enumerate(tokens) if t.pending]
+        if pending:
+            tokens = tokens[: pending[0]]
         return pb.pb_utils.InferenceResponse(output_tensors=[
             pb.out(T.TAGGED_WORDS, pb.string_array([t.word for t in tokens])),
             pb.out(T.REMOVE, np.array([t.remove for t in tokens], np.bool_)),
