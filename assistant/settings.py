@@ -43,7 +43,9 @@ class AsrSettings(BaseModel):
         6.0, description="Audio is zero-padded to at least this length before decoding (limits looping)."
     )
     fallback_window_s: float = Field(
-        30.0, description="Window of the re-decode when a short-window result looks looped (0 disables)."
+        10.0,
+        description="Window of the re-decode when a short-window result looks looped (0 disables); if that "
+        "still looks looped, a last re-decode on Whisper's 30 s window.",
     )
     partial_interval_ms: int = Field(300, description="New speech between two partial hypotheses.")
     tokens_per_second: float = Field(6.0, description="Token cap per second of speech (plus a small floor).")

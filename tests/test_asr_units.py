@@ -88,3 +88,40 @@ def test_model_checksum_mismatch_is_refused(tmp_path) -> None:  # type: ignore[n
 def test_cut_restart(raw: str, expected: str | None) -> None:
     kept = cut_restart(raw)
     assert (None if kept is None else " ".join(kept)) == expected
+
+
+def test_fallback_windows_try_ten_seconds_then_whisper_s_thirty() -> None:
+    from services.asr.decoder import fallback_windows
+
+    assert fallback_windows(10.0, 2.5) == [10.0, 30.0]
+    assert fallback_windows(30.0, 2.5) == [30.0]
+    # Speech longer than the first window: that window would decode the same audio again.
+    assert fallback_windows(10.0, 12.0) == [30.0]
+    assert fallback_windows(10.0, 30.0) == [30.0]
+
+
+def test_the_re_decode_stops_at_the_first_window_that_does_not_look_looped() -> None:
+    import numpy as np
+
+    from services.asr.decoder import Hypothesis, WhisperDecoder
+
+    looped = {6.0: True, 10.0: False, 30.0: False}
+    calls: list[float] = []
+
+    def fake_window(audio, speech_s, window_s, hints, beam):  # type: ignore[no-untyped-def]
+        calls.append(window_s)
+        return Hypothesis(f"w{window_s:g}", "", -0.1), looped[window_s]
+
+    dec = object.__new__(WhisperDecoder)  # no model: the window decode is scripted
+    dec.min_window_s, dec.fallback_window_s, dec.loop_guard = 6.0, 10.0, True
+    dec.beam_size = dec.final_beam_size = 1
+    dec._decode_window = fake_window  # type: ignore[method-assign]
+    pcm = np.zeros(16000 * 2, np.int16)
+    hyp = dec.decode(pcm, final=True)
+    assert (calls, hyp.text, hyp.fallback, hyp.fallback_window_s) == ([6.0, 10.0], "w10", True, 10.0)
+    calls.clear()
+    looped[10.0] = True  # still looped on 10 s: Whisper's native 30 s window decides
+    hyp = dec.decode(pcm, final=True)
+    assert (calls, hyp.text, hyp.fallback_window_s) == ([6.0, 10.0, 30.0], "w30", 30.0)
+    calls.clear()
+    assert dec.decode(pcm, final=False).text == "w6" and calls == [6.0]  # partials never re-decode

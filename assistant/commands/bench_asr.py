@@ -33,9 +33,10 @@ CONFIGS = {
     "pad-6s": dict(min_window_s=6.0, fallback_window_s=0.0, loop_guard=True),
     "pad-6s+fallback-30s": dict(min_window_s=6.0, fallback_window_s=30.0, loop_guard=True, beam_size=1),
     "pad-8s+fallback-30s": dict(min_window_s=8.0, fallback_window_s=30.0, loop_guard=True),
-    "pad-6s+fallback-30s+beam5 (default final)": dict(min_window_s=6.0, fallback_window_s=30.0, loop_guard=True, beam_size=5),
-    "pad-6s+fallback-10s+beam5": dict(min_window_s=6.0, fallback_window_s=10.0, loop_guard=True, beam_size=5),
-    "pad-6s+fallback-15s+beam5": dict(min_window_s=6.0, fallback_window_s=15.0, loop_guard=True, beam_size=5),
+    "pad-6s+fallback-30s+beam5": dict(min_window_s=6.0, fallback_window_s=30.0, loop_guard=True, beam_size=5),
+    "pad-6s+fallback-10s/30s+beam5 (default final)": dict(min_window_s=6.0, fallback_window_s=10.0, loop_guard=True,
+                                                          beam_size=5),
+    "pad-6s+fallback-15s/30s+beam5": dict(min_window_s=6.0, fallback_window_s=15.0, loop_guard=True, beam_size=5),
     "pad-6s+fallback-30s+domain-hints": dict(min_window_s=6.0, fallback_window_s=30.0, loop_guard=True, hints=True),
 }
 
@@ -82,13 +83,14 @@ def bench_asr_main(argv: list[str]) -> int:
         dec = WhisperDecoder(directory, threads=settings.asr.threads, **cfg)  # type: ignore[arg-type]
         dec.loop_guard = loop_guard
         dec.decode(audio[0], final=True)
-        hyps, times, fallbacks = [], [], 0
+        hyps, times, fallbacks, last_resort = [], [], 0, 0
         for pcm in audio:
             t0 = time.perf_counter()
             h = dec.decode(pcm, hints, final=True)
             times.append((time.perf_counter() - t0) * 1000)
             hyps.append(h.text)
             fallbacks += int(h.fallback)
+            last_resort += int(h.fallback_window_s >= 30.0 and dec.fallback_window_s < 30.0)
         real = [i for i, it in enumerate(items) if it["source"] == "real"]
         gen = [i for i, it in enumerate(items) if it["source"] != "real"]
         refs = [str(it["text"]) for it in items]
@@ -99,6 +101,7 @@ def bench_asr_main(argv: list[str]) -> int:
             "decode_ms_p50": round(percentile(times, 50), 1),
             "decode_ms_p95": round(percentile(times, 95), 1),
             "fallback_rate": round(fallbacks / len(audio), 3),
+            "last_resort_30s_rate": round(last_resort / len(audio), 3),
             "n_real": len(real),
             "n_generated": len(gen),
         }

@@ -63,7 +63,7 @@ class EmbeddedAsr:
     name = "embedded"
 
     def __init__(self, model: str = "tiny.en", threads: int = 2, min_window_s: float = 6.0,
-                 tokens_per_second: float = 6.0, beam_size: int = 1, fallback_window_s: float = 30.0,
+                 tokens_per_second: float = 6.0, beam_size: int = 1, fallback_window_s: float = 10.0,
                  final_beam_size: int | None = None) -> None:
         if model == "base":
             from services.asr.whisper_base import whisper_base_dir
