@@ -40,6 +40,8 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--crf", action=argparse.BooleanOptionalAction, default=True,
                    help="train the slot head as a linear-chain CRF (default; --no-crf: per-word cross-entropy)")
     p.add_argument("--keep-fp32", type=Path, metavar="FILE", help="also keep the float ONNX export here")
+    p.add_argument("--aug-prob", type=float, default=0.4,
+                   help="share of training examples given a disfluent/ASR-noised variant per batch")
     p.add_argument("--keep-checkpoint", type=Path, metavar="FILE", help="also save the torch weights here (for --init-from)")
     p.add_argument("--init-from", type=Path, metavar="FILE",
                    help="continue from a --keep-checkpoint file instead of the pre-trained BERT")
@@ -61,7 +63,7 @@ def train_main(argv: list[str]) -> int:
     meta = train(
         data, out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_seq_len=args.max_seq_len,
         seed=args.seed, threads=args.threads, limit=args.limit, train_embeddings=args.train_embeddings,
-        crf=args.crf, fp32_copy=args.keep_fp32, checkpoint_out=args.keep_checkpoint, init_from=args.init_from,
+        crf=args.crf, aug_prob=args.aug_prob, fp32_copy=args.keep_fp32, checkpoint_out=args.keep_checkpoint, init_from=args.init_from,
     )
     print(f"train nlu: wrote {out} in {meta['train']['seconds']} s of training", file=sys.stderr)
     return 0
