@@ -20,7 +20,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from services.disfluency.base import TaggedToken
+from services.disfluency.base import TaggedToken, clean_text
 from services.nlu.base import NluResult
 
 _seq = itertools.count()
@@ -134,7 +134,7 @@ class TokensTagged(Event):
 
     @property
     def clean_text(self) -> str:
-        return " ".join(t.word for t in self.tokens if not t.remove and not t.pending)
+        return clean_text(self.tokens)
 
     @property
     def removed(self) -> list[str]:

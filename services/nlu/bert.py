@@ -172,7 +172,8 @@ class JointBertNlu:
         probs = _softmax(logits)
         top = int(probs.argmax())
         intent, conf = self.intents[top], float(probs[top])
-        if hints is not None and hints.active_intent and intent != hints.active_intent:
+        unsure = conf < 0.9
+        if hints is not None and hints.active_intent and intent != hints.active_intent and (unsure or hints.expected_slot):
             # A short answer inside an open frame ("large" after "what size?"): trust the
             # frame when the words are known values of its slots and the model is unsure,
             # or, whatever the model's confidence, when the dialog asked for a slot and
@@ -180,7 +181,7 @@ class JointBertNlu:
             # a lone "large" means SetDeviceLevel, which no open question supports.
             answer = self._frame_answer(words, hints)
             only_values = bool(hints.expected_slot) and sum(v.end - v.start for v in answer) == len(words)
-            if answer and (conf < 0.9 or only_values):
+            if answer and (unsure or only_values):
                 return NluResult(hints.active_intent, max(conf, 0.5), tuple(answer))
         if intent == OUT_OF_SCOPE or conf < self.threshold:
             oos = float(probs[self.intents.index(OUT_OF_SCOPE)]) if OUT_OF_SCOPE in self.intents else 0.0
