@@ -321,3 +321,28 @@ def test_shipped_model_is_fused_and_decodes_with_its_crf(bert) -> None:  # noqa:
     assert bert._trans.max() == pytest.approx(max(max(r) for r in learned))
     plain = JointBertNlu(MODEL_DIR, transition_weight=0.0)
     assert set(plain._trans.ravel().tolist()) <= {0.0, -1e4}
+
+
+def test_checkpoint_average_is_the_elementwise_mean() -> None:
+    """`train nlu --init-from A B C` averages checkpoints; integer buffers are not averaged."""
+    import numpy as np
+
+    from services.nlu.train import average_state_dicts
+
+    a = {"w": np.array([1.0, 2.0], dtype=np.float32), "pos": np.array([0, 1])}
+    b = {"w": np.array([3.0, 6.0], dtype=np.float32), "pos": np.array([0, 1])}
+    avg = average_state_dicts([a, b])
+    assert avg["w"].tolist() == [2.0, 4.0] and avg["w"].dtype == np.float32
+    assert avg["pos"] is a["pos"]
+    with pytest.raises(ValueError, match="different parameters"):
+        average_state_dicts([a, {"w": b["w"]}])
+    with pytest.raises(ValueError, match="shape of w"):
+        average_state_dicts([a, {"w": np.zeros(3, dtype=np.float32), "pos": b["pos"]}])
+
+
+def test_train_nlu_refuses_zero_epochs_without_a_checkpoint(capsys) -> None:  # noqa: ANN001
+    """--epochs 0 only exports --init-from checkpoints; without them it is a clear error, not an untrained model."""
+    assert main(["train", "nlu", "--epochs", "0"]) == 1
+    assert "--epochs must be at least 1" in capsys.readouterr().err
+    assert main(["train", "nlu", "--init-from", "no/such/ck.pt"]) == 1
+    assert "no such checkpoint" in capsys.readouterr().err

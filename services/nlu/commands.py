@@ -43,12 +43,16 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--aug-prob", type=float, default=0.4,
                    help="share of training examples given a disfluent/ASR-noised variant per batch")
     p.add_argument("--keep-checkpoint", type=Path, metavar="FILE", help="also save the torch weights here (for --init-from)")
-    p.add_argument("--init-from", type=Path, metavar="FILE",
-                   help="continue from a --keep-checkpoint file instead of the pre-trained BERT")
+    p.add_argument("--init-from", type=Path, metavar="FILE", nargs="+",
+                   help="continue from a --keep-checkpoint file instead of the pre-trained BERT; "
+                        "several files are averaged weight by weight (with --epochs 0: export the average only)")
     args = p.parse_args(argv)
     settings = load_settings()
-    if args.init_from is not None and not args.init_from.is_file():
-        raise InvalidInput(f"--init-from {args.init_from}: no such checkpoint (write one with --keep-checkpoint)")
+    for ck in args.init_from or []:
+        if not ck.is_file():
+            raise InvalidInput(f"--init-from {ck}: no such checkpoint (write one with --keep-checkpoint)")
+    if args.epochs < 0 or (args.epochs == 0 and not args.init_from):
+        raise InvalidInput("--epochs must be at least 1 (0 only with --init-from: export the checkpoint(s) as they are)")
     try:
         from services.nlu.train import train
     except ModuleNotFoundError as exc:

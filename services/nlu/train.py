@@ -146,6 +146,38 @@ def fuse_and_quantize(fp32: Path, out: Path, num_heads: int = 12, hidden_size: i
     return stats
 
 
+def average_state_dicts(states: list[dict[str, Any]]) -> dict[str, Any]:
+    """The element-wise mean of several torch state dicts with the same keys and shapes.
+
+    Floating-point tensors are averaged (in their own dtype: the checkpoints here are
+    float32); anything else (integer buffers such as BERT's ``position_ids``) is taken
+    from the first state, where all agree. Works on torch tensors and numpy arrays.
+    """
+    if not states:
+        raise ValueError("no checkpoints to average")
+    keys = list(states[0])
+    for state in states[1:]:
+        if list(state) != keys:
+            raise ValueError("checkpoints to average have different parameters")
+    out: dict[str, Any] = {}
+    for key in keys:
+        values = [state[key] for state in states]
+        if any(tuple(v.shape) != tuple(values[0].shape) for v in values):
+            raise ValueError(f"checkpoints to average disagree on the shape of {key}")
+        if _is_float(values[0]):
+            out[key] = sum(values[1:], values[0]) / len(values)
+        else:
+            out[key] = values[0]
+    return out
+
+
+def _is_float(value: Any) -> bool:
+    """True for floating-point torch tensors and numpy arrays (the averaged kinds)."""
+    if hasattr(value, "is_floating_point"):
+        return bool(value.is_floating_point())
+    return getattr(getattr(value, "dtype", None), "kind", "") == "f"
+
+
 def train(
     data: NluData,
     out_dir: Path,
@@ -164,7 +196,7 @@ def train(
     crf_lr: float = 5e-3,
     fp32_copy: Path | None = None,
     checkpoint_out: Path | None = None,
-    init_from: Path | None = None,
+    init_from: Path | list[Path] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune, export ``out_dir/model.onnx`` (INT8) + tokenizer + labels + manifest.
 
@@ -178,6 +210,9 @@ def train(
     checkpoint instead of the pre-trained BERT (a run of 3 epochs costs ~45 min on
     this machine, so more training continues a run instead of repeating it). The
     learning-rate schedule (warm-up, linear decay) restarts with the new run.
+    Several ``init_from`` checkpoints are averaged weight by weight first (checkpoint
+    averaging: the continuations of one run sit in one basin, and their mean is often
+    better than any of them); ``epochs=0`` then only exports that average.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
@@ -292,16 +327,18 @@ def train(
         train_set = train_set[:limit]
     model = JointBert()
     crf_layer = Crf() if crf else None
-    if init_from is not None:
-        state = torch.load(init_from, map_location="cpu", weights_only=True)
-        if state.get("intents") != data.intents or state.get("slot_labels") != data.slot_labels:
-            raise ValueError(f"{init_from}: its intents/slot labels differ from the training data's; train from scratch")
-        if (state.get("crf") is not None) != (crf_layer is not None):
-            raise ValueError(f"{init_from}: trained {'with' if state.get('crf') is not None else 'without'} a CRF; "
-                             f"pass {'--crf' if state.get('crf') is not None else '--no-crf'}")
-        model.load_state_dict(state["model"])
+    sources = [init_from] if isinstance(init_from, Path) else list(init_from or [])
+    if sources:
+        states = [torch.load(src, map_location="cpu", weights_only=True) for src in sources]
+        for src, state in zip(sources, states, strict=True):
+            if state.get("intents") != data.intents or state.get("slot_labels") != data.slot_labels:
+                raise ValueError(f"{src}: its intents/slot labels differ from the training data's; train from scratch")
+            if (state.get("crf") is not None) != (crf_layer is not None):
+                raise ValueError(f"{src}: trained {'with' if state.get('crf') is not None else 'without'} a CRF; "
+                                 f"pass {'--crf' if state.get('crf') is not None else '--no-crf'}")
+        model.load_state_dict(average_state_dicts([s["model"] for s in states]))
         if crf_layer is not None:
-            crf_layer.load_state_dict(state["crf"])
+            crf_layer.load_state_dict(average_state_dicts([s["crf"] for s in states]))
     # Fine-tuned by default (+0.5 slot F1 on dev); frozen embeddings make a CPU step
     # cheaper and keep the pre-trained vectors for words the task data never shows.
     model.bert.embeddings.word_embeddings.weight.requires_grad = train_embeddings
@@ -396,7 +433,7 @@ def train(
             "train_embeddings": train_embeddings,
             "aug_prob": aug_prob,
             "crf": crf,
-            "init_from": init_from.name if init_from is not None else None,
+            "init_from": [src.name for src in sources] if len(sources) > 1 else (sources[0].name if sources else None),
             "seconds": round(train_s, 1),
         },
     }
