@@ -498,6 +498,28 @@ def test_prefix_cuts_for_the_wait_head() -> None:
     assert wait == [0, 1] and disfl[1] == -100
 
 
+def test_label_wait_targets_and_disflqa_prefixes() -> None:
+    torch = pytest.importorskip("torch")
+    from services.disfluency.training.align import Labelled
+    from services.disfluency.training.train import TrainConfig, item_prefixes, label_wait_targets
+
+    # 4 positions: [CLS], two first pieces, a continuation piece. Word 1 is kept now
+    # (argmax 0) but removed in the end; word 2 is removed now and in the end.
+    d_logits = torch.tensor([[[5.0, 0, 0, 0, 0, 0], [5.0, 0, 0, 0, 0, 0], [0, 0, 5.0, 0, 0, 0], [5.0, 0, 0, 0, 0, 0]]])
+    w_t = torch.tensor([[-100, 0, 0, -100]])
+    r_t = torch.tensor([[-100, 1, 1, -100]])
+    assert label_wait_targets(torch, d_logits, w_t, r_t).tolist() == [[-100, 1, 0, -100]]
+    # The visibility rule's wait 1 stays even when the label is already right.
+    assert label_wait_targets(torch, d_logits, torch.tensor([[-100, 0, 1, -100]]), r_t).tolist() == [[-100, 1, 1, -100]]
+    # No wait target (e.g. the full utterance with --wait-uniform-prefixes): none added.
+    none = torch.full((1, 4), -100)
+    assert label_wait_targets(torch, d_logits, none, r_t).tolist() == none.tolist()
+    cfg = TrainConfig(prefixes=4, disflqa_prefixes=6)
+    assert item_prefixes(Labelled(["a"], [False], [None], "5a8d7f"), cfg) == 6
+    assert item_prefixes(Labelled(["a"], [False], [None], "commands:fluent"), cfg) == 4
+    assert item_prefixes(Labelled(["a"], [False], [None], "5a8d7f"), TrainConfig(prefixes=4)) == 4
+
+
 def test_repetition_backstop_rule() -> None:
     from services.disfluency.rules import repetition_indices
 

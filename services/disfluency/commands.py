@@ -53,6 +53,22 @@ def train_main(argv: Sequence[str]) -> int:
         action="store_true",
         help="train the wait head on prefixes of every length 1..n (none on the full-utterance example)",
     )
+    parser.add_argument(
+        "--wait-target",
+        choices=["visible", "label"],
+        default=defaults.wait_target,
+        help="wait head target: visible = removed word whose disfluency is not visible yet (default); "
+        "label = also any word whose current argmax keep/remove label is not its final gold label",
+    )
+    parser.add_argument(
+        "--disflqa-prefixes", type=int, default=0, help="prefixes per Disfl-QA utterance (0 = --prefixes)"
+    )
+    parser.add_argument(
+        "--fluent-share",
+        type=float,
+        default=defaults.fluent_share,
+        help="share of generated SNIPS sentences left fluent (commands: this + 0.1)",
+    )
     parser.add_argument("--disflqa-limit", type=int, default=0, help="use only N Disfl-QA pairs (0 = all)")
     parser.add_argument(
         "--wait-threshold",
@@ -93,6 +109,9 @@ def train_main(argv: Sequence[str]) -> int:
         prefixes=args.prefixes,
         wait_loss_weight=args.wait_loss_weight,
         wait_uniform_prefixes=args.wait_uniform_prefixes,
+        wait_target=args.wait_target,
+        disflqa_prefixes=args.disflqa_prefixes,
+        fluent_share=args.fluent_share,
         layers=args.layers,
         teacher=str(args.teacher or ""),
         distill_weight=args.distill_weight,

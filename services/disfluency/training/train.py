@@ -15,6 +15,14 @@ every other word gets wait 0 and its final label. The wait head thus learns
 when the right context is still missing, and the streaming session commits a
 word only when its wait probability is low.
 
+With ``wait_target="label"`` the wait target is also 1 for a word whose
+keep/remove label the model would emit *now* (the argmax of its own
+disfluency head on this prefix, in the same forward pass) differs from its
+final gold label: e.g. a word of a long restart whose repair has begun but
+cannot be recognised yet, or a repeated word that only looks wrong once the
+next word has arrived. That is what the streaming policy needs: "is the label
+I would commit now the final one?" (see :func:`label_wait_targets`).
+
 Data mix (seeded; see :func:`build_mix`): Disfl-QA train labelled by
 :mod:`.align`, LARD-style disfluencies injected into SNIPS text and the
 assistant's own commands by :mod:`.generate`, with fluent sentences kept.
@@ -35,6 +43,7 @@ from services.disfluency.training.align import Labelled, align_pairs
 from services.disfluency.training.generate import assistant_commands, generate, snips_utterances
 
 LABELS = ["keep", "filler", "repetition", "repair", "restart", "interregnum"]
+GENERATED_SOURCES = ("snips", "commands")  # ``Labelled.source`` of generated items; Disfl-QA: its pair id
 MAX_TOKENS = 96  # sub-word tokens incl. [CLS]/[SEP]; longer inputs are truncated
 
 
@@ -55,6 +64,12 @@ class TrainConfig:
     # Wait head trained on prefixes drawn uniformly from all lengths 1..n, as at run time
     # (the full-utterance example then carries no wait targets); see ``prefix_cuts``.
     wait_uniform_prefixes: bool = False
+    # "visible": wait 1 only for removed words whose disfluency is not visible yet (the
+    # original rule); "label": also for words whose current argmax keep/remove label is not
+    # their final gold label (see ``label_wait_targets``). With "label" the teacher's wait
+    # head (trained on the other target) is not distilled.
+    wait_target: str = "visible"
+    disflqa_prefixes: int = 0  # prefixes per Disfl-QA utterance (0 = ``prefixes``)
     layers: int = 6  # fewer: a student keeping evenly spaced layers of the teacher
     teacher: str = ""  # checkpoint (model.pt) to distil (and initialise from, unless ``init`` is set)
     init: str = ""  # checkpoint to initialise from (e.g. a student being trained further)
@@ -135,11 +150,34 @@ def prefix_targets(item: Labelled, length: int) -> tuple[list[int], list[int]]:
     return disfl, wait
 
 
-def _prefix_count(n: int, cfg: TrainConfig) -> int:
-    return min(cfg.prefixes, n if cfg.wait_uniform_prefixes else n - 1)
+def label_wait_targets(torch, d_logits, w_t, r_t):
+    """Wait targets of ``wait_target="label"``.
+
+    ``w_t`` holds the visibility-rule targets (-100 = none), ``r_t`` each word's
+    final gold keep/remove (1 = removed; -100 off first sub-words). A word also
+    gets wait 1 when the current argmax of the disfluency head (keep vs any
+    kind) differs from its final gold label. Positions without a wait target
+    keep none.
+    """
+    with torch.no_grad():
+        now_removed = (d_logits.argmax(-1) != 0).long()
+        wrong = ((now_removed != r_t) & (r_t != -100)).long()
+        return torch.where(w_t == -100, w_t, torch.maximum(w_t, wrong))
 
 
-def prefix_cuts(rng: random.Random, n: int, cfg: TrainConfig) -> list[int]:
+def _prefix_count(n: int, cfg: TrainConfig, prefixes: int | None = None) -> int:
+    k = cfg.prefixes if prefixes is None else prefixes
+    return min(k, n if cfg.wait_uniform_prefixes else n - 1)
+
+
+def item_prefixes(item: Labelled, cfg: TrainConfig) -> int:
+    """Random prefixes per epoch for one utterance (``disflqa_prefixes`` for Disfl-QA)."""
+    if cfg.disflqa_prefixes and item.source.split(":")[0] not in GENERATED_SOURCES:
+        return cfg.disflqa_prefixes
+    return cfg.prefixes
+
+
+def prefix_cuts(rng: random.Random, n: int, cfg: TrainConfig, prefixes: int | None = None) -> list[int]:
     """Prefix lengths of one utterance of ``n`` words for one epoch.
 
     By default, proper prefixes (1..n-1); the full utterance is always seen too,
@@ -150,32 +188,41 @@ def prefix_cuts(rng: random.Random, n: int, cfg: TrainConfig) -> list[int]:
     ``wait_uniform_prefixes`` the lengths are drawn from 1..n and the
     full-utterance example carries no wait targets.
     """
+    k = cfg.prefixes if prefixes is None else prefixes
     if cfg.wait_uniform_prefixes:
-        return rng.sample(range(1, n + 1), _prefix_count(n, cfg))
+        return rng.sample(range(1, n + 1), _prefix_count(n, cfg, k))
     if n < 2:
         return []
-    if cfg.prefixes == 1:  # one prefix draws exactly as before --prefixes existed (same runs, same data)
+    if k == 1:  # one prefix draws exactly as before --prefixes existed (same runs, same data)
         return [rng.randint(1, n - 1)]
-    return rng.sample(range(1, n), _prefix_count(n, cfg))
+    return rng.sample(range(1, n), _prefix_count(n, cfg, k))
 
 
-def encode(tokenizer, words: list[str], disfl: list[int], wait: list[int]):
-    """Sub-word ids with targets on each word's first piece."""
+def encode(tokenizer, words: list[str], disfl: list[int], wait: list[int], final: list[bool] | None = None):
+    """Sub-word ids with targets on each word's first piece.
+
+    With ``final`` (each word's final gold removed flag) a fourth list carries it
+    on the first pieces (for ``label_wait_targets``).
+    """
     enc = tokenizer.encode(words, is_pretokenized=True)
     ids = enc.ids[:MAX_TOKENS]
     word_ids = enc.word_ids[:MAX_TOKENS]
     if ids[-1] != tokenizer.token_to_id("[SEP]"):
         ids[-1] = tokenizer.token_to_id("[SEP]")
         word_ids[-1] = None
-    d_t, w_t, prev = [], [], None
+    d_t, w_t, r_t, prev = [], [], [], None
     for wid in word_ids:
         if wid is None or wid == prev:
             d_t.append(-100)
             w_t.append(-100)
+            r_t.append(-100)
         else:
             d_t.append(disfl[wid])
             w_t.append(wait[wid])
+            r_t.append(int(final[wid]) if final is not None else -100)
         prev = wid
+    if final is not None:
+        return ids, d_t, w_t, r_t
     return ids, d_t, w_t
 
 
@@ -268,7 +315,7 @@ def train(
     )
     model.train()
 
-    per_item = [1 + _prefix_count(len(m.words), cfg) for m in mix]
+    per_item = [1 + _prefix_count(len(m.words), cfg, item_prefixes(m, cfg)) for m in mix]
     steps_per_epoch = math.ceil(sum(per_item) / cfg.batch_size)
     total_steps = max(1, int(steps_per_epoch * cfg.epochs))
     optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.01)
@@ -289,9 +336,9 @@ def train(
             disfl, wait = prefix_targets(item, n)
             if cfg.wait_uniform_prefixes:
                 wait = [-100] * n
-            examples.append(encode(tokenizer, item.words, disfl, wait))
-            for cut in prefix_cuts(rng, n, cfg):
-                examples.append(encode(tokenizer, item.words[:cut], *prefix_targets(item, cut)))
+            examples.append(encode(tokenizer, item.words, disfl, wait, item.remove))
+            for cut in prefix_cuts(rng, n, cfg, item_prefixes(item, cfg)):
+                examples.append(encode(tokenizer, item.words[:cut], *prefix_targets(item, cut), item.remove[:cut]))
         # Length-bucketed batches (less padding), batch order shuffled.
         rng.shuffle(examples)
         chunks = [examples[i : i + cfg.batch_size * 50] for i in range(0, len(examples), cfg.batch_size * 50)]
@@ -306,12 +353,16 @@ def train(
             mask = torch.zeros((len(batch), width), dtype=torch.long)
             d_t = torch.full((len(batch), width), -100, dtype=torch.long)
             w_t = torch.full((len(batch), width), -100, dtype=torch.long)
-            for r, (a, b, c) in enumerate(batch):
+            r_t = torch.full((len(batch), width), -100, dtype=torch.long)
+            for r, (a, b, c, f) in enumerate(batch):
                 ids[r, : len(a)] = torch.tensor(a)
                 mask[r, : len(a)] = 1
                 d_t[r, : len(b)] = torch.tensor(b)
                 w_t[r, : len(c)] = torch.tensor(c)
+                r_t[r, : len(f)] = torch.tensor(f)
             d_logits, w_logits = model(ids, mask)
+            if cfg.wait_target == "label":
+                w_t = label_wait_targets(torch, d_logits, w_t, r_t)
             loss_d = ce(d_logits.reshape(-1, len(LABELS)), d_t.reshape(-1))
             w_valid = (w_t != -100).float()
             loss_w = (bce(w_logits, w_t.clamp(min=0).float()) * w_valid).sum() / w_valid.sum().clamp(min=1)
@@ -327,7 +378,7 @@ def train(
                 kd_w = torch.nn.functional.binary_cross_entropy_with_logits(
                     w_logits.reshape(-1)[word], torch.sigmoid(t_w.reshape(-1)[word])
                 )
-                kd = kd_d + cfg.wait_loss_weight * kd_w
+                kd = kd_d + (cfg.wait_loss_weight * kd_w if cfg.wait_target == "visible" else 0.0)
                 loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * kd
             optim.zero_grad()
             loss.backward()
