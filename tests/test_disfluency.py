@@ -520,6 +520,37 @@ def test_label_wait_targets_and_disflqa_prefixes() -> None:
     assert item_prefixes(Labelled(["a"], [False], [None], "5a8d7f"), TrainConfig(prefixes=4)) == 4
 
 
+def test_predict_removed_reads_first_sub_words() -> None:
+    torch = pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    from services.disfluency.training.align import Labelled
+    from services.disfluency.training.train import predict_removed
+
+    class Tok:  # word "xx" is two pieces; ids: [CLS]=1, [SEP]=2, words 10 + index
+        def encode(self, words, is_pretokenized=True):
+            ids, wids = [1], [None]
+            for k, w in enumerate(words):
+                for _ in range(2 if w == "xx" else 1):
+                    ids.append(10 + k)
+                    wids.append(k)
+            return SimpleNamespace(ids=ids + [2], word_ids=wids + [None])
+
+        def token_to_id(self, name):
+            return {"[CLS]": 1, "[SEP]": 2}[name]
+
+    class Model(torch.nn.Module):  # removes every piece whose id is odd
+        def forward(self, ids, mask):
+            logits = torch.zeros((*ids.shape, 6))
+            logits[..., 0] = (ids % 2 == 0).float()
+            logits[..., 3] = (ids % 2 == 1).float()
+            return logits, torch.zeros(ids.shape)
+
+    items = [Labelled(["a", "xx", "b"], [True, False, False], [None] * 3), Labelled(["c"], [False], [None])]
+    # Pieces: a=10 (kept), xx=11,11 (removed), b=12 (kept); c=10 (kept).
+    assert predict_removed(torch, Model(), Tok(), items, 1) == [[False, True, False], [False]]
+
+
 def test_repetition_backstop_rule() -> None:
     from services.disfluency.rules import repetition_indices
 

@@ -55,10 +55,11 @@ def train_main(argv: Sequence[str]) -> int:
     )
     parser.add_argument(
         "--wait-target",
-        choices=["visible", "label"],
+        choices=["visible", "label", "final"],
         default=defaults.wait_target,
         help="wait head target: visible = removed word whose disfluency is not visible yet (default); "
-        "label = also any word whose current argmax keep/remove label is not its final gold label",
+        "label = also any word whose current argmax keep/remove label is not its final gold label; "
+        "final = the same against the model's own full-utterance label (recomputed each epoch)",
     )
     parser.add_argument(
         "--disflqa-prefixes", type=int, default=0, help="prefixes per Disfl-QA utterance (0 = --prefixes)"

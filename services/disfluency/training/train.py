@@ -22,6 +22,10 @@ final gold label: e.g. a word of a long restart whose repair has begun but
 cannot be recognised yet, or a repeated word that only looks wrong once the
 next word has arrived. That is what the streaming policy needs: "is the label
 I would commit now the final one?" (see :func:`label_wait_targets`).
+``wait_target="final"`` compares with the model's own full-utterance label
+instead (:func:`predict_removed`, once per epoch): the edit overhead counts
+changes against that label, so a word the model gets wrong even in full
+context need not wait.
 
 Data mix (seeded; see :func:`build_mix`): Disfl-QA train labelled by
 :mod:`.align`, LARD-style disfluencies injected into SNIPS text and the
@@ -66,8 +70,10 @@ class TrainConfig:
     wait_uniform_prefixes: bool = False
     # "visible": wait 1 only for removed words whose disfluency is not visible yet (the
     # original rule); "label": also for words whose current argmax keep/remove label is not
-    # their final gold label (see ``label_wait_targets``). With "label" the teacher's wait
-    # head (trained on the other target) is not distilled.
+    # their final gold label (see ``label_wait_targets``); "final": the same against the model's
+    # own full-utterance label (recomputed each epoch; the edit overhead counts changes against
+    # that label, not gold). With "label"/"final" the teacher's wait head (trained on the
+    # other target) is not distilled.
     wait_target: str = "visible"
     disflqa_prefixes: int = 0  # prefixes per Disfl-QA utterance (0 = ``prefixes``)
     layers: int = 6  # fewer: a student keeping evenly spaced layers of the teacher
@@ -163,6 +169,34 @@ def label_wait_targets(torch, d_logits, w_t, r_t):
         now_removed = (d_logits.argmax(-1) != 0).long()
         wrong = ((now_removed != r_t) & (r_t != -100)).long()
         return torch.where(w_t == -100, w_t, torch.maximum(w_t, wrong))
+
+
+def predict_removed(torch, model, tokenizer, items: list[Labelled], batch_size: int) -> list[list[bool]]:
+    """The model's own full-utterance keep/remove labels (eval mode), for ``wait_target="final"``.
+
+    Words past the sub-word limit keep their gold label.
+    """
+    model.eval()
+    encoded = [encode(tokenizer, it.words, [0] * len(it.words), [0] * len(it.words), it.remove) for it in items]
+    out = [list(it.remove) for it in items]
+    order = sorted(range(len(items)), key=lambda k: len(encoded[k][0]))
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size * 2):
+            idx = order[start : start + batch_size * 2]
+            width = max(len(encoded[k][0]) for k in idx)
+            ids = torch.zeros((len(idx), width), dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for r, k in enumerate(idx):
+                ids[r, : len(encoded[k][0])] = torch.tensor(encoded[k][0])
+                mask[r, : len(encoded[k][0])] = 1
+            removed = (model(ids, mask)[0].argmax(-1) != 0).tolist()
+            for r, k in enumerate(idx):
+                w = 0
+                for pos, target in enumerate(encoded[k][3]):
+                    if target != -100:
+                        out[k][w] = bool(removed[r][pos])
+                        w += 1
+    return out
 
 
 def _prefix_count(n: int, cfg: TrainConfig, prefixes: int | None = None) -> int:
@@ -331,14 +365,20 @@ def train(
     bar = tqdm(total=total_steps, desc="train disfluency", unit="step")
     for _epoch in range(math.ceil(cfg.epochs)):
         examples = []
-        for item in mix:
+        finals = (
+            predict_removed(torch, model, tokenizer, mix, cfg.batch_size)
+            if cfg.wait_target == "final"
+            else [item.remove for item in mix]
+        )
+        model.train()
+        for item, final in zip(mix, finals, strict=True):
             n = len(item.words)
             disfl, wait = prefix_targets(item, n)
             if cfg.wait_uniform_prefixes:
                 wait = [-100] * n
-            examples.append(encode(tokenizer, item.words, disfl, wait, item.remove))
+            examples.append(encode(tokenizer, item.words, disfl, wait, final))
             for cut in prefix_cuts(rng, n, cfg, item_prefixes(item, cfg)):
-                examples.append(encode(tokenizer, item.words[:cut], *prefix_targets(item, cut), item.remove[:cut]))
+                examples.append(encode(tokenizer, item.words[:cut], *prefix_targets(item, cut), final[:cut]))
         # Length-bucketed batches (less padding), batch order shuffled.
         rng.shuffle(examples)
         chunks = [examples[i : i + cfg.batch_size * 50] for i in range(0, len(examples), cfg.batch_size * 50)]
@@ -361,7 +401,7 @@ def train(
                 w_t[r, : len(c)] = torch.tensor(c)
                 r_t[r, : len(f)] = torch.tensor(f)
             d_logits, w_logits = model(ids, mask)
-            if cfg.wait_target == "label":
+            if cfg.wait_target in ("label", "final"):
                 w_t = label_wait_targets(torch, d_logits, w_t, r_t)
             loss_d = ce(d_logits.reshape(-1, len(LABELS)), d_t.reshape(-1))
             w_valid = (w_t != -100).float()
