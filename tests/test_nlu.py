@@ -346,3 +346,19 @@ def test_train_nlu_refuses_zero_epochs_without_a_checkpoint(capsys) -> None:  # 
     assert "--epochs must be at least 1" in capsys.readouterr().err
     assert main(["train", "nlu", "--init-from", "no/such/ck.pt"]) == 1
     assert "no such checkpoint" in capsys.readouterr().err
+
+
+def test_eval_noised_is_seeded_and_labelled(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--noised SEED scores the data with the training augmentation applied: same seed, same numbers."""
+    data = tmp_path / "dev.tsv"
+    data.write_text(
+        "set a timer for five minutes\tO O O O B-duration I-duration\tSetTimer\n"
+        "turn off the kitchen lights\tO O O B-room O\tDeviceOff\n"
+        "what time is it\tO O O O\tGetTime\n"
+    )
+    runs = []
+    for _ in range(2):
+        assert main(["eval", "nlu", "--data", str(data), "--format", "bio", "--noised", "7", "--json"]) == 0
+        runs.append(json.loads(capsys.readouterr().out))
+    assert runs[0] == runs[1]
+    assert runs[0]["data"].endswith("noised (seed 7)") and runs[0]["utterances"] == 3

@@ -88,6 +88,9 @@ def eval_main(argv: list[str]) -> int:
     p.add_argument("--backend", choices=["auto", "bert", "keywords"], default="auto")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.add_argument("--errors", type=int, default=0, help="also print this many misparsed utterances")
+    p.add_argument("--noised", type=int, metavar="SEED",
+                   help="apply the training augmentation (fillers, repetitions, homophones, dropped words) "
+                        "to every utterance, seeded: a robustness check")
     args = p.parse_args(argv)
     from services.nlu.evaluate import load_eval_data, predict, score
 
@@ -101,6 +104,14 @@ def eval_main(argv: list[str]) -> int:
         source = str(args.data)
     if not examples:
         raise InvalidInput(f"{source}: no utterances")
+    if args.noised is not None:
+        import random
+
+        from services.nlu.data import augment
+
+        rng = random.Random(args.noised)
+        examples = [augment(e, rng) for e in examples]
+        source += f", noised (seed {args.noised})"
     backend = _backend(args.backend)
     report = score(examples, predict(backend, examples), keep_errors=max(args.errors, 0))
     metrics = report.to_json()

@@ -433,7 +433,8 @@ def train(
             "train_embeddings": train_embeddings,
             "aug_prob": aug_prob,
             "crf": crf,
-            "init_from": [src.name for src in sources] if len(sources) > 1 else (sources[0].name if sources else None),
+            # The paths as given: with several, the exported weights are their average.
+            "init_from": [str(src) for src in sources] if len(sources) > 1 else (str(sources[0]) if sources else None),
             "seconds": round(train_s, 1),
         },
     }
