@@ -551,6 +551,31 @@ def test_predict_removed_reads_first_sub_words() -> None:
     assert predict_removed(torch, Model(), Tok(), items, 1) == [[False, True, False], [False]]
 
 
+@needs_model
+def test_labels_json_can_make_the_two_threshold_policy_the_default(tmp_path: Path) -> None:
+    from services.disfluency.bert import BertTagger
+    from services.disfluency.training.train import write_manifest
+
+    copy = tmp_path / "1"
+    shutil.copytree(MODEL_DIR, copy)
+    meta = json.loads((copy / "labels.json").read_text())
+    assert "streaming_policy" not in meta or meta["streaming_policy"] in ("in-order", "two-threshold")
+    meta.update({"streaming_policy": "two-threshold", "arrival_threshold": 0.03, "later_threshold": 0.6})
+    (copy / "labels.json").write_text(json.dumps(meta))
+    write_manifest(copy, ["model_int8.onnx", "tokenizer.json", "labels.json"])
+    tagger = BertTagger(copy)
+    assert (tagger.arrival_threshold, tagger.later_threshold) == (0.03, 0.6)
+    session = tagger.stream()
+    assert session._out_of_order and session._threshold == 0.03 and session._later_threshold == 0.6
+    in_order = tagger.stream_in_order()
+    assert not in_order._out_of_order and in_order._threshold == tagger.wait_threshold
+    meta["streaming_policy"] = "sideways"
+    (copy / "labels.json").write_text(json.dumps(meta))
+    write_manifest(copy, ["model_int8.onnx", "tokenizer.json", "labels.json"])
+    with pytest.raises(ModelFileError, match="streaming_policy"):
+        BertTagger(copy)
+
+
 def test_repetition_backstop_rule() -> None:
     from services.disfluency.rules import repetition_indices
 

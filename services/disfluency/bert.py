@@ -54,6 +54,9 @@ DEFAULT_MAX_WAIT_WORDS = 6
 DEFAULT_ARRIVAL_THRESHOLD = 0.04
 DEFAULT_LATER_THRESHOLD = 0.5
 
+#: Values of ``streaming_policy`` in labels.json: which policy ``stream()`` returns.
+STREAMING_POLICIES = ("in-order", "two-threshold")
+
 
 def verify_model_dir(model_dir: Path) -> None:
     """Check every model file against ``SHA256SUMS``.
@@ -116,8 +119,8 @@ class BertTagger:
         *,
         threads: int = 1,
         wait_threshold: float | None = None,
-        arrival_threshold: float = DEFAULT_ARRIVAL_THRESHOLD,
-        later_threshold: float = DEFAULT_LATER_THRESHOLD,
+        arrival_threshold: float | None = None,
+        later_threshold: float | None = None,
         max_wait_words: int = DEFAULT_MAX_WAIT_WORDS,
     ) -> None:
         import onnxruntime as ort
@@ -129,8 +132,17 @@ class BertTagger:
         self.labels: list[str] = list(meta["labels"])
         self.max_tokens = int(meta["max_tokens"])
         self.wait_threshold = float(meta["wait_threshold"] if wait_threshold is None else wait_threshold)
-        self.arrival_threshold = arrival_threshold
-        self.later_threshold = later_threshold
+        # labels.json may carry the two-threshold policy's own thresholds and make it the
+        # default (``streaming_policy: "two-threshold"``); older model files do not.
+        self.arrival_threshold = float(
+            meta.get("arrival_threshold", DEFAULT_ARRIVAL_THRESHOLD) if arrival_threshold is None else arrival_threshold
+        )
+        self.later_threshold = float(
+            meta.get("later_threshold", DEFAULT_LATER_THRESHOLD) if later_threshold is None else later_threshold
+        )
+        self.streaming_policy = str(meta.get("streaming_policy", "in-order"))
+        if self.streaming_policy not in STREAMING_POLICIES:
+            raise ModelFileError(f"disfluency model: unknown streaming_policy {self.streaming_policy!r} in labels.json")
         self.max_wait_words = max_wait_words
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -224,7 +236,13 @@ class BertTagger:
         return [self.token(w, int(i)) for w, i in zip(words, s.label_ids, strict=True)]
 
     def stream(self) -> StreamingTagger:
-        """The shipped policy: one threshold, words committed in order (see :class:`WaitSession`)."""
+        """The shipped policy, named by ``labels.json`` (``streaming_policy``; default in order)."""
+        if self.streaming_policy == "two-threshold":
+            return self.stream_two_threshold()
+        return self.stream_in_order()
+
+    def stream_in_order(self) -> StreamingTagger:
+        """One threshold, words committed in order (see :class:`WaitSession`)."""
         return WaitSession(self, self.wait_threshold, self.max_wait_words)
 
     def stream_two_threshold(self) -> StreamingTagger:

