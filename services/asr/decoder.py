@@ -55,12 +55,15 @@ class Hypothesis:
     """Window of the re-decode that produced this result (0: the short window's own result)."""
 
 
-def looks_looped(words: list[str]) -> bool:
-    """True when the transcript ends with a block repeated back to back, or repeats a 3-word phrase.
+def looks_looped(words: list[str], speech_s: float | None = None, max_words_per_s: float = 4.5) -> bool:
+    """True when the transcript ends with a block repeated back to back, restarts, or repeats a 3-word phrase.
 
-    Both are the signature of Whisper looping on a short window; both also
+    All three are the signature of Whisper looping on a short window; all also
     occur (rarely) in real speech, which is why a suspicious result is
-    re-decoded on the long window rather than cut.
+    re-decoded on the long window rather than cut. A repeated 3-word phrase is
+    ordinary in longer requests ("a little bit of soy milk and a little bit of
+    brown sugar"), so with ``speech_s`` given it counts only when the words come
+    faster than ``max_words_per_s``: a loop invents words, a speaker takes time.
     """
     n = len(words)
     if any(words[n - size :] == words[n - 2 * size : n - size] for size in range(1, n // 2 + 1)):
@@ -68,6 +71,8 @@ def looks_looped(words: list[str]) -> bool:
     # The transcript restarts: its last words are its first words ("what time is it what").
     if n >= 3 and any(words[n - size :] == words[:size] for size in range(1, n // 2 + 1)):
         return True
+    if speech_s is not None and n / max(speech_s, 0.5) <= max_words_per_s:
+        return False
     trigrams = [tuple(words[i : i + 3]) for i in range(n - 2)]
     return len(set(trigrams)) < len(trigrams)
 
@@ -94,6 +99,28 @@ def cut_restart(raw_text: str) -> list[str] | None:
     if not tail or len(tail) >= len(first) or first[: len(tail)] != tail:
         return None
     return normalize_transcript(" ".join(sentences[:-1])).split()
+
+
+def cut_periodic(words: list[str], speech_s: float, max_words_per_s: float = 4.5) -> list[str] | None:
+    """One copy of a transcript that only repeats itself, when nobody could say it that fast.
+
+    With the duration cap at its intended size, a looping short-window decode runs
+    on past a truncated restart into whole copies ("set a timer for five minutes set
+    a timer for five minutes", "wake me up at seven thirty wake me up at seven
+    thirty wake me up at seven"): 27 % of the generated finals looked looped instead
+    of 6 % (`quickturn bench asr`). Such a transcript is a prefix of one phrase
+    repeated; if its word rate over the audio is above ``max_words_per_s`` the
+    repeats are the decoder's, and the first copy is kept without a re-decode. At a
+    plausible rate the words may be real speech ("play some jazz play some jazz"),
+    so None is returned and the long-window re-decode decides.
+    """
+    n = len(words)
+    if n / max(speech_s, 0.5) <= max_words_per_s:
+        return None
+    for period in range(1, n // 2 + 1):
+        if all(words[i] == words[i - period] for i in range(period, n)):
+            return words[:period]
+    return None
 
 
 def cut_loops(words: list[str], speech_s: float, max_words_per_s: float = 4.5) -> tuple[list[str], bool]:
@@ -135,6 +162,24 @@ def fallback_windows(first_s: float, speech_s: float, last_s: float = 30.0) -> l
     """
     windows = [w for w in (first_s, last_s) if w > speech_s and w <= last_s]
     return sorted(set(windows)) or [last_s]
+
+
+WHISPER_TEXT_CTX = 448
+"""Whisper's decoder context (prompt + generated tokens)."""
+
+
+def whisper_max_length(prompt_len: int, max_tokens: int) -> int:
+    """ctranslate2's ``max_length`` that lets Whisper generate ``max_tokens`` tokens after the prompt.
+
+    ctranslate2 follows OpenAI's decoding here: it stops at ``max_length`` tokens in
+    all, the prompt but its last token included, *and* generates at most
+    ``max_length // 2`` (OpenAI's ``sample_len = n_text_ctx // 2``). Passing ``prompt_len + max_tokens`` therefore
+    capped a prompt-less decode at half the intended tokens: measured on the
+    generated coffee orders (4-6 s, ~4.5 tokens/s), 21 of 60 finals lost their last
+    words ("...and a lot of" for "...and a lot of cream") and the cap check never
+    fired. Both limits must allow ``max_tokens``.
+    """
+    return min(WHISPER_TEXT_CTX, max(2 * max_tokens, prompt_len - 1 + max_tokens))
 
 
 class WhisperDecoder:
@@ -223,7 +268,7 @@ class WhisperDecoder:
                 enc,
                 [prompt],
                 beam_size=beam,
-                max_length=len(prompt) + max_tokens,  # ctranslate2 counts the prompt too
+                max_length=whisper_max_length(len(prompt), max_tokens),
                 return_scores=True,
                 suppress_blank=True,
                 return_no_speech_prob=False,
@@ -236,11 +281,14 @@ class WhisperDecoder:
         hit_cap = len(ids) >= max_tokens - 1
         if not self.loop_guard:
             return Hypothesis(text=" ".join(words), raw_text=raw, avg_logprob=score / n_tok), False
-        suspicious = hit_cap or looks_looped(words)
+        suspicious = hit_cap or looks_looped(words, speech_s)
         restart_cut = False
         if suspicious and (kept := cut_restart(raw)) is not None:
             words, restart_cut = kept, True
-            suspicious = looks_looped(words)
+            suspicious = looks_looped(words, speech_s)
+        if suspicious and (kept := cut_periodic(words, speech_s)) is not None:
+            words, restart_cut = kept, True
+            suspicious = looks_looped(words, speech_s)
         words, cut = cut_loops(words, speech_s)
         cut = cut or restart_cut
         hyp = Hypothesis(text=" ".join(words), raw_text=raw, avg_logprob=score / n_tok, loop_cut=cut)
