@@ -22,6 +22,7 @@ format (:func:`import_rasa`, :func:`import_snips`, :func:`import_rhino`), and
 
 from __future__ import annotations
 
+import difflib
 import json
 import random
 import re
@@ -150,6 +151,21 @@ class SlotDef:
         if phrase in self.synonyms:
             return self.synonyms[phrase]
         return phrase if phrase in self.values else None
+
+    def closest(self, phrase: str, cutoff: float = 0.8) -> str | None:
+        """The canonical value of the known phrase spelled most like ``phrase``, or None.
+
+        For misheard values: Whisper writes "dark rose" for "dark roast", "largest" for
+        "large", "americana" for "americano". A character similarity of ``cutoff``
+        (difflib's ratio) accepts those one-sound slips and rejects different words
+        ("tall" vs "small": 0.67). Only for categorical slots, whose value list is the
+        whole vocabulary: a city or song title near a known one may still be another.
+        """
+        if self.kind != "categorical" or not self.values:
+            return None
+        phrase = clean_text(phrase)
+        match = difflib.get_close_matches(phrase, self.phrases(), n=1, cutoff=cutoff)
+        return self.canonical(match[0]) if match else None
 
 
 @dataclass(slots=True)

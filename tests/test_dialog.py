@@ -185,6 +185,15 @@ def test_coffee_three_turns_with_correction(dm: DialogManager) -> None:
     assert len(orders) == 1 and orders[0].data["size"] == "large" and orders[0].data["price"] == 4.5
 
 
+def test_coffee_reply_repeats_the_normalized_values(dm: DialogManager) -> None:
+    """A misheard "dark rose ... skin milk" that the NLU normalized is confirmed as "dark roast ... skim milk"."""
+    slots = (SlotValue("coffeeDrink", "latte", "latte", 0, 0), SlotValue("size", "largest", "large", 0, 0),
+             SlotValue("roast", "dark rose", "dark roast", 0, 0), SlotValue("milkAmount", "skin milk", "skim milk", 0, 0))
+    r = dm.handle("m", "1", NluResult("orderDrink", 1.0, slots), "a dark rose largest latte with skin milk", "")
+    assert r.action == "done"
+    assert "large latte with dark roast and skim milk" in r.text, r.text
+
+
 def test_turns_are_logged_with_latencies_and_barge_in(dm: DialogManager) -> None:
     dm.handle("s", "t1", nlu("GetTime"), "what time is it", "what time is it")
     dm.log_latencies("s", "t1", {"asr": 120.5, "nlu": 3.25})

@@ -84,6 +84,20 @@ def test_template_expansion_is_seeded_and_annotated() -> None:
         assert all(coffee.slots[s.slot].canonical(" ".join(ex.words[s.start : s.end])) for s in ex.spans)
 
 
+def test_closest_maps_misheard_categorical_values_only() -> None:
+    """ASR slips of a closed vocabulary map to the known value; other words and open slots do not."""
+    coffee = load_domain(DOMAINS_DIR / "coffee")
+    assert coffee.slots["roast"].closest("dark rose") == "dark roast"
+    assert coffee.slots["size"].closest("largest") == "large"
+    assert coffee.slots["coffeeDrink"].closest("americana") == "americano"
+    assert coffee.slots["milkAmount"].closest("skin milk") == "skim milk"
+    assert coffee.slots["size"].closest("tall") is None
+    assert coffee.slots["coffeeDrink"].closest("orange juice") is None
+    snips = load_domain(DOMAINS_DIR / "snips")
+    open_slot = next(s for s in snips.slots.values() if s.kind == "text")
+    assert open_slot.closest("anything") is None
+
+
 # --------------------------------------------------------------------------- loader errors name file and line
 
 

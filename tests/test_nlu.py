@@ -362,3 +362,13 @@ def test_eval_noised_is_seeded_and_labelled(tmp_path: Path, capsys: pytest.Captu
         runs.append(json.loads(capsys.readouterr().out))
     assert runs[0] == runs[1]
     assert runs[0]["data"].endswith("noised (seed 7)") and runs[0]["utterances"] == 3
+
+
+def test_misheard_coffee_values_are_normalized(bert) -> None:  # noqa: ANN001
+    """The spoken words stay as heard; ``normalized`` is the known value the dialog can use."""
+    result = bert.parse("i'd like a dark rose largest latte with skin milk")
+    assert result.intent == "orderDrink"
+    got = {s.slot: (s.value, s.normalized) for s in result.slots}
+    assert got["roast"] == ("dark rose", "dark roast")
+    assert got["size"] == ("largest", "large")
+    assert got["milkAmount"] == ("skin milk", "skim milk")

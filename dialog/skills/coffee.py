@@ -115,10 +115,10 @@ class CoffeeSkill(Skill):
         )
         if shots and shots > 1:
             price += self.extra_shot * (shots - 1)
-        extras = [e for e in (_with_noun(frame.get("roast"), "roast"),
+        extras = [e for e in (_with_noun(frame.norm("roast"), "roast"),
                               shots and shots > 1 and f"{spoken_number(shots)} shots",
-                              _with_noun(frame.get("milkAmount"), "milk"),
-                              _with_noun(frame.get("sugarAmount"), "sugar")) if e]  # fmt: skip
+                              _with_noun(frame.norm("milkAmount"), "milk"),
+                              _with_noun(frame.norm("sugarAmount"), "sugar")) if e]  # fmt: skip
         return {"drink": drink, "size": size, "price": round(price, 2), "extras": extras,
                 "slots": frame.values()}  # fmt: skip
 

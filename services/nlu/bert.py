@@ -282,6 +282,8 @@ class JointBertNlu:
                 return out
         if slot_def is not None:
             canon = slot_def.canonical(value)
+            if canon is None:
+                canon = slot_def.closest(value)  # a misheard known value ("dark rose" -> "dark roast")
             if canon is not None:
                 return str(canon)
         return normalize_slot(slot, value, kind)
