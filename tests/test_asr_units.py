@@ -125,3 +125,21 @@ def test_the_re_decode_stops_at_the_first_window_that_does_not_look_looped() -> 
     assert (calls, hyp.text, hyp.fallback_window_s) == ([6.0, 10.0, 30.0], "w30", 30.0)
     calls.clear()
     assert dec.decode(pcm, final=False).text == "w6" and calls == [6.0]  # partials never re-decode
+
+
+def test_cut_periodic_keeps_one_copy_only_at_an_impossible_rate() -> None:
+    from services.asr.decoder import cut_periodic
+
+    looped = "wake me up at seven thirty wake me up at seven thirty wake me up at seven".split()
+    assert cut_periodic(looped, speech_s=2.2) == "wake me up at seven thirty".split()
+    # The same words over 6 s of audio could be a person repeating themselves: leave it to the re-decode.
+    assert cut_periodic(looped, speech_s=6.0) is None
+    assert cut_periodic("set a timer for five minutes please".split(), speech_s=1.0) is None
+
+
+def test_repeated_trigram_is_a_loop_only_at_an_impossible_rate() -> None:
+    order = "can i have a double shot americano with a little bit of soy milk and a little bit of brown sugar".split()
+    assert looks_looped(order)  # without timing, as before
+    assert not looks_looped(order, speech_s=5.2)  # 21 words in 5.2 s: a person ordering
+    assert looks_looped(order, speech_s=3.0)  # 7 words a second: the decoder
+    assert looks_looped("go forward ten meters go forward ten".split(), speech_s=5.0)  # restart rule: no rate needed
