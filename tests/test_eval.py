@@ -279,3 +279,24 @@ def test_two_worker_processes_fast(eval_dir: Path, resumed_run: dict[str, object
     pids = {r["worker"] for r in rows if r["status"] == "ok"}
     assert pids and proc.pid not in pids
     assert not (out / "report.html").exists()
+
+
+def test_setup_domain_samples_a_domain_into_an_eval_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`quickturn setup --domain coffee` writes speech + references that `quickturn eval` reads."""
+    import soundfile as sf
+
+    from assistant.cli import main
+
+    monkeypatch.setenv("QUICKTURN_DATA_DIR", str(tmp_path))
+    assert main(["setup", "--domain", "coffee", "--samples", "2"]) == 0
+    manifest = tmp_path / "domain-coffee" / "manifest.jsonl"
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert len(rows) == 4 and {r["voice"] for r in rows} == {"piper-joe", "espeak-us"}
+    for row in rows:
+        assert row["intent"] == "orderDrink" and row["slots"]
+        assert all(value in row["text"] for value in row["slots"].values())
+        info = sf.info(manifest.parent / row["audio_filepath"])
+        assert info.samplerate == 16000 and info.duration > 1.0
+    items = read_input(manifest)
+    assert [i.reference["text"] for i in items] == [r["text"] for r in rows] and all(i.error is None for i in items)
+    assert main(["setup", "--domain", "nosuch"]) == 1

@@ -108,10 +108,73 @@ def utterance_manifest(force: bool = False) -> Path:
     return generate(load_settings().data_dir / "utterances", force=force)
 
 
+def domain_samples(domain_name: str, out_dir: Path, samples: int = 30, seed: int = 2026,
+                   voices: list[Voice] | None = None) -> Path:
+    """Synthesize ``samples`` utterances sampled from a domain's templates, with their intent and slots.
+
+    An end-to-end check of one domain on speech (ASR errors included), in the shape
+    `quickturn eval` reads. The generated command set above holds a few short commands
+    per domain; a grammar such as the coffee one produces long orders (4-6 s), which
+    exposed a token cap that cut their last words. The seed differs from the NLU
+    training's template sampling, but a small grammar repeats itself: these are not
+    held out from the NLU's training phrases, only from its audio.
+    """
+    import random
+
+    from tqdm import tqdm
+
+    from dialog.domain import load_domains
+
+    domains = {d.name: d for d in load_domains()}
+    if domain_name not in domains:
+        raise ValueError(f"unknown domain {domain_name!r} (installed: {', '.join(sorted(domains))})")
+    examples = [e for e in domains[domain_name].expand(per_template=3, seed=seed) if e.intent != "out_of_scope"]
+    if not examples:
+        raise ValueError(f"domain {domain_name!r} has no templates or examples to sample")
+    random.Random(seed).shuffle(examples)
+    examples = examples[:samples]
+    voices = voices or [VOICES[0], VOICES[3]]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for voice, (i, ex) in tqdm([(v, ie) for v in voices for ie in enumerate(examples)],
+                               desc=f"synthesizing {domain_name} samples", unit="utt"):
+        text = " ".join(ex.words)
+        pcm, rate = synthesize(voice, text)
+        audio = to_pcm16(resample(pcm.astype(np.float32) / 32768.0, rate, 16000))
+        audio = np.concatenate([np.zeros(4800, np.int16), audio, np.zeros(3200, np.int16)])
+        rel = Path(voice.name) / f"{i:02d}.wav"
+        write_wav(out_dir / rel, audio, 16000)
+        slots = {sp.slot: " ".join(ex.words[sp.start : sp.end]) for sp in ex.spans}
+        rows.append({"audio_filepath": str(rel), "duration": round(len(audio) / 16000, 3), "text": text,
+                     "intent": ex.intent, "slots": slots, "voice": voice.name})
+    manifest = out_dir / "manifest.jsonl"
+    tmp = manifest.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tmp.replace(manifest)
+    return manifest
+
+
 def setup_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="quickturn setup", description=__doc__.splitlines()[0])
     parser.add_argument("--force", action="store_true", help="regenerate even if present")
+    parser.add_argument("--domain", metavar="NAME",
+                        help="instead: synthesize utterances sampled from this domain's templates "
+                             "(piper and espeak voices) into DATA_DIR/domain-NAME/ for `quickturn eval`")
+    parser.add_argument("--samples", type=int, default=30, help="with --domain: utterances per voice")
+    parser.add_argument("--seed", type=int, default=2026, help="with --domain: sampling seed")
     args = parser.parse_args(argv)
+    if args.domain:
+        from assistant.errors import InvalidInput
+
+        if args.samples < 1:
+            raise InvalidInput("--samples must be at least 1")
+        try:
+            manifest = domain_samples(args.domain, load_settings().data_dir / f"domain-{args.domain}",
+                                      args.samples, args.seed)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+        print(f"{len(manifest.read_text().splitlines())} utterances in {manifest}")
+        return 0
     manifest = utterance_manifest(force=args.force)
     n = len(manifest.read_text().splitlines())
     print(f"{n} utterances in {manifest}")
