@@ -576,6 +576,28 @@ def test_labels_json_can_make_the_two_threshold_policy_the_default(tmp_path: Pat
         BertTagger(copy)
 
 
+def test_triton_client_restores_pending_words() -> None:
+    from services.disfluency.base import PENDING_KIND, TaggedToken
+    from services.disfluency.triton_client import _tokens
+    from services.serving import tensors as T
+
+    class Result:
+        arrays = {
+            T.TAGGED_WORDS: np.array([b"for", b"seven", b"eight"], dtype=object),
+            T.REMOVE: np.array([False, False, False]),
+            T.KIND: np.array([b"", PENDING_KIND.encode(), b""], dtype=object),
+        }
+
+        def as_numpy(self, name):
+            return self.arrays[name]
+
+    assert _tokens(Result()) == [
+        TaggedToken("for", False),
+        TaggedToken("seven", False, None, pending=True),
+        TaggedToken("eight", False),
+    ]
+
+
 def test_repetition_backstop_rule() -> None:
     from services.disfluency.rules import repetition_indices
 

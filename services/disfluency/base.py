@@ -17,6 +17,10 @@ from typing import Literal, Protocol
 
 DisfluencyKind = Literal["filler", "repetition", "repair", "restart", "interregnum"]
 
+#: Triton wire format: the KIND string of a ``pending`` word (the label tensors have
+#: no pending flag).
+PENDING_KIND = "pending"
+
 
 @dataclass(frozen=True, slots=True)
 class TaggedToken:

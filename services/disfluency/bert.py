@@ -15,8 +15,10 @@ sub-word.
 Streaming follows Chen et al. (NAACL 2022): each new prefix is re-tagged from
 scratch (restart-incremental) and a word's label is committed once it is
 trusted: the disfluency head already removes it, or the wait head's
-probability is below the threshold; see :class:`WaitSession` (which also has
-an out-of-order, two-threshold variant for evaluation).
+probability is below a threshold; see :class:`WaitSession`. ``labels.json``
+names the policy ``stream()`` uses: the shipped model commits out of order
+with two thresholds (``streaming_policy: "two-threshold"``); model files
+without that key commit in order with one threshold.
 """
 
 from __future__ import annotations
@@ -48,9 +50,11 @@ DEFAULT_MAX_WAIT_WORDS = 6
 
 #: The two-threshold policy (``stream_two_threshold``, out of order): commit a
 #: kept word on arrival if its wait probability is below the first value, once
-#: a word has followed it if below the second. Chosen on the training-side
-#: tuning sets (docs/disfluency.md); ``labels.json``'s ``wait_threshold`` is the
-#: single threshold of the shipped in-order policy.
+#: a word has followed it if below the second. These are the fallbacks for model
+#: files that do not store ``arrival_threshold``/``later_threshold`` (the shipped
+#: one stores 0.04 / 0.75, chosen on the training-side tuning sets, see
+#: docs/disfluency.md); ``labels.json``'s ``wait_threshold`` is the single
+#: threshold of the in-order policy.
 DEFAULT_ARRIVAL_THRESHOLD = 0.04
 DEFAULT_LATER_THRESHOLD = 0.5
 
@@ -246,11 +250,11 @@ class BertTagger:
         return WaitSession(self, self.wait_threshold, self.max_wait_words)
 
     def stream_two_threshold(self) -> StreamingTagger:
-        """Evaluation policy ``wait-two-threshold``: two thresholds, out-of-order commitment.
+        """Two thresholds, out-of-order commitment (policy ``wait-two-threshold``).
 
-        Not the default: on Disfl-QA dev it reaches EO 0.095 / AWT 0.503 (the
-        shipped policy: 0.046 / 1.53), just short of AWT <= 0.5, and fluent
-        speech waits longer (docs/disfluency.md).
+        The shipped model's default (``streaming_policy`` in labels.json): with it,
+        Disfl-QA dev gives EO 0.0955 / AWT 0.497 and the generated commands
+        0.0983 / 0.459; fluent speech waits longer than in order (docs/disfluency.md).
         """
         return WaitSession(
             self,
@@ -292,14 +296,14 @@ class WaitSession:
       (a kept word whose label the wait head trusts);
     * or ``max_wait_words`` words have arrived after it.
 
-    ``out_of_order=False`` (shipped): the first word that is none of these
+    ``out_of_order=False`` (policy ``wait-in-order``): the first word that is none of these
     stops the scan, so committed labels form a prefix.
-    ``out_of_order=True`` (evaluation policy ``wait-two-threshold``): a later trusted word is committed even
+    ``out_of_order=True`` (policy ``wait-two-threshold``, the shipped default): a later trusted word is committed even
     while an earlier one waits; the earlier word is returned with
     ``pending=True`` until it is committed. The metrics count each word's own
     wait, so one uncertain word no longer makes every later word wait too.
 
-    Why two thresholds, out of order (``BertTagger`` defaults 0.04 and 0.5): with
+    Why two thresholds, out of order (first chosen for the previous model at 0.04 and 0.5): with
     one threshold the two kinds of disfluent input pull it apart. On the
     generated commands the wait head is over-confident on the newest word (a
     kept word with wait < 0.02 is removed at the end 6.5 % of the time), so the
@@ -309,10 +313,12 @@ class WaitSession:
     (AWT 1.5 words). One more word of context is what tells most of those
     apart, so a word that arrived with wait >= 0.04 is committed after the next
     word if its wait is then below 0.5. Chosen on the training-side tuning sets
-    only. Held out it meets EO <= 0.1 / AWT <= 0.5 on the generated commands
-    (0.097 / 0.45) but misses AWT on Disfl-QA dev by a hair (0.095 / 0.503), and
-    fluent speech waits longer (0.66 words on fluent commands, was 0.49), so it
-    is not the default; see docs/disfluency.md.
+    only. For the previous model it missed AWT on Disfl-QA dev by a hair
+    (0.095 / 0.503). The shipped model, whose wait head was retrained to flag
+    words whose current label is not their final one, uses 0.04 / 0.75 and
+    meets EO <= 0.1 / AWT <= 0.5 on both held-out sets (thin margins); fluent
+    speech waits longer than in order (0.69 words on fluent commands, in order
+    0.55). See docs/disfluency.md.
 
     Committed labels never change while words arrive. If the new prefix
     rewrites a committed word (an ASR partial changed), commitment restarts

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from services.disfluency.base import DisfluencyKind, TaggedToken
+from services.disfluency.base import PENDING_KIND, DisfluencyKind, TaggedToken
 from services.remote import TritonConnection, new_sequence_id
 from services.serving import tensors as T
 
@@ -39,8 +39,11 @@ def _tokens(result: Any) -> list[TaggedToken]:
     out = []
     for w, r, k in zip(words, remove, kinds, strict=True):
         kind = k.decode("utf-8") if isinstance(k, bytes) else str(k)
-        out.append(TaggedToken(w.decode("utf-8") if isinstance(w, bytes) else str(w), bool(r),
-                               cast(DisfluencyKind, kind) if kind else None))
+        word = w.decode("utf-8") if isinstance(w, bytes) else str(w)
+        if kind == PENDING_KIND:
+            out.append(TaggedToken(word, False, None, pending=True))
+        else:
+            out.append(TaggedToken(word, bool(r), cast(DisfluencyKind, kind) if kind else None))
     return out
 
 

@@ -14,6 +14,7 @@ if str(_ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
+from services.disfluency.base import PENDING_KIND  # noqa: E402
 from services.serving import python_backend as pb  # noqa: E402
 from services.serving import tensors as T  # noqa: E402
 from services.serving.sequences import SequenceStates, idle_seconds, string_parameters  # noqa: E402
@@ -54,13 +55,10 @@ class TritonPythonModel:
             tokens = session.finish(words) if finish else session.update(words)
             if end:
                 self.streams.end(corrid)
-        # The wire format has no "pending" flag: send only the committed prefix
-        # (words after a still-pending one arrive once it is committed).
-        pending = [i for i, t in enumerate(tokens) if t.pending]
-        if pending:
-            tokens = tokens[: pending[0]]
+        # A word still waiting while a later one is committed (the out-of-order
+        # policy) travels with KIND "pending" (the client restores pending=True).
         return pb.pb_utils.InferenceResponse(output_tensors=[
             pb.out(T.TAGGED_WORDS, pb.string_array([t.word for t in tokens])),
             pb.out(T.REMOVE, np.array([t.remove for t in tokens], np.bool_)),
-            pb.out(T.KIND, pb.string_array([t.kind or "" for t in tokens])),
+            pb.out(T.KIND, pb.string_array([PENDING_KIND if t.pending else t.kind or "" for t in tokens])),
         ])
