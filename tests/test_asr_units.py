@@ -21,6 +21,8 @@ def test_numbers_are_spelled_as_spoken() -> None:
     assert normalize_transcript("Wake me up at 7.30.") == "wake me up at seven thirty"
     assert normalize_transcript("In 1995, Mr. Smith paid $3,000!") == "in nineteen ninety five mister smith paid three thousand"
     assert normalize_transcript("the 2nd of May") == "the second of may"
+    # Coffee sizes as Whisper writes them; the grammar says "sixteen ounce".
+    assert normalize_transcript("A 16oz latte and an 8 oz. mocha") == "a sixteen ounce latte and an eight ounce mocha"
 
 
 def test_loop_signatures() -> None:

@@ -32,7 +32,7 @@ SAMPLE_RATE_HZ = 16000
 _PUNCT = re.compile(r"[^\w\s']")
 
 
-_ABBREV = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint", "ok": "okay"}
+_ABBREV = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint", "ok": "okay", "oz": "ounce"}
 
 
 def normalize_transcript(text: str) -> str:
