@@ -82,15 +82,12 @@ def generate(out_dir: Path, voices: list[Voice] | None = None, force: bool = Fal
     rows = []
     jobs = [(v, i, u) for v in voices for i, u in enumerate(utterances)]
     for voice, i, u in tqdm(jobs, desc="synthesizing utterances", unit="utt"):
-        pcm, rate = synthesize(voice, str(u["text"]))
-        audio = to_pcm16(resample(pcm.astype(np.float32) / 32768.0, rate, 16000))
-        audio = np.concatenate([np.zeros(4800, np.int16), audio, np.zeros(3200, np.int16)])
         rel = Path(voice.name) / f"{i:02d}.wav"
-        write_wav(out_dir / rel, audio, 16000)
+        duration = _write_utterance(out_dir / rel, voice, str(u["text"]))
         rows.append(
             {
                 "audio_filepath": str(rel),
-                "duration": round(len(audio) / 16000, 3),
+                "duration": duration,
                 "text": u["text"],
                 "clean_text": u.get("clean_text", u["text"]),
                 "intent": u["intent"],
@@ -98,10 +95,24 @@ def generate(out_dir: Path, voices: list[Voice] | None = None, force: bool = Fal
                 "voice": voice.name,
             }
         )
+    _write_manifest(manifest, rows)
+    return manifest
+
+
+def _write_utterance(path: Path, voice: Voice, text: str) -> float:
+    """Synthesize ``text`` as a 16 kHz WAV with 300 ms lead-in and 200 ms trailing silence; its seconds."""
+    pcm, rate = synthesize(voice, text)
+    audio = to_pcm16(resample(pcm.astype(np.float32) / 32768.0, rate, 16000))
+    audio = np.concatenate([np.zeros(4800, np.int16), audio, np.zeros(3200, np.int16)])
+    write_wav(path, audio, 16000)
+    return round(len(audio) / 16000, 3)
+
+
+def _write_manifest(manifest: Path, rows: list[dict[str, object]]) -> None:
+    """Write the JSONL manifest atomically (a reader never sees half of it)."""
     tmp = manifest.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
     tmp.replace(manifest)
-    return manifest
 
 
 def utterance_manifest(force: bool = False) -> Path:
@@ -139,18 +150,13 @@ def domain_samples(domain_name: str, out_dir: Path, samples: int = 30, seed: int
     for voice, (i, ex) in tqdm([(v, ie) for v in voices for ie in enumerate(examples)],
                                desc=f"synthesizing {domain_name} samples", unit="utt"):
         text = " ".join(ex.words)
-        pcm, rate = synthesize(voice, text)
-        audio = to_pcm16(resample(pcm.astype(np.float32) / 32768.0, rate, 16000))
-        audio = np.concatenate([np.zeros(4800, np.int16), audio, np.zeros(3200, np.int16)])
         rel = Path(voice.name) / f"{i:02d}.wav"
-        write_wav(out_dir / rel, audio, 16000)
+        duration = _write_utterance(out_dir / rel, voice, text)
         slots = {sp.slot: " ".join(ex.words[sp.start : sp.end]) for sp in ex.spans}
-        rows.append({"audio_filepath": str(rel), "duration": round(len(audio) / 16000, 3), "text": text,
+        rows.append({"audio_filepath": str(rel), "duration": duration, "text": text,
                      "intent": ex.intent, "slots": slots, "voice": voice.name})
     manifest = out_dir / "manifest.jsonl"
-    tmp = manifest.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    tmp.replace(manifest)
+    _write_manifest(manifest, rows)
     return manifest
 
 

@@ -32,6 +32,15 @@ SAMPLE_RATE_HZ = 16000
 _PUNCT = re.compile(r"[^\w\s']")
 
 
+MAX_WORDS_PER_S = 4.5
+"""Fastest plausible speaking rate: above it, repeated words are the decoder's, not the speaker's."""
+
+
+def _faster_than_speech(n_words: int, speech_s: float, max_words_per_s: float) -> bool:
+    """True when ``n_words`` over ``speech_s`` seconds of audio is above ``max_words_per_s``."""
+    return n_words / max(speech_s, 0.5) > max_words_per_s
+
+
 _ABBREV = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint", "ok": "okay", "oz": "ounce"}
 
 
@@ -55,7 +64,7 @@ class Hypothesis:
     """Window of the re-decode that produced this result (0: the short window's own result)."""
 
 
-def looks_looped(words: list[str], speech_s: float | None = None, max_words_per_s: float = 4.5) -> bool:
+def looks_looped(words: list[str], speech_s: float | None = None, max_words_per_s: float = MAX_WORDS_PER_S) -> bool:
     """True when the transcript ends with a block repeated back to back, restarts, or repeats a 3-word phrase.
 
     All three are the signature of Whisper looping on a short window; all also
@@ -71,7 +80,7 @@ def looks_looped(words: list[str], speech_s: float | None = None, max_words_per_
     # The transcript restarts: its last words are its first words ("what time is it what").
     if n >= 3 and any(words[n - size :] == words[:size] for size in range(1, n // 2 + 1)):
         return True
-    if speech_s is not None and n / max(speech_s, 0.5) <= max_words_per_s:
+    if speech_s is not None and not _faster_than_speech(n, speech_s, max_words_per_s):
         return False
     trigrams = [tuple(words[i : i + 3]) for i in range(n - 2)]
     return len(set(trigrams)) < len(trigrams)
@@ -101,7 +110,7 @@ def cut_restart(raw_text: str) -> list[str] | None:
     return normalize_transcript(" ".join(sentences[:-1])).split()
 
 
-def cut_periodic(words: list[str], speech_s: float, max_words_per_s: float = 4.5) -> list[str] | None:
+def cut_periodic(words: list[str], speech_s: float, max_words_per_s: float = MAX_WORDS_PER_S) -> list[str] | None:
     """One copy of a transcript that only repeats itself, when nobody could say it that fast.
 
     With the duration cap at its intended size, a looping short-window decode runs
@@ -115,7 +124,7 @@ def cut_periodic(words: list[str], speech_s: float, max_words_per_s: float = 4.5
     so None is returned and the long-window re-decode decides.
     """
     n = len(words)
-    if n / max(speech_s, 0.5) <= max_words_per_s:
+    if not _faster_than_speech(n, speech_s, max_words_per_s):
         return None
     for period in range(1, n // 2 + 1):
         if all(words[i] == words[i - period] for i in range(period, n)):
@@ -123,7 +132,7 @@ def cut_periodic(words: list[str], speech_s: float, max_words_per_s: float = 4.5
     return None
 
 
-def cut_loops(words: list[str], speech_s: float, max_words_per_s: float = 4.5) -> tuple[list[str], bool]:
+def cut_loops(words: list[str], speech_s: float, max_words_per_s: float = MAX_WORDS_PER_S) -> tuple[list[str], bool]:
     """Remove trailing repeated blocks only while the word rate is implausible.
 
     Args:
@@ -173,8 +182,8 @@ def whisper_max_length(prompt_len: int, max_tokens: int) -> int:
 
     ctranslate2 follows OpenAI's decoding here: it stops at ``max_length`` tokens in
     all, the prompt but its last token included, *and* generates at most
-    ``max_length // 2`` (OpenAI's ``sample_len = n_text_ctx // 2``). Passing ``prompt_len + max_tokens`` therefore
-    capped a prompt-less decode at half the intended tokens: measured on the
+    ``max_length // 2`` (OpenAI's ``sample_len = n_text_ctx // 2``). Passing
+    ``prompt_len + max_tokens`` therefore capped a prompt-less decode at half the intended tokens: measured on the
     generated coffee orders (4-6 s, ~4.5 tokens/s), 21 of 60 finals lost their last
     words ("...and a lot of" for "...and a lot of cream") and the cap check never
     fired. Both limits must allow ``max_tokens``.

@@ -196,7 +196,7 @@ def train(
     crf_lr: float = 5e-3,
     fp32_copy: Path | None = None,
     checkpoint_out: Path | None = None,
-    init_from: Path | list[Path] | None = None,
+    init_from: list[Path] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune, export ``out_dir/model.onnx`` (INT8) + tokenizer + labels + manifest.
 
@@ -327,7 +327,7 @@ def train(
         train_set = train_set[:limit]
     model = JointBert()
     crf_layer = Crf() if crf else None
-    sources = [init_from] if isinstance(init_from, Path) else list(init_from or [])
+    sources = list(init_from or [])
     if sources:
         states = [torch.load(src, map_location="cpu", weights_only=True) for src in sources]
         for src, state in zip(sources, states, strict=True):
