@@ -209,23 +209,24 @@ POLICIES = (
 )
 
 
+#: Policies only the BERT tagger has, and the method that opens each one's session.
+_BERT_POLICIES = {
+    "wait-in-order": "stream_in_order",
+    "wait-two-threshold": "stream_two_threshold",
+    "wait-head-only": "stream_wait_head_only",
+}
+
+
 def _session_factory(tagger, policy: str):
     from services.disfluency.streaming import LookaheadSession, NoWaitSession
 
     if policy == "wait":
         return tagger.stream
-    if policy == "wait-in-order":
-        if not hasattr(tagger, "stream_in_order"):
-            raise InvalidInput("policy wait-in-order needs the bert tagger")
-        return tagger.stream_in_order
-    if policy == "wait-two-threshold":
-        if not hasattr(tagger, "stream_two_threshold"):
-            raise InvalidInput("policy wait-two-threshold needs the bert tagger")
-        return tagger.stream_two_threshold
-    if policy == "wait-head-only":
-        if not hasattr(tagger, "stream_wait_head_only"):
-            raise InvalidInput("policy wait-head-only needs the bert tagger")
-        return tagger.stream_wait_head_only
+    method = _BERT_POLICIES.get(policy)
+    if method is not None:
+        if not hasattr(tagger, method):
+            raise InvalidInput(f"policy {policy} needs the bert tagger")
+        return getattr(tagger, method)
     if policy == "no-wait":
         return lambda: NoWaitSession(tagger)
     if policy.startswith("lookahead-"):
