@@ -143,10 +143,19 @@ class TokensTagged(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NluResultEvent(Event):
-    """Intent and slots of the cleaned transcript."""
+    """Intent and slots of the cleaned transcript.
+
+    Attributes:
+        result: the parse; its slot indices are word indices into ``text``.
+        text: the words parsed: the cleaned transcript, or the transcript as heard when the
+            removal guard (``services.nlu.guard``) overruled the disfluency tagger.
+        restored: the guard overruled the tagger's removals.
+    """
 
     type: ClassVar[str] = "nlu-result"
     result: NluResult
+    text: str = ""
+    restored: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -50,6 +50,7 @@ from services.asr.base import AsrStream
 from services.asr.stabilizer import PrefixStabilizer
 from services.disfluency.base import StreamingTagger
 from services.nlu.base import NluHints
+from services.nlu.guard import parse_tagged
 from services.vad.endpointing import Endpointer
 from services.vad.silero import FRAME_SAMPLES
 
@@ -258,9 +259,10 @@ class Conversation:
         tokens = tuple(self.c.tagger.tag(words))
         tagged = TokensTagged(session_id=sid, turn_id=turn_id, stage="disfluency", tokens=tokens, final=True)
         await self._emit(tagged)
-        clean = tagged.clean_text
-        nlu = self.c.nlu.parse(clean, self._expected)
-        nlu_event = NluResultEvent(session_id=sid, turn_id=turn_id, stage="nlu", result=nlu)
+        parsed = parse_tagged(self.c.nlu, tokens, self._expected, guard=self.settings.nlu_guard)
+        clean, nlu = parsed.text, parsed.result
+        nlu_event = NluResultEvent(session_id=sid, turn_id=turn_id, stage="nlu", result=nlu, text=clean,
+                                   restored=parsed.restored)
         await self._emit(nlu_event)
         ahandle = getattr(self.c.dialog, "ahandle", None)
         if ahandle is not None:

@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     shared_dir: Path = REPO_ROOT.parent / "shared"
     disfluency: Literal["auto", "bert", "rules"] = "auto"
     nlu: Literal["auto", "bert", "keywords"] = "auto"
+    nlu_guard: bool = Field(
+        True,
+        description="Let the NLU overrule disfluency removals that cut slot words out of a command "
+        "(services/nlu/guard.py); costs one or two more NLU calls on turns with removals.",
+    )
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -35,6 +35,10 @@ class TurnResult:
     transcript: str = ""
     clean_transcript: str = ""
     removed: list[str] = field(default_factory=list)
+    #: The words the NLU parsed (slot indices refer to them) and whether the removal guard
+    #: overruled the tagger (then they are the transcript as heard).
+    nlu_text: str = ""
+    removal_overruled: bool = False
     intent: str | None = None
     confidence: float | None = None
     slots: dict[str, str] = field(default_factory=dict)
@@ -71,6 +75,8 @@ class TurnResult:
                 r.confidence = ev.result.confidence
                 r.slots = ev.result.slot_dict()
                 r.slot_details = list(ev.result.to_json()["slots"])  # type: ignore[arg-type]
+                r.nlu_text = ev.text
+                r.removal_overruled = ev.restored
             elif isinstance(ev, DialogAction):
                 r.reply = ev.text
             elif isinstance(ev, AudioChunk) and ev.stage == "tts":
@@ -94,6 +100,8 @@ class TurnResult:
             "transcript": self.transcript,
             "clean_transcript": self.clean_transcript,
             "removed": self.removed,
+            "nlu_text": self.nlu_text,
+            "removal_overruled": self.removal_overruled,
             "intent": self.intent,
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "slots": self.slots,

@@ -87,6 +87,18 @@ def test_text_turn_skips_asr(components) -> None:  # type: ignore[no-untyped-def
     assert result.latency_ms["total"] > 0
 
 
+def test_fluent_coffee_order_keeps_every_slot(components) -> None:  # type: ignore[no-untyped-def]
+    """A grammar-style order keeps all its slots through disfluency removal and the NLU guard
+    (the shipped tagger once cut "brew a double shot twelve ounce" from it)."""
+    text = "brew a double shot twelve ounce drip coffee with lots of skim milk"
+    result = run(run_text(Conversation(components, "t-coffee", barge_in=False), text))
+    if result.intent != "orderDrink":
+        pytest.skip(f"needs the BERT NLU (got {result.intent})")
+    assert result.slots == {"numberOfShots": "double shot", "size": "twelve ounce", "coffeeDrink": "drip coffee",
+                            "milkAmount": "lots of skim milk"}
+    assert result.nlu_text.split()[result.slot_details[0]["start"]] == "double"
+
+
 def test_first_phrase_plays_while_later_phrases_synthesize(components) -> None:  # type: ignore[no-untyped-def]
     """Overlap: the first audio chunk is out before the last phrase finished synthesizing."""
     tts = components.tts

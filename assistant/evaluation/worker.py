@@ -138,6 +138,7 @@ def run_task(task: dict[str, object]) -> dict[str, object]:
         "last_turn_transcript": result.transcript,
         "clean_transcript": result.clean_transcript,
         "removed": result.removed,
+        "removal_overruled": result.removal_overruled,
         "tokens": tokens,
         "intent": result.intent,
         "confidence": None if result.confidence is None else round(result.confidence, 4),

@@ -84,6 +84,7 @@ class Stages:
     tagger: Any
     nlu: Any
     tts: Any
+    nlu_guard: bool = True
 
     @classmethod
     def load(cls, settings: Any) -> Stages:
@@ -101,6 +102,7 @@ class Stages:
             tagger=load_tagger(settings),
             nlu=load_nlu(settings),
             tts=load_tts(settings.tts.engine, settings.tts.cache_phrases, settings.tts.espeak_voice),
+            nlu_guard=settings.nlu_guard,
         )
 
 
@@ -304,13 +306,13 @@ def build_server(stages: Stages, port: int, host: str = "0.0.0.0", max_workers: 
 
     def understand(query: str, previous_intent: str = "") -> tuple[str, Any]:
         from services.asr.decoder import normalize_transcript
-        from services.disfluency import clean_text
         from services.nlu.base import NluHints
+        from services.nlu.guard import parse_tagged
 
         words = normalize_transcript(query).split()
-        clean = clean_text(stages.tagger.tag(words)) if words else ""
         hints = NluHints(active_intent=previous_intent) if previous_intent else None
-        return clean, stages.nlu.parse(clean, hints)
+        parsed = parse_tagged(stages.nlu, stages.tagger.tag(words) if words else [], hints, guard=stages.nlu_guard)
+        return parsed.text, parsed.result
 
     def char_span(words: list[str], start: int, end: int) -> Any:
         offset = sum(len(w) + 1 for w in words[:start])
