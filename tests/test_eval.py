@@ -195,6 +195,29 @@ def resumed_run(eval_dir: Path) -> dict[str, object]:
     return {"out": out, "killed": killed, "before": before, "rows_before": rows_before, "second": second}
 
 
+def test_slot_values_are_scored_as_normalized() -> None:
+    """A misheard categorical value that normalizes to the meant one counts by value, not as heard."""
+    from assistant.evaluation.worker import _normalized_reference
+    from assistant.settings import Settings
+    from services.nlu import load_nlu
+
+    nlu = load_nlu(Settings())
+    if not hasattr(nlu, "normalize"):
+        pytest.skip("needs the BERT NLU's normalizer")
+    reference = {"text": "a dark roast latte", "intent": "orderDrink",
+                 "slots": {"roast": "dark roast", "coffeeDrink": "latte"}}
+    row = {"status": "ok", "reference": reference, "transcript": "a dark rose latte", "intent": "orderDrink",
+           "slots": {"roast": "dark rose", "coffeeDrink": "latte"},
+           "slot_values": {"roast": nlu.normalize("roast", "dark rose"), "coffeeDrink": "latte"},
+           "reference_slot_values": _normalized_reference(nlu, reference)}
+    s = file_scores(row)
+    assert s["exact_match"] is False and (s["slot_tp"], s["slot_fn"]) == (1, 1)
+    assert s["exact_match_values"] is True and (s["value_tp"], s["value_fp"], s["value_fn"]) == (2, 0, 0)
+    summary = summarize([row, {**row, "slot_values": {"coffeeDrink": "mocha"}}], [], 2)
+    assert summary["exact_match_values"] == 0.5 and summary["counts"]["with_slot_values"] == 2
+    assert summarize([{k: v for k, v in row.items() if k != "slot_values"}], [], 1)["slot_value_f1"] is None
+
+
 def test_interrupted_run_resumes_without_duplicates(resumed_run: dict[str, object]) -> None:
     out: Path = resumed_run["out"]  # type: ignore[assignment]
     second: subprocess.CompletedProcess[str] = resumed_run["second"]  # type: ignore[assignment]

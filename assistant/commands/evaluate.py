@@ -370,7 +370,10 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
     rows: list[tuple[str, str]] = [
         ("WER", _fmt(s["wer"], True)), ("CER", _fmt(s["cer"], True)),
         ("intent accuracy", _fmt(s["intent_accuracy"], True)), ("slot F1", _fmt(s["slot_f1"], True)),
-        ("exact match", _fmt(s["exact_match"], True)), ("disfluency F1", _fmt(s["disfluency_f1"], True)),
+        ("exact match", _fmt(s["exact_match"], True)),
+        ("slot value F1 (normalized)", _fmt(s.get("slot_value_f1"), True)),
+        ("exact match by value", _fmt(s.get("exact_match_values"), True)),
+        ("disfluency F1", _fmt(s["disfluency_f1"], True)),
         ("out-of-domain rejection", _fmt(s["ood_rejection"], True)), ("failed files", str(s["files_failed"])),
     ]
     for k, v in rows:

@@ -12,6 +12,11 @@ Definitions (also in docs/eval.md):
   or slots.
 * **Exact match** ("command acceptance"): intent right and the predicted
   (slot, value) set equal to the reference set.
+* **Slot value F1 / exact match by value**: the same over (slot, normalized
+  value) pairs: the NLU's normalized values (what the dialog acts on: "dark
+  rose" heard for "dark roast" normalizes to the known value) against the
+  reference slots put through the same normalizer; over files whose rows carry
+  both (``slot_values``, ``reference_slot_values``).
 * **Disfluency precision / recall / F1**: word level on the ASR transcript. A
   transcript word should be removed when it aligns to a reference ``text`` word
   that is absent from ``clean_text`` (both alignments with difflib on
@@ -115,6 +120,10 @@ def file_scores(row: dict[str, object]) -> dict[str, object]:
         gold, pred = slot_pairs(ref.get("slots") or {}), slot_pairs(row.get("slots") or {})
         out["slot_tp"], out["slot_fp"], out["slot_fn"] = len(gold & pred), len(pred - gold), len(gold - pred)
         out["exact_match"] = bool(out["intent_correct"]) and gold == pred
+        if isinstance(row.get("reference_slot_values"), dict) and isinstance(row.get("slot_values"), dict):
+            gold_v, pred_v = slot_pairs(row["reference_slot_values"]), slot_pairs(row["slot_values"])
+            out["value_tp"], out["value_fp"], out["value_fn"] = len(gold_v & pred_v), len(pred_v - gold_v), len(gold_v - pred_v)
+            out["exact_match_values"] = bool(out["intent_correct"]) and gold_v == pred_v
     if isinstance(ref.get("clean_text"), str) and isinstance(ref.get("text"), str) and row.get("tokens") is not None:
         gold_d, pred_d = disfluency_labels(row["tokens"], str(ref["text"]), str(ref["clean_text"]))  # type: ignore[arg-type]
         out["disfl_tp"] = sum(g and p for g, p in zip(gold_d, pred_d, strict=True))
@@ -141,6 +150,9 @@ def summarize(
     intent_acc = sum(bool(s["intent_correct"]) for _, s in labelled) / len(labelled) if labelled else None  # type: ignore[index]
     slots = prf(*(sum(int(s[k]) for _, s in labelled) for k in ("slot_tp", "slot_fp", "slot_fn")))  # type: ignore[index]
     exact = sum(bool(s["exact_match"]) for _, s in labelled) / len(labelled) if labelled else None  # type: ignore[index]
+    valued = [s for _, s in labelled if "value_tp" in s]  # type: ignore[operator]
+    values = prf(*(sum(int(s[k]) for s in valued) for k in ("value_tp", "value_fp", "value_fn")))  # type: ignore[index]
+    exact_v = sum(bool(s["exact_match_values"]) for s in valued) / len(valued) if valued else None  # type: ignore[index]
     disfl_rows = [s for _, s in sc if "disfl_tp" in s]  # type: ignore[operator]
     disfl = prf(*(sum(int(s[k]) for s in disfl_rows) for k in ("disfl_tp", "disfl_fp", "disfl_fn")))  # type: ignore[index]
     ood = [r for r, _ in labelled if (r.get("reference") or {}).get("intent") == OUT_OF_SCOPE]  # type: ignore[union-attr]
@@ -160,6 +172,8 @@ def summarize(
         "slot_recall": slots["recall"],
         "slot_f1": slots["f1"],
         "exact_match": _r(exact),
+        "slot_value_f1": values["f1"] if valued else None,
+        "exact_match_values": _r(exact_v),
         "disfluency_precision": disfl["precision"] if disfl_rows else None,
         "disfluency_recall": disfl["recall"] if disfl_rows else None,
         "disfluency_f1": disfl["f1"] if disfl_rows else None,
@@ -169,7 +183,8 @@ def summarize(
         "turns_without_reply": sum(1 for r in ok if not (r.get("latency_ms") or {}).get("total")),  # type: ignore[union-attr]
         "audio_seconds": round(audio_s, 2),
         "failed": [{"file": f.get("key"), "error": f.get("error")} for f in failed],
-        "counts": {"with_text": len(with_text), "with_intent": len(labelled), "with_clean_text": len(disfl_rows),
+        "counts": {"with_text": len(with_text), "with_intent": len(labelled), "with_slot_values": len(valued),
+                   "with_clean_text": len(disfl_rows),
                    "out_of_scope": len(ood)},
         "wer_by_group": wer_by_group(ok),
         "per_intent": per_intent(labelled),

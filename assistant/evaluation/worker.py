@@ -87,6 +87,16 @@ def _failed(task: dict[str, object], error: str, t0: float, **extra: object) -> 
     }
 
 
+def _normalized_reference(nlu: object, reference: object) -> dict[str, str] | None:
+    """The reference slots as the NLU's normalizer would give them (``None`` without slots or
+    without a normalizer: the keyword baseline and remote backends have none here)."""
+    normalize = getattr(nlu, "normalize", None)
+    slots = reference.get("slots") if isinstance(reference, dict) else None
+    if normalize is None or not isinstance(slots, dict):
+        return None
+    return {str(k): str(normalize(str(k), str(v))) for k, v in slots.items() if str(v).strip()}
+
+
 def run_task(task: dict[str, object]) -> dict[str, object]:
     """One item → one result row (``status`` ``ok`` or ``failed``)."""
     from assistant.audio_io import load_audio
@@ -143,6 +153,10 @@ def run_task(task: dict[str, object]) -> dict[str, object]:
         "intent": result.intent,
         "confidence": None if result.confidence is None else round(result.confidence, 4),
         "slots": result.slots,
+        # what the dialog acts on: each slot's normalized value, and the reference slots put
+        # through the same normalizer (so "dark rose" heard for "dark roast" counts as meant)
+        "slot_values": {d["slot"]: d["normalized"] for d in result.slot_details},
+        "reference_slot_values": _normalized_reference(components.nlu, task.get("reference")),
         "reply": result.reply,
         "latency_ms": result.latency_ms,
         "errors": result.errors,
