@@ -114,3 +114,21 @@ def test_cut_slot_runs_rules() -> None:
 def test_settings_switch_turns_it_off() -> None:
     assert Settings().nlu_guard is True
     assert Settings(nlu_guard=False).nlu_guard is False
+
+
+def test_guard_eval_counts(nlu) -> None:
+    """The measuring command's counts on two hand-labelled utterances (real tagger and NLU)."""
+    from services.disfluency import load_tagger
+    from services.nlu.guard_eval import _key, score
+
+    class Fixed:  # the tagger's labels written out, as above
+        def tag(self, words):
+            return tagged(" ".join(words)) if "[" in " ".join(words) else [TaggedToken(w, False) for w in words]
+
+    pairs = [("i want a small single [shot medium] roast coffee".split(), "i want a small single shot medium roast coffee"),
+             ("turn on the lights".split(), "turn on the lights")]
+    s = score("x", pairs, Fixed(), nlu)
+    assert (s.utterances, s.with_removal, s.overruled, s.agree_off, s.agree_on) == (2, 1, 1, 1, 2)
+    assert "1 overruled" in s.row()
+    real = score("real", [(["turn", "on", "the", "lights"], "turn on the lights")], load_tagger(Settings()), nlu)
+    assert real.agree_on == 1 and _key(nlu.parse("turn on the lights"))[0] == "DeviceOn"

@@ -81,7 +81,7 @@ class JointBertNlu:
 
     def __init__(
         self, model_dir: str | Path, threads: int = 1, threshold: float = 0.5, hint_bonus: float = 1.0,
-        transition_weight: float | None = None,
+        transition_weight: float | None = None, joint_decoding: bool | None = None,
     ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -112,6 +112,9 @@ class JointBertNlu:
         self._subsets: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.threshold = threshold
         self.hint_bonus = hint_bonus
+        # Joint MAP decoding of intent and slots (see _joint_intent); the model's labels.json
+        # says whether it is the default for that model.
+        self.joint_decoding = bool(meta.get("joint_decoding", False)) if joint_decoding is None else joint_decoding
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -193,8 +196,36 @@ class JointBertNlu:
             if wid is not None and wid != prev:
                 rows.append(pos)
             prev = wid if wid is not None else prev
-        tags = self._tags(slot_logits[rows], intent) + ["O"] * (len(words) - len(rows))
+        emissions = slot_logits[rows]
+        if self.joint_decoding and self._trans is not None and self._start is not None and len(emissions):
+            intent, tags = self._joint_intent(probs, emissions)
+            conf = float(probs[self.intents.index(intent)])
+        else:
+            tags = self._tags(emissions, intent)
+        tags += ["O"] * (len(words) - len(rows))
         return NluResult(intent, conf, tuple(self._spans(words, tags, intent)))
+
+    def _joint_intent(self, probs: np.ndarray, emissions: np.ndarray, candidates: int = 3) -> tuple[str, list[str]]:
+        """The intent and tags that maximize log p(intent) + the CRF score of the tags, among
+        the ``candidates`` most probable in-scope intents, each with its own allowed slots.
+
+        Why: the two heads are trained as factors of one model, but decoding them one after the
+        other lets the intent head alone pick the slot vocabulary. "find now and forever" is
+        SearchScreeningEvent or SearchCreativeWork by a hair; the tagger may be surer that "now and
+        forever" is a ``movie_name`` than an ``object_name``. The CRF's partition function is the
+        same for every intent (it sums over all tag sequences), so comparing path scores across
+        intents is comparing log-probabilities.
+        """
+        order = [int(i) for i in np.argsort(-probs) if self.intents[int(i)] != OUT_OF_SCOPE][:candidates]
+        best: tuple[float, str, list[str]] | None = None
+        for i in order:
+            intent = self.intents[i]
+            tags, path = self._viterbi(emissions, intent)
+            score = float(np.log(max(float(probs[i]), 1e-12))) + path
+            if best is None or score > best[0]:
+                best = (score, intent, tags)
+        assert best is not None
+        return best[1], best[2]
 
     def _tags(self, logits: np.ndarray, intent: str) -> list[str]:
         """BIO tags: argmax, or (when the model ships transition scores) constrained Viterbi
@@ -208,6 +239,10 @@ class JointBertNlu:
             return []
         if self._trans is None or self._start is None:
             return [self.slot_labels[int(i)] for i in logits.argmax(axis=-1)]
+        return self._viterbi(logits, intent)[0]
+
+    def _viterbi(self, logits: np.ndarray, intent: str) -> tuple[list[str], float]:
+        """Constrained Viterbi for ``intent``: the best tags and their path score."""
         keep, start, trans = self._label_subset(intent)
         emit = logits[:, keep].astype(np.float64)
         cols = np.arange(len(keep))
@@ -218,9 +253,10 @@ class JointBertNlu:
             back[t] = arg = cand.argmax(axis=0)
             score = cand[arg, cols] + emit[t]
         best = [int(score.argmax())]
+        total = float(score[best[0]])
         for t in range(len(emit) - 1, 0, -1):
             best.append(int(back[t][best[-1]]))
-        return [self.slot_labels[int(keep[i])] for i in reversed(best)]
+        return [self.slot_labels[int(keep[i])] for i in reversed(best)], total
 
     def _label_subset(self, intent: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Label indices allowed for ``intent`` (O + its slots) and the matching scores (cached)."""
