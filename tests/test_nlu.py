@@ -323,6 +323,28 @@ def test_shipped_model_is_fused_and_decodes_with_its_crf(bert) -> None:  # noqa:
     assert set(plain._trans.ravel().tolist()) <= {0.0, -1e4}
 
 
+def test_joint_decoding_maximizes_intent_plus_path_score(bert) -> None:  # noqa: ANN001
+    """The joint decoder's choice is the argmax of log p(intent) + the constrained path score."""
+    import numpy as np
+
+    from services.nlu.bert import JointBertNlu, _softmax
+
+    joint = JointBertNlu(MODEL_DIR, joint_decoding=True)
+    assert bert.joint_decoding is False  # off by default (measured in docs/nlu.md)
+    text = "can i get a large double shot latte with some soy milk"
+    assert joint.parse(text) == bert.parse(text)
+    enc = bert.tokenizer.encode(text.split(), is_pretokenized=True)
+    intent_logits, slot_logits = bert.session.run(
+        None, {"input_ids": np.array([enc.ids]), "attention_mask": np.ones((1, len(enc.ids)), dtype=np.int64)})
+    rows = [i for i, w in enumerate(enc.word_ids) if w is not None and (i == 0 or enc.word_ids[i - 1] != w)]
+    probs = _softmax(intent_logits[0].astype(np.float64))
+    chosen, tags = joint._joint_intent(probs, slot_logits[0][rows])
+    scores = {joint.intents[i]: np.log(probs[i]) + joint._viterbi(slot_logits[0][rows], joint.intents[i])[1]
+              for i in np.argsort(-probs)[:4] if joint.intents[i] != "out_of_scope"}
+    assert chosen == max(list(scores)[:3], key=scores.__getitem__)
+    assert tags == joint._viterbi(slot_logits[0][rows], chosen)[0]
+
+
 def test_checkpoint_average_is_the_elementwise_mean() -> None:
     """`train nlu --init-from A B C` averages checkpoints; integer buffers are not averaged."""
     import numpy as np
