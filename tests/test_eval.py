@@ -70,6 +70,19 @@ def test_csv_tsv_and_folder_inputs(tmp_path: Path) -> None:
     assert set(folder_items) == {"x.wav", "y.wav", "gone.wav"}
     assert folder_items["x.wav"].reference["text"] == "turn on the lights"
     assert folder_items["y.wav"].reference == {}
+    # a label file keyed by file name (speech-to-intent benchmarks): no transcripts, odd spacing kept
+    labels = tmp_path / "label.json"
+    labels.write_text(json.dumps({"x.wav": {"intent": "orderDrink", "slots": {"milkAmount": " soy milk"}},
+                                  "y.wav": "not an object"}))
+    by_key = {it.key: it for it in read_input(tmp_path, refs=labels)}
+    assert by_key["x.wav"].reference == {"intent": "orderDrink", "slots": {"milkAmount": " soy milk"}}
+    assert by_key["y.wav"].reference == {}  # its entry is malformed: run without a reference ...
+    assert any(it.error and "not a JSON object" in it.error for it in by_key.values())  # ... and reported
+    with pytest.raises(InvalidInput, match="keyed by audio file name"):
+        (tmp_path / "list.json").write_text("[1, 2]")
+        read_input(tmp_path, refs=tmp_path / "list.json")
+    with pytest.raises(InvalidInput, match="no such references file"):
+        read_input(tmp_path, refs=tmp_path / "absent.json")
     csv = tmp_path / "r.csv"
     csv.write_text("name,text\nx.wav,hi\n")
     with pytest.raises(InvalidInput, match="audio path column"):
@@ -323,3 +336,14 @@ def test_setup_domain_samples_a_domain_into_an_eval_manifest(tmp_path: Path, mon
     items = read_input(manifest)
     assert [i.reference["text"] for i in items] == [r["text"] for r in rows] and all(i.error is None for i in items)
     assert main(["setup", "--domain", "nosuch"]) == 1
+    # the held-out recordings come as a folder of audio plus a label file keyed by file name,
+    # intent and slots only (Picovoice's speech-to-intent benchmark layout)
+    folder = manifest.parent / "piper-joe"
+    labels = tmp_path / "label.json"
+    labels.write_text(json.dumps({Path(r["audio_filepath"]).name: {"intent": r["intent"], "slots": r["slots"]}
+                                  for r in rows if r["voice"] == "piper-joe"}))
+    out = tmp_path / "eval-labels"
+    assert main(["eval", str(folder), "--refs", str(labels), "--fast", "--no-report", "--out", str(out), "-q"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["files_ok"] == 2 and summary["counts"]["with_intent"] == 2 and summary["wer"] is None
+    assert summary["intent_accuracy"] is not None and summary["slot_value_f1"] is not None

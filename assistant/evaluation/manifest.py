@@ -23,6 +23,11 @@ A folder: every audio file in it (recursively), with references from a CSV/TSV
 inside it (``references.csv``/``.tsv`` or the only ``*.csv``/``*.tsv``) or from a
 ``manifest.jsonl`` inside it, joined on the file name or relative path. Files
 without a reference are still run (latency only).
+
+``--refs`` may also name a JSON object keyed by audio file name, the label file
+of speech-to-intent benchmarks (Picovoice's ``label.json``)::
+
+    {"0075d273.wav": {"intent": "orderDrink", "slots": {"size": "twelve ounce"}}, ...}
 """
 
 from __future__ import annotations
@@ -183,7 +188,11 @@ def read_folder(folder: Path, refs: Path | None = None) -> list[Item]:
             found = tables
         refs = found[0] if found else None
     if refs is not None:
-        ref_items = read_table(refs) if refs.suffix.lower() in {".csv", ".tsv"} else read_jsonl(refs)
+        if not refs.is_file():
+            raise InvalidInput(f"{refs}: no such references file")
+        suffix = refs.suffix.lower()
+        ref_items = (read_table(refs) if suffix in {".csv", ".tsv"}
+                     else read_label_map(refs) if suffix == ".json" else read_jsonl(refs))
     by_path = {it.audio.resolve(): it for it in ref_items if it.audio is not None}
     by_name: dict[str, Item] = {}
     for it in ref_items:
@@ -202,6 +211,29 @@ def read_folder(folder: Path, refs: Path | None = None) -> list[Item]:
     for it in ref_items:
         if it.audio is not None and id(it) not in used:
             items.append(it)
+    return items
+
+
+def read_label_map(path: Path) -> list[Item]:
+    """References from a JSON object ``{audio file name: {intent, slots, text...}}``.
+
+    Raises:
+        InvalidInput: the file is not JSON or not an object (an entry that is not an object
+            becomes a failed item, as a malformed manifest line does).
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"{path}: cannot read the label file ({exc})") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{path}: expected a JSON object keyed by audio file name")
+    items: list[Item] = []
+    for n, (name, ref) in enumerate(data.items(), 1):
+        if not isinstance(ref, dict):
+            items.append(Item(key=f"{path.name}:{name} (malformed)", audio=None, line=n,
+                              error=f"entry {name!r}: not a JSON object"))
+            continue
+        items.append(_from_row({**ref, "audio_filepath": str(name)}, path.parent, n, f"{path.name}:{name}"))
     return items
 
 
