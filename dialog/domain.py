@@ -673,6 +673,15 @@ def import_snips(path: str | Path, name: str = "snips") -> Domain:
     """
     path = Path(path)
     files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    if path.is_dir() and not files:
+        # The benchmark's own layout: one folder per intent with train_<I>_full.json and validate_<I>.json.
+        files = sorted(path.rglob("*.json"))
+        kinds = {f.name.split("_", 1)[0] for f in files if f.name.startswith(("train_", "validate_"))}
+        if len(kinds) > 1:
+            raise DomainError(
+                f"{path}: holds both train_*.json and validate_*.json files in its subfolders; point at one "
+                "set (a folder or file holding only it), e.g. the validate files for the test set"
+            )
     if not files:
         raise DomainError(f"{path}: no SNIPS *.json files found")
     domain = Domain(name=name, source=f"imported from SNIPS benchmark JSON {path.name}")

@@ -227,6 +227,20 @@ def test_snips_import_round_trip(tmp_path: Path) -> None:
     assert [e.annotated() for e in load_domain(tmp_path / "w").examples] == [ex.annotated()]
 
 
+def test_snips_import_of_the_benchmark_folder_layout(tmp_path: Path) -> None:
+    """One folder per intent (train_<I>_full.json + validate_<I>.json): pointing at the validate
+    files' folders works; a tree holding both sets is refused instead of silently mixed."""
+    data = {"GetWeather": [{"data": [{"text": "rain in "}, {"text": "oslo", "entity": "city"}]}]}
+    for kind in ("train_GetWeather_full", "validate_GetWeather"):
+        (tmp_path / "both" / "GetWeather").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "both" / "GetWeather" / f"{kind}.json").write_text(json.dumps(data))
+    (tmp_path / "test" / "GetWeather").mkdir(parents=True)
+    (tmp_path / "test" / "GetWeather" / "validate_GetWeather.json").write_text(json.dumps(data))
+    assert [e.annotated() for e in import_snips(tmp_path / "test").examples] == ["rain in [oslo](city)"]
+    with pytest.raises(DomainError, match="both train_"):
+        import_snips(tmp_path / "both")
+
+
 @needs_snips
 def test_snips_import_of_the_shared_training_data() -> None:
     domain = import_snips(SNIPS)
