@@ -194,6 +194,15 @@ def test_coffee_reply_repeats_the_normalized_values(dm: DialogManager) -> None:
     assert "large latte with dark roast and skim milk" in r.text, r.text
 
 
+def test_coffee_reply_names_cream_and_sweetener_without_a_second_noun(dm: DialogManager) -> None:
+    slots = (SlotValue("coffeeDrink", "espresso", "espresso", 0, 0), SlotValue("size", "large", "large", 0, 0),
+             SlotValue("milkAmount", "a lot of cream", "a lot of cream", 0, 0),
+             SlotValue("sugarAmount", "some sweetener", "some sweetener", 0, 0))
+    r = dm.handle("n", "1", NluResult("orderDrink", 1.0, slots), "a large espresso with a lot of cream", "")
+    assert "a lot of cream and some sweetener" in r.text, r.text
+    assert "cream milk" not in r.text and "sweetener sugar" not in r.text
+
+
 def test_turns_are_logged_with_latencies_and_barge_in(dm: DialogManager) -> None:
     dm.handle("s", "t1", nlu("GetTime"), "what time is it", "what time is it")
     dm.log_latencies("s", "t1", {"asr": 120.5, "nlu": 3.25})

@@ -18,11 +18,13 @@ from dialog.state import Frame
 _SHOT_WORDS = {"single": 1, "double": 2, "triple": 3, "quad": 4}
 
 
-def _with_noun(amount: str | None, noun: str) -> str:
-    """``("a bit of", "milk") -> "a bit of milk"``; ``("skim milk", "milk") -> "skim milk"``."""
+def _with_noun(amount: str | None, noun: str, *same_kind: str) -> str:
+    """``("a bit of", "milk") -> "a bit of milk"``; ``("skim milk", "milk") -> "skim milk"``;
+    ``("a lot of cream", "milk", "cream") -> "a lot of cream"`` (not "a lot of cream milk")."""
     if not amount:
         return ""
-    return amount if noun in amount.lower() else f"{amount} {noun}"
+    low = amount.lower()
+    return amount if any(w in low for w in (noun, *same_kind)) else f"{amount} {noun}"
 
 
 def spoken_price(amount: float, currency: str = "dollars") -> str:
@@ -117,8 +119,8 @@ class CoffeeSkill(Skill):
             price += self.extra_shot * (shots - 1)
         extras = [e for e in (_with_noun(frame.norm("roast"), "roast"),
                               shots and shots > 1 and f"{spoken_number(shots)} shots",
-                              _with_noun(frame.norm("milkAmount"), "milk"),
-                              _with_noun(frame.norm("sugarAmount"), "sugar")) if e]  # fmt: skip
+                              _with_noun(frame.norm("milkAmount"), "milk", "cream"),
+                              _with_noun(frame.norm("sugarAmount"), "sugar", "sweetener")) if e]  # fmt: skip
         return {"drink": drink, "size": size, "price": round(price, 2), "extras": extras,
                 "slots": frame.values()}  # fmt: skip
 
