@@ -231,6 +231,29 @@ def test_slot_values_are_scored_as_normalized() -> None:
     assert summarize([{k: v for k, v in row.items() if k != "slot_values"}], [], 1)["slot_value_f1"] is None
 
 
+def test_a_request_split_into_turns_is_scored_as_one() -> None:
+    """ "a large latte ... with soy milk" ended at the pause: the file's slots are both turns'."""
+    from assistant.evaluation.worker import _file_understanding
+    from assistant.events import NluResultEvent
+    from services.nlu.base import NluResult, SlotValue
+
+    def ev(turn: str, intent: str, *slots: tuple[str, str, str]) -> NluResultEvent:
+        return NluResultEvent(session_id="s", turn_id=turn, stage="nlu", result=NluResult(
+            intent, 0.9, tuple(SlotValue(a, b, c, 0, 1) for a, b, c in slots)))
+
+    split = [ev("t1", "orderDrink", ("size", "large", "large"), ("coffeeDrink", "latte", "latte")),
+             ev("t2", "out_of_scope"),
+             ev("t3", "orderDrink", ("milkAmount", "with soy milk", "soy milk"), ("size", "largest", "large"))]
+    intent, slots, values, turns = _file_understanding(split)
+    assert intent == "orderDrink" and turns == ["orderDrink", "out_of_scope", "orderDrink"]
+    assert slots == {"size": "largest", "coffeeDrink": "latte", "milkAmount": "with soy milk"}
+    assert values == {"size": "large", "coffeeDrink": "latte", "milkAmount": "soy milk"}
+    # another request starts over; nothing in scope at all is out_of_scope; no speech is no intent
+    assert _file_understanding([*split, ev("t4", "GetTime")])[:2] == ("GetTime", {})
+    assert _file_understanding([ev("t1", "out_of_scope")])[0] == "out_of_scope"
+    assert _file_understanding([]) == (None, {}, {}, [])
+
+
 def test_interrupted_run_resumes_without_duplicates(resumed_run: dict[str, object]) -> None:
     out: Path = resumed_run["out"]  # type: ignore[assignment]
     second: subprocess.CompletedProcess[str] = resumed_run["second"]  # type: ignore[assignment]

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,34 @@ def _failed(task: dict[str, object], error: str, t0: float, **extra: object) -> 
     }
 
 
+def _file_understanding(events: Sequence[object]) -> tuple[str | None, dict[str, str], dict[str, str], list[str]]:
+    """Intent, slots (as heard), slot values (normalized) of a whole file, and every turn's intent.
+
+    A recording is one request, but the endpointer ends a turn at any pause of
+    ``vad.silence_ms``: "a large latte ... with soy milk" is two turns, and the dialog's frame
+    collects the slots of both. So does the score: slots merge over the file's turns (a later
+    turn's value wins), turns parsed ``out_of_scope`` (a cough, a mumble) are skipped, and a turn
+    with another in-scope intent starts over. A single-turn file scores exactly its one parse.
+    """
+    from assistant.events import NluResultEvent
+    from services.nlu.base import OUT_OF_SCOPE
+
+    parses = [ev.result for ev in events if isinstance(ev, NluResultEvent)]
+    intent: str | None = None
+    slots: dict[str, str] = {}
+    values: dict[str, str] = {}
+    for r in parses:
+        if r.intent == OUT_OF_SCOPE:
+            continue
+        if r.intent != intent:
+            intent, slots, values = r.intent, {}, {}
+        slots.update(r.slot_dict())
+        values.update({s.slot: s.normalized for s in r.slots})
+    if intent is None and parses:
+        intent = OUT_OF_SCOPE
+    return intent, slots, values, [r.intent for r in parses]
+
+
 def _normalized_reference(nlu: object, reference: object) -> dict[str, str] | None:
     """The reference slots as the NLU's normalizer would give them (``None`` without slots or
     without a normalizer: the keyword baseline and remote backends have none here)."""
@@ -135,6 +164,7 @@ def run_task(task: dict[str, object]) -> dict[str, object]:
     finals = [ev.text for ev in result.events if isinstance(ev, TranscriptFinal) and ev.text]
     tagged = [ev for ev in result.events if isinstance(ev, TokensTagged) and ev.final]
     tokens = [[t.word, bool(t.remove)] for t in tagged[-1].tokens] if tagged else []
+    file_intent, file_slots, file_values, turn_intents = _file_understanding(result.events)
     row: dict[str, object] = {
         "key": task["key"],
         "audio_filepath": task["audio"],
@@ -150,12 +180,16 @@ def run_task(task: dict[str, object]) -> dict[str, object]:
         "removed": result.removed,
         "removal_overruled": result.removal_overruled,
         "tokens": tokens,
-        "intent": result.intent,
+        # the whole file's request (see _file_understanding); last_turn_* is the last turn alone
+        "intent": file_intent,
         "confidence": None if result.confidence is None else round(result.confidence, 4),
-        "slots": result.slots,
+        "slots": file_slots,
+        "turn_intents": turn_intents,
+        "last_turn_intent": result.intent,
+        "last_turn_slots": result.slots,
         # what the dialog acts on: each slot's normalized value, and the reference slots put
         # through the same normalizer (so "dark rose" heard for "dark roast" counts as meant)
-        "slot_values": {d["slot"]: d["normalized"] for d in result.slot_details},
+        "slot_values": file_values,
         "reference_slot_values": _normalized_reference(components.nlu, task.get("reference")),
         "reply": result.reply,
         "latency_ms": result.latency_ms,
