@@ -43,6 +43,13 @@ def train_main(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--commands", type=int, default=defaults.command_count, help="template commands used")
     parser.add_argument(
+        "--domains",
+        type=int,
+        default=defaults.domain_count,
+        help="sentences of the built-in dialog domains (examples and template expansions, training side) "
+        "used like the commands (default 0: none)",
+    )
+    parser.add_argument(
         "--prefixes", type=int, default=defaults.prefixes, help="random prefixes per utterance and epoch"
     )
     parser.add_argument(
@@ -117,6 +124,7 @@ def train_main(argv: Sequence[str]) -> int:
         snips_count=args.snips,
         snips_fluent_count=args.snips_fluent,
         command_count=args.commands,
+        domain_count=args.domains,
         disflqa_limit=args.disflqa_limit,
         prefixes=args.prefixes,
         wait_loss_weight=args.wait_loss_weight,
@@ -333,6 +341,15 @@ def _write_sets(directory: Path, seed: int) -> list[Path]:
     fluent = tune_rng.sample(snips_train, 400) + sorted(set(assistant_commands(tune_rng, 400, TEMPLATES)))[:300]
     tune = generate(fluent, tune_rng, fluent_share=0.0, source="tune")
     write("tune_commands_disfluent.jsonl", ({"tokens": d.words, "remove": d.remove} for d in tune))
+    # Built-in dialog domains (e.g. the coffee grammar): fresh expansions (another seed than
+    # training's) of the held-out side of the text hash split, so disjoint from any training pool.
+    from services.disfluency.training.generate import domain_texts
+
+    domains, groups = domain_texts(seed + 2000, 15, heldout=True)
+    write("domains_fluent.jsonl", ({"tokens": s.split(), "remove": [False] * len(s.split())} for s in domains))
+    domain_rng = random.Random(seed + 3000)
+    domain_disfluent = generate(domains, domain_rng, fluent_share=0.0, source="eval", groups=groups)
+    write("domains_disfluent.jsonl", ({"tokens": d.words, "remove": d.remove} for d in domain_disfluent))
     return paths
 
 

@@ -14,7 +14,10 @@ fluent text and labelled by construction:
   the same one) before the full command ("what's the uh set a timer for ten").
 
 Fluent sources are the SNIPS training utterances (``shared_dir/data/
-snips-train``) and the assistant commands below, built from templates. A
+snips-train``), the assistant commands below, built from templates, and
+(optionally) the built-in dialog domains' examples and template expansions
+(:func:`domain_texts`; e.g. the coffee grammar's stacked attributes, "an eight
+ounce dark roast double shot espresso with lots of soy milk"). A
 share of the examples stays fluent, including fluent uses of "no", "sorry",
 "wait" and "like", so that the tagger learns to leave clean commands alone.
 Everything is driven by one ``random.Random(seed)``.
@@ -22,9 +25,10 @@ Everything is driven by one ``random.Random(seed)``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from services.disfluency.base import DisfluencyKind
@@ -120,6 +124,67 @@ def assistant_commands(
     return out
 
 
+#: Expansions per template of the built-in domains for the training-side pool.
+DOMAIN_PER_TEMPLATE = 40
+#: One distinct domain sentence in this many (by a hash of its text) is held out.
+DOMAIN_HELDOUT_MODULUS = 5
+
+
+def domain_heldout(text: str) -> bool:
+    """Whether a domain sentence belongs to the held-out side (a fixed hash split, seed-free).
+
+    Training and evaluation draw expansions with different seeds; the split by
+    text keeps the two sides disjoint whatever seeds and counts are used.
+    """
+    return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:8], 16) % DOMAIN_HELDOUT_MODULUS == 0
+
+
+_GROUP_STOPWORDS = frozenset(
+    "a an the and of to at in on for by with some lots lot bit little my me is it".split()
+)
+
+
+def slot_word_groups(examples: Iterable) -> list[list[str]]:
+    """Same-slot-type alternatives, from the slot spans of domain examples.
+
+    For every slot, the words at the same position of its phrases of the same
+    length form one group ("eight|twelve|sixteen" ounce, "dark|medium" roast,
+    "single|double|triple" shot). Function words (:data:`_GROUP_STOPWORDS`: "a",
+    "of", …, which phrases of different shapes put at the same position) are left
+    out, and groups of one word dropped. Sorted, so the result does not depend on
+    the order of the examples.
+    """
+    by_key: dict[tuple[str, int, int], set[str]] = {}
+    for ex in examples:
+        for span in ex.spans:
+            phrase = ex.words[span.start : span.end]
+            for k, word in enumerate(phrase):
+                if word not in _GROUP_STOPWORDS:
+                    by_key.setdefault((span.slot, len(phrase), k), set()).add(word)
+    groups = {tuple(sorted(ws)) for ws in by_key.values() if len(ws) > 1}
+    return [list(g) for g in sorted(groups)]
+
+
+def domain_texts(
+    seed: int, per_template: int = DOMAIN_PER_TEMPLATE, *, heldout: bool = False
+) -> tuple[list[str], list[list[str]]]:
+    """Fluent sentences of the built-in dialog domains, and their same-slot word groups.
+
+    The domains' examples and ``per_template`` seeded expansions of each of their
+    templates (:meth:`dialog.domain.Domain.expand`), normalised like ASR text,
+    deduplicated and sorted; only the training side of :func:`domain_heldout`, or
+    only the held-out side with ``heldout``.
+    """
+    from dialog.domain import load_domains
+
+    examples = []
+    for domain in load_domains():
+        examples += [*domain.examples, *domain.expand(per_template, seed)]
+    texts = {" ".join(words_of(" ".join(ex.words))) for ex in examples}
+    side = sorted(t for t in texts if t and domain_heldout(t) == heldout)
+    return side, slot_word_groups(examples)
+
+
 def snips_utterances(snips_dir: Path) -> list[str]:
     """All SNIPS training utterances, normalised, in file order."""
     out = []
@@ -140,9 +205,12 @@ Token = tuple[str, "DisfluencyKind | None"]
 class Injector:
     """Injects disfluencies into fluent word lists; labels are known by construction."""
 
-    def __init__(self, rng: random.Random, vocabulary: Sequence[str]) -> None:
+    def __init__(
+        self, rng: random.Random, vocabulary: Sequence[str], groups: Sequence[Sequence[str]] = ()
+    ) -> None:
         self.rng = rng
         self.vocabulary = list(vocabulary)
+        self.groups = [list(g) for g in groups]  # further same-slot alternatives (domain slots)
         self._slot_values = [v.split() for values in SLOTS.values() for v in values]
 
     def _replacement(self, word: str) -> str:
@@ -150,6 +218,9 @@ class Injector:
         rng = self.rng
         for values in (NUMBERS, CITIES, ROOMS, DRINKS, SIZES, DEVICES, PEOPLE, THINGS):
             flat = [v for v in values if " " not in v]
+            if word in flat and rng.random() < 0.8:
+                return rng.choice([v for v in flat if v != word])
+        for flat in self.groups:
             if word in flat and rng.random() < 0.8:
                 return rng.choice([v for v in flat if v != word])
         while True:
@@ -244,11 +315,19 @@ def to_labelled(toks: Sequence[Token], source: str) -> Labelled:
 
 
 def generate(
-    fluent: Sequence[str], rng: random.Random, *, fluent_share: float, source: str
+    fluent: Sequence[str],
+    rng: random.Random,
+    *,
+    fluent_share: float,
+    source: str,
+    groups: Sequence[Sequence[str]] = (),
 ) -> list[Labelled]:
-    """Label every fluent sentence: kept fluent with ``fluent_share``, else disfluent."""
+    """Label every fluent sentence: kept fluent with ``fluent_share``, else disfluent.
+
+    ``groups``: further same-slot word alternatives for repairs (:func:`slot_word_groups`).
+    """
     vocabulary = sorted({w for s in fluent for w in s.split()})
-    injector = Injector(rng, vocabulary)
+    injector = Injector(rng, vocabulary, groups)
     out = []
     for sentence in fluent:
         words = sentence.split()

@@ -44,10 +44,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.disfluency.training.align import Labelled, align_pairs
-from services.disfluency.training.generate import assistant_commands, generate, snips_utterances
+from services.disfluency.training.generate import assistant_commands, domain_texts, generate, snips_utterances
 
 LABELS = ["keep", "filler", "repetition", "repair", "restart", "interregnum"]
-GENERATED_SOURCES = ("snips", "commands")  # ``Labelled.source`` of generated items; Disfl-QA: its pair id
+GENERATED_SOURCES = ("snips", "commands", "domains")  # ``Labelled.source`` of generated items; Disfl-QA: its pair id
 MAX_TOKENS = 96  # sub-word tokens incl. [CLS]/[SEP]; longer inputs are truncated
 
 
@@ -61,6 +61,10 @@ class TrainConfig:
     snips_count: int = 3000
     snips_fluent_count: int = 3000  # further SNIPS sentences kept fluent (precision on clean commands)
     command_count: int = 2500
+    # Sentences of the built-in dialog domains (examples and template expansions, training
+    # side of ``generate.domain_heldout``), treated like the commands (fluent share + 0.1).
+    # 0 leaves the mix exactly as before (own RNG, appended before the shuffle).
+    domain_count: int = 0
     fluent_share: float = 0.3
     disflqa_limit: int = 0  # 0 = all labelled pairs
     wait_loss_weight: float = 0.5
@@ -122,6 +126,15 @@ def build_mix(shared_dir: Path, cfg: TrainConfig) -> tuple[list[Labelled], dict[
         + generate(commands, rng, fluent_share=cfg.fluent_share + 0.1, source="commands")
         + generate(snips_fluent, rng, fluent_share=1.0, source="snips")
     )
+    domain_sentences: list[str] = []
+    if cfg.domain_count:
+        # A separate RNG: the rest of the mix is the same as without domain sentences.
+        domain_rng = random.Random(cfg.seed + 7919)
+        pool, groups = domain_texts(cfg.seed)
+        domain_sentences = domain_rng.sample(pool, min(cfg.domain_count, len(pool)))
+        mix += generate(
+            domain_sentences, domain_rng, fluent_share=cfg.fluent_share + 0.1, source="domains", groups=groups
+        )
     rng.shuffle(mix)
     summary: dict[str, object] = {
         "disflqa_align": stats,
@@ -129,6 +142,7 @@ def build_mix(shared_dir: Path, cfg: TrainConfig) -> tuple[list[Labelled], dict[
         "snips": len(snips),
         "snips_fluent_only": len(snips_fluent),
         "commands": len(commands),
+        **({"domains": len(domain_sentences)} if cfg.domain_count else {}),
         "total": len(mix),
         "fluent": sum(1 for m in mix if not any(m.remove)),
     }
