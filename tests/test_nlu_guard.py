@@ -77,6 +77,17 @@ def test_a_lone_slot_word_cut_without_any_sign_of_a_repair_is_overruled(nlu) -> 
     assert guarded.restored and guarded.result.slot_dict().get("size") == "large"
 
 
+def test_removed_fillers_stay_removed_and_do_not_block_the_guard(nlu) -> None:
+    from services.nlu.guard import _content_runs
+
+    tokens = tagged("[um] can i get a [large] [uh] latte")
+    assert _content_runs(tokens) == [(5, 6)]
+    assert _content_runs(tagged("[large um double] latte [er]")) == [(0, 3)]
+    guarded = parse_tagged(nlu, tokens)
+    assert guarded.restored and guarded.text == "can i get a large latte"
+    assert guarded.result.slot_dict() == {"size": "large", "coffeeDrink": "latte"}
+
+
 def test_no_removal_means_one_parse(nlu) -> None:
     calls: list[str] = []
 
@@ -88,7 +99,8 @@ def test_no_removal_means_one_parse(nlu) -> None:
             return nlu.parse(text, hints)
 
     parse_tagged(Counting(), tagged("turn on the kitchen lights"))
-    assert len(calls) == 1
+    parse_tagged(Counting(), tagged("turn on the [um] kitchen lights"))  # fillers only: nothing to check
+    assert len(calls) == 2
 
 
 def _result(intent: str, *slots: tuple[str, int, int]) -> NluResult:

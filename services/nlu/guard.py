@@ -4,20 +4,22 @@ Why this exists: the tagger learned disfluencies from questions, SNIPS commands 
 assistant's own command templates. A domain phrased in a way it never saw (a user's imported
 grammar: "brew a double shot twelve ounce drip coffee") can look like a string of repairs to it,
 and the words it removes take their slots with them: the order loses its size and shots, and no
-later stage can get them back. The NLU knows the domains, so when the tagger removed words the
-transcript is parsed as heard as well, and the parse as heard wins only when everything says the
-removal cut content rather than a mistake:
+later stage can get them back. The NLU knows the domains, so when the tagger removed words other than
+fillers, the transcript is parsed with those words back as well, and that parse wins only when
+everything says the removal cut content rather than a mistake:
 
 * both parses have the same in-scope intent;
-* the parse as heard fills strictly more slots, each at most once: a real repair repeats the slot
-  it corrects ("a large no a small latte" has two sizes), so a repeated slot keeps the tagger's
-  decision;
-* every slot of the cleaned parse is also filled as heard;
-* at least one removed word lies inside a slot the parse as heard found;
-* no editing phrase was removed ("no", "sorry", "i mean", "scratch that", ...): an explicit
-  correction is the speaker's word, and the tagger's reading of it is trusted.
+* the parse as heard fills every slot of the cleaned parse and fills no slot twice: a real repair
+  repeats the slot it corrects ("a large no a small latte" has two sizes);
+* a removed run holds words of a slot the parse as heard found;
+* no removed run holds an editing phrase ("no", "sorry", "i mean", "make that", ...): an explicit
+  correction is the speaker's word; nor is one followed by its own first word ("[play a] play a
+  tune", "[table] table"): the shape of a restart or repetition;
+* a removed run with words outside the slots (carrier words) has the same intent, or none, on its
+  own: "[rate the bourne deception] play me music by whip" restarts another command.
 
-It costs one more NLU call, and only on turns where the tagger removed something.
+Removed fillers stay removed throughout. It costs one more NLU call on turns where the tagger
+removed a word that is not a filler, and a third when a removed run has carrier words.
 """
 
 from __future__ import annotations
@@ -55,16 +57,22 @@ class GuardedParse:
         return clean_text(self.tokens)
 
 
-def _removed_runs(tokens: Sequence[TaggedToken]) -> list[tuple[int, int]]:
-    """Maximal runs ``[start, end)`` of removed words."""
+def _content_runs(tokens: Sequence[TaggedToken]) -> list[tuple[int, int]]:
+    """Maximal runs ``[start, end)`` of removed words, bounded by kept words. Removed fillers
+    ("um") neither start nor split a run: removing them is always right."""
     runs: list[tuple[int, int]] = []
+    start: int | None = None
+    end = 0
     for i, t in enumerate(tokens):
         if not t.remove:
-            continue
-        if runs and runs[-1][1] == i:
-            runs[-1] = (runs[-1][0], i + 1)
-        else:
-            runs.append((i, i + 1))
+            if start is not None:
+                runs.append((start, end))
+                start = None
+        elif t.word not in FILLERS:
+            start = i if start is None else start
+            end = i + 1
+    if start is not None:
+        runs.append((start, end))
     return runs
 
 
@@ -76,15 +84,21 @@ def _looks_like_repair(tokens: Sequence[TaggedToken], start: int, end: int) -> b
     """A removed run followed by its own first word again ("[play a] play a tune", "[table] table")
     or holding an editing phrase: the shape of a repetition, repair or restart."""
     words = [t.word for t in tokens[start:end] if t.word not in FILLERS]
-    if not words or _has_phrase(words, EDIT_PHRASES):
+    if _has_phrase(words, EDIT_PHRASES):
         return True
     after = [t.word for t in tokens[end:] if not t.remove and t.word not in FILLERS][:2]
-    return words[0] in after
+    return bool(words) and words[0] in after
+
+
+def _as_heard(tokens: Sequence[TaggedToken]) -> tuple[TaggedToken, ...]:
+    """The tagger's labels with every removal undone except the fillers'."""
+    return tuple(TaggedToken(t.word, t.remove and t.word in FILLERS) for t in tokens)
 
 
 def cut_slot_runs(tokens: Sequence[TaggedToken], cleaned: NluResult, heard: NluResult) -> list[tuple[int, int]] | None:
-    """The removed runs that hold slot words of the parse as heard, when nothing else speaks
-    against that parse (see the module doc); ``None`` keeps the tagger's decision."""
+    """The removed runs (token indices) that hold slot words of ``heard``, the parse of
+    ``_as_heard(tokens)``, when nothing else speaks against that parse (see the module doc);
+    ``None`` keeps the tagger's decision."""
     if heard.intent == OUT_OF_SCOPE or heard.intent != cleaned.intent:
         return None
     heard_names = [s.slot for s in heard.slots]
@@ -92,13 +106,12 @@ def cut_slot_runs(tokens: Sequence[TaggedToken], cleaned: NluResult, heard: NluR
         return None
     if not {s.slot for s in cleaned.slots} <= set(heard_names):
         return None
-    words = [t.word for t in tokens]
-    if any(w in FILLERS for s in heard.slots for w in words[s.start:s.end]):
-        return None  # a filler inside a slot: the parse as heard is the confused one
-    runs = _removed_runs(tokens)
+    runs = _content_runs(tokens)
     if any(_looks_like_repair(tokens, a, b) for a, b in runs):
         return None
-    cut = [(a, b) for a, b in runs if any(s.start < b and a < s.end for s in heard.slots)]
+    position = [i for i, t in enumerate(_as_heard(tokens)) if not t.remove]  # heard word -> token index
+    in_slot = {position[k] for s in heard.slots for k in range(s.start, min(s.end, len(position)))}
+    cut = [(a, b) for a, b in runs if any(i in in_slot for i in range(a, b))]
     return cut or None
 
 
@@ -107,9 +120,9 @@ def parse_tagged(nlu: NluBackend, tokens: Sequence[TaggedToken], hints: NluHints
     """Parse the cleaned transcript; with ``guard``, overrule removals that cut slots (see module doc)."""
     tokens = tuple(tokens)
     cleaned = nlu.parse(clean_text(tokens), hints)
-    if not guard or not any(t.remove for t in tokens):
+    kept = _as_heard(tokens)
+    if not guard or kept == tokens:  # nothing removed, or fillers only
         return GuardedParse(cleaned, tokens)
-    kept = tuple(TaggedToken(t.word, False) for t in tokens)
     heard = nlu.parse(clean_text(kept), hints)
     cut = cut_slot_runs(tokens, cleaned, heard)
     if cut is None:
@@ -117,11 +130,13 @@ def parse_tagged(nlu: NluBackend, tokens: Sequence[TaggedToken], hints: NluHints
     # A restart of another command ("[rate the bourne deception] play me music by whip") brings
     # that command's carrier words, and on its own has that command's intent. A run of nothing but
     # slot words ("a [small] single [shot dark roast] mocha") carries no other command.
-    in_slot = {i for s in heard.slots for i in range(s.start, s.end)}
+    position = [i for i, t in enumerate(kept) if not t.remove]
+    in_slot = {position[k] for s in heard.slots for k in range(s.start, min(s.end, len(position)))}
     for a, b in cut:
-        if all(i in in_slot or tokens[i].word in FILLERS for i in range(a, b)):
+        content = [i for i in range(a, b) if tokens[i].word not in FILLERS]
+        if all(i in in_slot for i in content):
             continue
-        fragment = " ".join(t.word for t in tokens[a:b] if t.word not in FILLERS)
+        fragment = " ".join(tokens[i].word for i in content)
         if nlu.parse(fragment).intent not in (heard.intent, OUT_OF_SCOPE):
             return GuardedParse(cleaned, tokens)
     return GuardedParse(heard, kept, restored=True)
