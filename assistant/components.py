@@ -93,7 +93,7 @@ def load_asr(settings: Settings) -> AsrBackend:
 
         a = settings.asr
         return EmbeddedAsr(a.model, a.threads, a.min_window_s, a.tokens_per_second, a.beam_size, a.fallback_window_s,
-                           a.final_beam_size)
+                           a.final_beam_size, a.timestamp_cut)
     scheme = uri.split("://", 1)[0]
     raise QuickTurnError(
         f"backend {uri!r} is not available in this build (valid: embedded); "

@@ -47,6 +47,11 @@ class AsrSettings(BaseModel):
         description="Window of the re-decode when a short-window result looks looped (0 disables); if that "
         "still looks looped, a last re-decode on Whisper's 30 s window.",
     )
+    timestamp_cut: bool = Field(
+        False,
+        description="Final short-window decode with Whisper's timestamps; segments starting after the audio "
+        "ended (in the zero padding) are dropped before the loop checks (README, ASR).",
+    )
     partial_interval_ms: int = Field(300, description="New speech between two partial hypotheses.")
     tokens_per_second: float = Field(6.0, description="Token cap per second of speech (plus a small floor).")
     speculative: bool = Field(True, description="Decode at the first silence so the final is ready at the endpoint.")

@@ -36,6 +36,8 @@ CONFIGS = {
     "pad-6s+fallback-30s+beam5": dict(min_window_s=6.0, fallback_window_s=30.0, loop_guard=True, beam_size=5),
     "pad-6s+fallback-10s/30s+beam5 (default final)": dict(min_window_s=6.0, fallback_window_s=10.0, loop_guard=True,
                                                           beam_size=5),
+    "pad-6s+fallback-10s/30s+beam5+timestamp-cut": dict(min_window_s=6.0, fallback_window_s=10.0, loop_guard=True,
+                                                         beam_size=5, timestamp_cut=True),
     "pad-6s+fallback-15s/30s+beam5": dict(min_window_s=6.0, fallback_window_s=15.0, loop_guard=True, beam_size=5),
     "pad-6s+fallback-30s+domain-hints": dict(min_window_s=6.0, fallback_window_s=30.0, loop_guard=True, hints=True),
 }

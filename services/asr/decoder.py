@@ -12,12 +12,17 @@ real recordings (`quickturn bench --asr-sweep`, see README):
    when the transcript speaks faster than a person can (words per second of
    audio above ``max_words_per_s``). Real repeats such as "five five" keep a
    plausible rate and survive, unlike a naive n-gram cut.
+4. *Timestamp-checked cut* (``timestamp_cut``): the final short-window decode
+   is made with Whisper's timestamp tokens, and every segment that starts after
+   the real audio ended (plus ``TIMESTAMP_MARGIN_S``) is dropped: it was
+   decoded from the zero padding.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,6 +178,86 @@ def fallback_windows(first_s: float, speech_s: float, last_s: float = 30.0) -> l
     return sorted(set(windows)) or [last_s]
 
 
+TIMESTAMP_S = 0.02
+"""Whisper's timestamp tokens ``<|0.00|>``, ``<|0.02|>``, ... step by 20 ms."""
+
+TIMESTAMP_MARGIN_S = 0.4
+"""A segment starting this long after the audio's end is the padding's, not the speaker's."""
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Text tokens between two Whisper timestamps; ``end_s`` is None when the decode stopped inside it."""
+
+    start_s: float
+    end_s: float | None
+    ids: tuple[int, ...]
+
+
+def parse_segments(ids: list[int], timestamp_begin: int) -> list[Segment]:
+    """Whisper's timestamped output as segments.
+
+    ``ids`` are the generated tokens (no prompt); ids at or above ``timestamp_begin``
+    (``<|0.00|>``, the id after ``<|notimestamps|>``) are timestamps. A segment is
+    ``<|start|> text <|end|>``; the end of one segment is usually followed by the
+    start of the next. Text before any timestamp gets start 0.0, a start
+    timestamp with no text after it (the closing timestamp) makes no segment.
+    """
+    segments: list[Segment] = []
+    start: float | None = None
+    text: list[int] = []
+    for i in ids:
+        if i >= timestamp_begin:
+            t = (i - timestamp_begin) * TIMESTAMP_S
+            if text:
+                segments.append(Segment(0.0 if start is None else start, t, tuple(text)))
+                text, start = [], None
+            else:
+                start = t
+        else:
+            text.append(i)
+    if text:
+        segments.append(Segment(0.0 if start is None else start, None, tuple(text)))
+    return segments
+
+
+def cut_after_speech(segments: list[Segment], speech_s: float, margin_s: float = TIMESTAMP_MARGIN_S) -> list[Segment]:
+    """The segments that start before the audio ended (``speech_s`` plus ``margin_s``).
+
+    The window is the utterance zero-padded to ``min_window_s``; a segment
+    starting in the padding was invented by the decoder (typically the
+    utterance again: "set a timer for five minutes" x3). Segments are cut from
+    the first one that starts late on: timestamps only increase.
+    """
+    kept = []
+    for seg in segments:
+        if seg.start_s > speech_s + margin_s:
+            break
+        kept.append(seg)
+    return kept
+
+
+def timestamped_text(
+    generated: list[int],
+    timestamp_begin: int,
+    eot: int,
+    speech_s: float,
+    margin_s: float = TIMESTAMP_MARGIN_S,
+    has_words: Callable[[list[int]], bool] | None = None,
+) -> tuple[list[int], bool]:
+    """The text token ids of a timestamped decode without the segments in the padding, and whether any was cut.
+
+    With ``has_words``, trailing segments without a word are dropped too: Whisper
+    sometimes fills the rest of a short window with "... ... ..." until the token
+    cap, which would otherwise send a complete transcript to the re-decode.
+    """
+    segments = parse_segments([i for i in generated if i < eot or i >= timestamp_begin], timestamp_begin)
+    kept = cut_after_speech(segments, speech_s, margin_s)
+    while has_words is not None and kept and not has_words(list(kept[-1].ids)):
+        kept.pop()
+    return [i for seg in kept for i in seg.ids], len(kept) < len(segments)
+
+
 WHISPER_TEXT_CTX = 448
 """Whisper's decoder context (prompt + generated tokens)."""
 
@@ -205,6 +290,7 @@ class WhisperDecoder:
         beam_size: int = 1,
         final_beam_size: int | None = None,
         english_only: bool = True,
+        timestamp_cut: bool = False,
     ) -> None:
         self.model = ctranslate2.models.Whisper(
             str(model_dir), device="cpu", compute_type="int8", intra_threads=threads, inter_threads=1
@@ -217,20 +303,28 @@ class WhisperDecoder:
         self.tokens_per_second = tokens_per_second
         self.beam_size = beam_size
         self.final_beam_size = final_beam_size or beam_size
+        self.timestamp_cut = timestamp_cut
+        """Final short-window decodes with timestamps; segments starting in the padding are dropped."""
+        self.timestamp_margin_s = TIMESTAMP_MARGIN_S
         self._lock = threading.Lock()
         tid = self.tokenizer.token_to_id
         sot = [tid("<|startoftranscript|>")]
         if not english_only:
             sot += [tid("<|en|>"), tid("<|transcribe|>")]
+        self._sot_ts = sot
         self._sot = sot + [tid("<|notimestamps|>")]
+        self._timestamp_begin = tid("<|notimestamps|>") + 1
         self._prev = tid("<|startofprev|>")
         self._eot = tid("<|endoftext|>")
 
-    def prompt_tokens(self, hint_words: list[str] | None) -> list[str]:
+    def _has_words(self, ids: list[int]) -> bool:
+        return bool(normalize_transcript(self.tokenizer.decode(ids)))
+
+    def prompt_tokens(self, hint_words: list[str] | None, *, timestamps: bool = False) -> list[str]:
         ids: list[int] = []
         if hint_words:
             ids = [self._prev] + self.tokenizer.encode(" " + " ".join(hint_words), add_special_tokens=False).ids[-100:]
-        return [self.tokenizer.id_to_token(i) for i in ids + self._sot]
+        return [self.tokenizer.id_to_token(i) for i in ids + (self._sot_ts if timestamps else self._sot)]
 
     def decode(self, pcm: np.ndarray, hint_words: list[str] | None = None, *, final: bool = False) -> Hypothesis:
         """Decode one window of int16 (or float) 16 kHz audio.
@@ -244,14 +338,15 @@ class WhisperDecoder:
         beam = self.final_beam_size if final else self.beam_size
         audio = pcm.astype(np.float32) / 32768.0 if pcm.dtype == np.int16 else pcm.astype(np.float32)
         speech_s = len(audio) / SAMPLE_RATE_HZ
-        hyp, suspicious = self._decode_window(audio, speech_s, self.min_window_s, hint_words, beam)
+        timestamps = final and self.loop_guard and self.timestamp_cut
+        hyp, suspicious = self._decode_window(audio, speech_s, self.min_window_s, hint_words, beam, timestamps)
         if suspicious and final and self.loop_guard and self.fallback_window_s > self.min_window_s:
             # The short window looks looped: pay for a longer-window decode, which
             # loops far less, instead of guessing which repeats are real. Partials
             # skip it: they are superseded within 300 ms, and a long decode would
             # hold the model lock while the speculative final waits behind it.
             for window in fallback_windows(self.fallback_window_s, speech_s):
-                hyp, suspicious = self._decode_window(audio, speech_s, window, hint_words, beam)
+                hyp, suspicious = self._decode_window(audio, speech_s, window, hint_words, beam, False)
                 hyp = Hypothesis(hyp.text, hyp.raw_text, hyp.avg_logprob, loop_cut=hyp.loop_cut, fallback=True,
                                  fallback_window_s=window)
                 if not suspicious:
@@ -259,7 +354,13 @@ class WhisperDecoder:
         return hyp
 
     def _decode_window(
-        self, audio: np.ndarray, speech_s: float, window_s: float, hint_words: list[str] | None, beam: int
+        self,
+        audio: np.ndarray,
+        speech_s: float,
+        window_s: float,
+        hint_words: list[str] | None,
+        beam: int,
+        timestamps: bool = False,
     ) -> tuple[Hypothesis, bool]:
         min_len = int(window_s * SAMPLE_RATE_HZ)
         if len(audio) < min_len:
@@ -270,24 +371,32 @@ class WhisperDecoder:
         n_frames = min(3000, mel.shape[-1] - (mel.shape[-1] % 2))
         mel = np.ascontiguousarray(mel[:, :n_frames][None], dtype=np.float32)
         max_tokens = int(self.tokens_per_second * speech_s) + 6
-        prompt = self.prompt_tokens(hint_words)
+        # Timestamped: room for the timestamp pairs of a few segments beyond the text cap.
+        gen_tokens = max_tokens + 8 if timestamps else max_tokens
+        prompt = self.prompt_tokens(hint_words, timestamps=timestamps)
         with self._lock:
             enc = self.model.encode(ctranslate2.StorageView.from_array(mel), to_cpu=False)
             result = self.model.generate(
                 enc,
                 [prompt],
                 beam_size=beam,
-                max_length=whisper_max_length(len(prompt), max_tokens),
+                max_length=whisper_max_length(len(prompt), gen_tokens),
                 return_scores=True,
                 suppress_blank=True,
                 return_no_speech_prob=False,
             )[0]
-        ids = [i for i in result.sequences_ids[0] if i < self._eot]
-        raw = self.tokenizer.decode(ids).strip()
+        generated = list(result.sequences_ids[0])
+        ids = [i for i in generated if i < self._eot]
         n_tok = max(1, len(ids))
+        hit_cap = len(ids) >= max_tokens - 1 or (timestamps and len(generated) >= gen_tokens - 1)
+        padding_cut = False
+        if timestamps:
+            ids, padding_cut = timestamped_text(generated, self._timestamp_begin, self._eot, speech_s,
+                                                self.timestamp_margin_s, self._has_words)
+            hit_cap = hit_cap and not padding_cut  # a cap hit in the padding's segments is gone with them
+        raw = self.tokenizer.decode(ids).strip()
         score = float(result.scores[0]) if result.scores else 0.0
         words = normalize_transcript(raw).split()
-        hit_cap = len(ids) >= max_tokens - 1
         if not self.loop_guard:
             return Hypothesis(text=" ".join(words), raw_text=raw, avg_logprob=score / n_tok), False
         suspicious = hit_cap or looks_looped(words, speech_s)
@@ -299,6 +408,6 @@ class WhisperDecoder:
             words, restart_cut = kept, True
             suspicious = looks_looped(words, speech_s)
         words, cut = cut_loops(words, speech_s)
-        cut = cut or restart_cut
+        cut = cut or restart_cut or padding_cut
         hyp = Hypothesis(text=" ".join(words), raw_text=raw, avg_logprob=score / n_tok, loop_cut=cut)
         return hyp, suspicious

@@ -64,7 +64,7 @@ class EmbeddedAsr:
 
     def __init__(self, model: str = "tiny.en", threads: int = 2, min_window_s: float = 6.0,
                  tokens_per_second: float = 6.0, beam_size: int = 1, fallback_window_s: float = 10.0,
-                 final_beam_size: int | None = None) -> None:
+                 final_beam_size: int | None = None, timestamp_cut: bool = False) -> None:
         if model == "base":
             from services.asr.whisper_base import whisper_base_dir
 
@@ -80,6 +80,7 @@ class EmbeddedAsr:
             beam_size=beam_size,
             final_beam_size=final_beam_size,
             english_only=english_only,
+            timestamp_cut=timestamp_cut,
         )
 
     def open_stream(self, session_id: str, turn_id: str, hint_words: list[str] | None = None) -> EmbeddedAsrStream:

@@ -96,7 +96,7 @@ class Stages:
 
         a = settings.asr
         asr = EmbeddedAsr(a.model, a.threads, a.min_window_s, a.tokens_per_second, a.beam_size, a.fallback_window_s,
-                          a.final_beam_size)
+                          a.final_beam_size, a.timestamp_cut)
         return cls(
             sessions=AsrSessions(asr.decoder.decode, idle_s=30.0),
             tagger=load_tagger(settings),

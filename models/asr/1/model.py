@@ -38,6 +38,7 @@ class TritonPythonModel:
             beam_size=int(p.get("beam_size", a.beam_size)),
             fallback_window_s=float(p.get("fallback_window_s", a.fallback_window_s)),
             final_beam_size=int(p.get("final_beam_size", a.final_beam_size)),
+            timestamp_cut=p.get("timestamp_cut", str(a.timestamp_cut)).lower() in ("1", "true", "yes"),
         )
         self.sessions = AsrSessions(
             asr.decoder.decode, idle_s=idle_seconds(config), max_samples=int(float(p.get("max_stream_s", "30")) * 16000)
