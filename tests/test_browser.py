@@ -130,6 +130,36 @@ def test_browser_turn_transcript_intent_reply_and_audio(web: ServerThread, utter
             browser.close()
 
 
+def test_browser_shows_words_the_nlu_kept(web: ServerThread, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A removal the NLU overruled is shown as kept (dotted), the removed filler stays struck."""
+    wav = fake_mic_file(tmp_path / "silent.wav", np.zeros(1600, np.int16))
+    words = ["um", "brew", "a", "double", "shot", "latte"]
+    removed = [True, True, True, True, True, False]
+    with sync_api.sync_playwright() as p:
+        browser = launch(p, wav)
+        try:
+            page = browser.new_page(viewport=PHONE)
+            page.goto(web.server.url())
+            dom = page.evaluate(
+                """([words, removed]) => {
+                     const tokens = words.map((w, i) => ({word: w, remove: removed[i]}));
+                     qt.onEvent({type: 'tokens-tagged', turn_id: 'g1', final: true, tokens,
+                                 clean_text: 'latte', removed: words.filter((w, i) => removed[i])});
+                     qt.onEvent({type: 'nlu-result', turn_id: 'g1', restored: true,
+                                 text: 'brew a double shot latte',
+                                 result: {intent: 'orderDrink', confidence: 1,
+                                          slots: [{slot: 'numberOfShots', value: 'double shot'}]}});
+                     const box = document.querySelector('.turn .cleaned');
+                     return {struck: [...box.querySelectorAll('s')].map((e) => e.textContent),
+                             kept: [...box.querySelectorAll('.restored')].map((e) => e.textContent)};
+                   }""",
+                [words, removed],
+            )
+            assert dom == {"struck": ["um"], "kept": ["brew", "a", "double", "shot"]}, dom
+        finally:
+            browser.close()
+
+
 def test_browser_barge_in_stops_playback_within_100ms(web: ServerThread, components, utterances, tmp_path) -> None:  # type: ignore[no-untyped-def]
     # "what can you do" has a long spoken answer (~12 s): plenty of time to interrupt it.
     wav = fake_mic_file(tmp_path / "mic.wav", load_audio(utterance(utterances, "what can you do")["path"]))

@@ -246,6 +246,8 @@ function turnCard(turnId) {
   return c;
 }
 
+qt.onEvent = (msg) => onEvent(msg);  // the browser tests feed recorded events through it
+
 function onEvent(msg) {
   qt.events.push(msg.type);
   const t = msg.turn_id;
@@ -272,6 +274,7 @@ function onEvent(msg) {
       const c = turnCard(t);
       c.clean = msg.clean_text;
       c.removed = msg.removed;
+      c.tokens = msg.tokens;
       const box = c.el.querySelector('.cleaned');
       box.textContent = '';
       msg.tokens.forEach((tok, i) => {
@@ -286,6 +289,27 @@ function onEvent(msg) {
       const r = msg.result;
       c.intent = r.intent;
       c.slots = r.slots;
+      if (msg.restored && c.tokens) {
+        // The NLU overruled the tagger: the struck words it parsed (msg.text) were slot words,
+        // not a disfluency. Walk the tokens against msg.text; removed fillers stay struck.
+        const words = (msg.text || '').split(' ');
+        const struck = [...c.el.querySelectorAll('.cleaned s')];
+        let w = 0;
+        let k = 0;
+        for (const tok of c.tokens) {
+          const inText = w < words.length && words[w] === tok.word;
+          if (inText) w += 1;
+          if (!tok.remove) continue;
+          const s = struck[k++];
+          if (inText && s) {
+            const kept = document.createElement('span');
+            kept.className = 'restored';
+            kept.title = 'kept: removing it would have cut a slot';
+            kept.textContent = s.textContent;
+            s.replaceWith(kept);
+          }
+        }
+      }
       const chips = c.el.querySelector('.chips');
       chips.textContent = '';
       const intent = document.createElement('span');
