@@ -104,6 +104,14 @@ def _r(x: float | None, nd: int = 4) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(x, nd)
 
 
+def _slot_scores(prefix: str, exact_key: str, gold_slots: object, pred_slots: object,
+                 intent_correct: bool) -> dict[str, object]:
+    """``<prefix>_tp/_fp/_fn`` over (slot, value) pairs and ``exact_key``: intent and every pair right."""
+    gold, pred = slot_pairs(gold_slots), slot_pairs(pred_slots)
+    return {f"{prefix}_tp": len(gold & pred), f"{prefix}_fp": len(pred - gold), f"{prefix}_fn": len(gold - pred),
+            exact_key: intent_correct and gold == pred}
+
+
 def file_scores(row: dict[str, object]) -> dict[str, object]:
     """Scores of one successful result row (added to the row as ``scores``)."""
     ref = row.get("reference") or {}
@@ -117,13 +125,11 @@ def file_scores(row: dict[str, object]) -> dict[str, object]:
         out["ref_words"] = len(r.split())
     if isinstance(ref.get("intent"), str):
         out["intent_correct"] = row.get("intent") == ref["intent"]
-        gold, pred = slot_pairs(ref.get("slots") or {}), slot_pairs(row.get("slots") or {})
-        out["slot_tp"], out["slot_fp"], out["slot_fn"] = len(gold & pred), len(pred - gold), len(gold - pred)
-        out["exact_match"] = bool(out["intent_correct"]) and gold == pred
+        out.update(_slot_scores("slot", "exact_match", ref.get("slots") or {}, row.get("slots") or {},
+                                bool(out["intent_correct"])))
         if isinstance(row.get("reference_slot_values"), dict) and isinstance(row.get("slot_values"), dict):
-            gold_v, pred_v = slot_pairs(row["reference_slot_values"]), slot_pairs(row["slot_values"])
-            out["value_tp"], out["value_fp"], out["value_fn"] = len(gold_v & pred_v), len(pred_v - gold_v), len(gold_v - pred_v)
-            out["exact_match_values"] = bool(out["intent_correct"]) and gold_v == pred_v
+            out.update(_slot_scores("value", "exact_match_values", row["reference_slot_values"], row["slot_values"],
+                                    bool(out["intent_correct"])))
     if isinstance(ref.get("clean_text"), str) and isinstance(ref.get("text"), str) and row.get("tokens") is not None:
         gold_d, pred_d = disfluency_labels(row["tokens"], str(ref["text"]), str(ref["clean_text"]))  # type: ignore[arg-type]
         out["disfl_tp"] = sum(g and p for g, p in zip(gold_d, pred_d, strict=True))

@@ -95,6 +95,13 @@ def _as_heard(tokens: Sequence[TaggedToken]) -> tuple[TaggedToken, ...]:
     return tuple(TaggedToken(t.word, t.remove and t.word in FILLERS) for t in tokens)
 
 
+def _slot_tokens(tokens: Sequence[TaggedToken], heard: NluResult) -> set[int]:
+    """Token indices of the words inside ``heard``'s slots (its indices count the words of
+    ``_as_heard(tokens)``, which skips the removed fillers)."""
+    position = [i for i, t in enumerate(_as_heard(tokens)) if not t.remove]
+    return {position[k] for s in heard.slots for k in range(s.start, min(s.end, len(position)))}
+
+
 def cut_slot_runs(tokens: Sequence[TaggedToken], cleaned: NluResult, heard: NluResult) -> list[tuple[int, int]] | None:
     """The removed runs (token indices) that hold slot words of ``heard``, the parse of
     ``_as_heard(tokens)``, when nothing else speaks against that parse (see the module doc);
@@ -109,8 +116,7 @@ def cut_slot_runs(tokens: Sequence[TaggedToken], cleaned: NluResult, heard: NluR
     runs = _content_runs(tokens)
     if any(_looks_like_repair(tokens, a, b) for a, b in runs):
         return None
-    position = [i for i, t in enumerate(_as_heard(tokens)) if not t.remove]  # heard word -> token index
-    in_slot = {position[k] for s in heard.slots for k in range(s.start, min(s.end, len(position)))}
+    in_slot = _slot_tokens(tokens, heard)
     cut = [(a, b) for a, b in runs if any(i in in_slot for i in range(a, b))]
     return cut or None
 
@@ -130,8 +136,7 @@ def parse_tagged(nlu: NluBackend, tokens: Sequence[TaggedToken], hints: NluHints
     # A restart of another command ("[rate the bourne deception] play me music by whip") brings
     # that command's carrier words, and on its own has that command's intent. A run of nothing but
     # slot words ("a [small] single [shot dark roast] mocha") carries no other command.
-    position = [i for i, t in enumerate(kept) if not t.remove]
-    in_slot = {position[k] for s in heard.slots for k in range(s.start, min(s.end, len(position)))}
+    in_slot = _slot_tokens(tokens, heard)
     for a, b in cut:
         content = [i for i in range(a, b) if tokens[i].word not in FILLERS]
         if all(i in in_slot for i in content):
