@@ -210,17 +210,18 @@ class Injector:
     ) -> None:
         self.rng = rng
         self.vocabulary = list(vocabulary)
-        self.groups = [list(g) for g in groups]  # further same-slot alternatives (domain slots)
-        self._slot_values = [v.split() for values in SLOTS.values() for v in values]
+        # Same-slot alternatives for a repair's wrong word, checked in this order: the one-word
+        # values of the command slots, then the ``groups`` (domain slots).
+        self._alternatives = [
+            *([v for v in values if " " not in v]
+              for values in (NUMBERS, CITIES, ROOMS, DRINKS, SIZES, DEVICES, PEOPLE, THINGS)),
+            *(list(g) for g in groups),
+        ]
 
     def _replacement(self, word: str) -> str:
         """A different word for a repair's wrong first attempt."""
         rng = self.rng
-        for values in (NUMBERS, CITIES, ROOMS, DRINKS, SIZES, DEVICES, PEOPLE, THINGS):
-            flat = [v for v in values if " " not in v]
-            if word in flat and rng.random() < 0.8:
-                return rng.choice([v for v in flat if v != word])
-        for flat in self.groups:
+        for flat in self._alternatives:
             if word in flat and rng.random() < 0.8:
                 return rng.choice([v for v in flat if v != word])
         while True:
