@@ -16,6 +16,20 @@ REPO = Path(__file__).resolve().parents[1]
 QUICKTURN = REPO / ".venv" / "bin" / "quickturn"
 
 
+def _disfluency_model_dir() -> Path:
+    from assistant.settings import REPO_ROOT, load_settings
+    from services.disfluency import model_dir
+
+    return model_dir(load_settings(overrides={"models_dir": str(REPO_ROOT / "models")}))
+
+
+#: The shipped disfluency model (the repository's, whatever QUICKTURN_MODELS_DIR says).
+DISFLUENCY_MODEL_DIR = _disfluency_model_dir()
+needs_disfluency_model = pytest.mark.skipif(
+    not (DISFLUENCY_MODEL_DIR / "model_int8.onnx").is_file(), reason="shipped disfluency model not present"
+)
+
+
 @pytest.fixture(scope="session")
 def settings():  # type: ignore[no-untyped-def]
     from assistant.settings import load_settings

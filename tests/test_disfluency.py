@@ -13,16 +13,13 @@ import pytest
 
 from assistant.errors import InvalidInput, ModelFileError
 from assistant.settings import REPO_ROOT, load_settings
-from services.disfluency import load_tagger, model_dir
+from services.disfluency import load_tagger
 from services.disfluency.base import clean_text
 from services.disfluency.rules import RuleTagger
 from services.disfluency.streaming import LookaheadSession, NoWaitSession, simulate, streaming_scores
 from services.disfluency.training.align import align_pair, lcs_keep_mask
-
-MODEL_DIR = model_dir(load_settings(overrides={"models_dir": str(REPO_ROOT / "models")}))
-needs_model = pytest.mark.skipif(
-    not (MODEL_DIR / "model_int8.onnx").is_file(), reason="shipped disfluency model not present"
-)
+from tests.conftest import DISFLUENCY_MODEL_DIR as MODEL_DIR
+from tests.conftest import needs_disfluency_model as needs_model
 
 FLUENT_COMMANDS = [
     "set an alarm for seven",

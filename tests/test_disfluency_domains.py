@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.settings import REPO_ROOT, load_settings
+from assistant.settings import load_settings
 from dialog.domain import Example, Span
-from services.disfluency import model_dir
 from services.disfluency.training import train as train_mod
 from services.disfluency.training.align import Labelled
 from services.disfluency.training.generate import (
@@ -20,11 +19,8 @@ from services.disfluency.training.generate import (
     generate,
     slot_word_groups,
 )
-
-MODEL_DIR = model_dir(load_settings(overrides={"models_dir": str(REPO_ROOT / "models")}))
-needs_model = pytest.mark.skipif(
-    not (MODEL_DIR / "model_int8.onnx").is_file(), reason="shipped disfluency model not present"
-)
+from tests.conftest import DISFLUENCY_MODEL_DIR as MODEL_DIR
+from tests.conftest import needs_disfluency_model as needs_model
 
 #: Fluent orders in the coffee grammar's style that the model shipped before removed words from.
 COFFEE_ORDERS = [
