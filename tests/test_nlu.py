@@ -362,6 +362,26 @@ def test_checkpoint_average_is_the_elementwise_mean() -> None:
         average_state_dicts([a, {"w": np.zeros(3, dtype=np.float32), "pos": b["pos"]}])
 
 
+def test_training_seed_never_moves_the_dev_split() -> None:
+    """`train nlu --seed N` varies sampling only: the SNIPS dev split stays the seed-13 one and out of training.
+
+    Before this test, ``--seed`` also re-carved the dev split, so a second-seed run
+    (for a soup or ensemble) trained on most of the utterances it was scored on.
+    """
+    from services.nlu.data import build, snips_split
+
+    shared = load_settings().shared_dir
+    snips_train, dev = snips_split(shared)
+    dev_ids = {(e.file, e.line) for e in dev}
+    train_ids = {(e.file, e.line) for e in snips_train}
+    assert len(dev_ids) == len(dev) == 700 and not dev_ids & train_ids
+    for seed in (13, 14):
+        data = build(shared, seed=seed)
+        assert [(e.file, e.line) for e in data.dev] == [(e.file, e.line) for e in dev]
+        trained = {(e.file, e.line) for e in data.train}
+        assert train_ids <= trained and not dev_ids & trained
+
+
 def test_train_nlu_refuses_zero_epochs_without_a_checkpoint(capsys) -> None:  # noqa: ANN001
     """--epochs 0 only exports --init-from checkpoints; without them it is a clear error, not an untrained model."""
     assert main(["train", "nlu", "--epochs", "0"]) == 1

@@ -109,9 +109,15 @@ def build(
     min_per_intent: int = 250,
     oos_questions: int = 800,
 ) -> NluData:
-    """Assemble the training set and the SNIPS dev split."""
+    """Assemble the training set and the SNIPS dev split.
+
+    ``seed`` drives the sampling of templates, out-of-scope questions and
+    oversampling only. The dev split is always carved with ``SPLIT_SEED``: a run
+    trained with another seed (for a seed ensemble or soup) must not train on the
+    utterances every model is evaluated on.
+    """
     domains = load_domains(domains_dir)
-    snips_train, dev = snips_split(shared_dir, seed=seed)
+    snips_train, dev = snips_split(shared_dir, seed=SPLIT_SEED)
     train: list[Example] = list(snips_train)
     for d in domains:
         train.extend(d.examples)
