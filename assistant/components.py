@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.errors import QuickTurnError
+from assistant.errors import InvalidInput, QuickTurnError
 from assistant.settings import Settings
 from dialog.base import DialogBackend
 from services.asr.base import AsrBackend
@@ -42,6 +42,14 @@ class Components:
     def load(cls, settings: Settings, *, need_asr: bool = True, db_path: Path | None = None) -> Components:
         """Load the stages (ASR only if ``need_asr``); ``db_path`` is the dialog's SQLite file."""
         timings: dict[str, float] = {}
+        if need_asr and settings.asr.hint_domains:
+            # Checked here so a misspelt domain stops the start, not the first turn.
+            from services.asr.hints import vocabulary_hint_words
+
+            try:
+                vocabulary_hint_words(tuple(settings.asr.hint_domains))
+            except ValueError as exc:
+                raise InvalidInput(str(exc)) from exc
 
         def timed(name: str, fn: Callable[[], object]) -> object:
             t0 = time.perf_counter()

@@ -403,6 +403,10 @@ class Conversation:
             from services.asr.hints import domain_hint_words
 
             words += domain_hint_words()
+        if a.hint_domains:
+            from services.asr.hints import vocabulary_hint_words
+
+            words += vocabulary_hint_words(tuple(a.hint_domains))
         if a.use_prompt_hints:
             words += self._hint_words
         return words

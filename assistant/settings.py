@@ -61,6 +61,11 @@ class AsrSettings(BaseModel):
         description="Also prompt with domain vocabulary (services/asr/hints.py). Off: measured worse overall "
         "(`quickturn bench asr`, README).",
     )
+    hint_domains: list[str] = Field(
+        default_factory=list,
+        description="Prime Whisper with the closed vocabulary (categorical slot values) of these domains, "
+        "e.g. [\"coffee\"] for a kiosk that only takes orders (README, ASR). Empty: no priming.",
+    )
 
 
 class TtsSettings(BaseModel):

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", help="embedded | triton://HOST:PORT | riva://HOST:PORT")
     p.add_argument("--domain", help="only files whose reference intent is in these domains (comma-separated), "
                    "plus out_of_scope files")
+    p.add_argument("--hint-domains", metavar="NAMES",
+                   help="prime the ASR with these domains' vocabulary (comma-separated), as a single-domain "
+                        "deployment would: asr.hint_domains")
     p.add_argument("--nlu", choices=["auto", "bert", "keywords"], help="NLU backend")
     p.add_argument("--disfluency", choices=["auto", "bert", "rules"], help="disfluency tagger")
     p.add_argument("--config", help="settings file (YAML/TOML/JSON)")
@@ -74,6 +77,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         o["backend"] = {"uri": args.backend}
     if args.nlu:
         o["nlu"] = args.nlu
+    if args.hint_domains:
+        o["asr"] = {"hint_domains": [n.strip() for n in args.hint_domains.split(",") if n.strip()]}
     if args.disfluency:
         o["disfluency"] = args.disfluency
     return o
