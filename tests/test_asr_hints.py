@@ -77,3 +77,11 @@ def test_eval_flag_sets_the_hint_domains(utterances, tmp_path, capsys) -> None: 
     rc = main(["eval", str(manifest), "--hint-domains", "coffee,cofee", "--limit", "1", "--out", str(tmp_path), "-q"])
     assert rc == 1
     assert "asr.hint_domains: unknown domain(s) 'cofee'" in capsys.readouterr().err
+
+
+def test_coffee_kiosk_config_primes_with_the_coffee_vocabulary() -> None:
+    """The shipped deployment file loads and names an installed domain."""
+    from assistant.settings import REPO_ROOT, load_settings
+
+    s = load_settings(REPO_ROOT / "deploy" / "config" / "coffee-kiosk.yaml")
+    assert s.asr.hint_domains == ["coffee"] and vocabulary_hint_words(tuple(s.asr.hint_domains))
