@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -77,6 +78,13 @@ def test_eval_flag_sets_the_hint_domains(utterances, tmp_path, capsys) -> None: 
     rc = main(["eval", str(manifest), "--hint-domains", "coffee,cofee", "--limit", "1", "--out", str(tmp_path), "-q"])
     assert rc == 1
     assert "asr.hint_domains: unknown domain(s) 'cofee'" in capsys.readouterr().err
+    # The failed load does not stick to this process: the next evaluation runs.
+    # (Regression: the worker state kept the first load error and failed every later eval.)
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps({"audio_filepath": str(utterances[0]["path"]), "text": utterances[0]["text"]}) + "\n")
+    out = tmp_path / "ok"
+    assert main(["eval", str(one), "--hint-domains", "coffee", "--out", str(out), "-q", "--fast", "--no-report"]) == 0
+    assert json.loads((out / "summary.json").read_text())["files_ok"] == 1
 
 
 def test_coffee_kiosk_config_primes_with_the_coffee_vocabulary() -> None:

@@ -44,6 +44,9 @@ def init_worker(config: str | None, overrides: dict[str, Any], realtime: bool, l
     from assistant.settings import load_settings
 
     t0 = time.perf_counter()
+    # With --workers 1 the stages load in the calling process: a second evaluation
+    # there must not inherit the first one's load failure.
+    _STATE.pop("init_error", None)
     try:
         settings = load_settings(config, overrides)
         tmp = Path(tempfile.mkdtemp(prefix="quickturn-eval-"))
