@@ -84,7 +84,12 @@ def test_eval_flag_sets_the_hint_domains(utterances, tmp_path, capsys) -> None: 
     one.write_text(json.dumps({"audio_filepath": str(utterances[0]["path"]), "text": utterances[0]["text"]}) + "\n")
     out = tmp_path / "ok"
     assert main(["eval", str(one), "--hint-domains", "coffee", "--out", str(out), "-q", "--fast", "--no-report"]) == 0
-    assert json.loads((out / "summary.json").read_text())["files_ok"] == 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["files_ok"] == 1 and summary["hint_domains"] == ["coffee"]
+    capsys.readouterr()
+    # Resuming that folder without the priming would mix two set-ups: the run says so.
+    assert main(["eval", str(one), "--out", str(out), "--fast", "--no-report"]) == 0
+    assert "resuming results made with different hint_domains" in capsys.readouterr().err
 
 
 def test_coffee_kiosk_config_primes_with_the_coffee_vocabulary() -> None:

@@ -158,7 +158,8 @@ def eval_main(argv: list[str]) -> int:
     if args.fast:
         overrides = _merge(overrides, _fast_overrides(args.workers))
     meta = {"manifest": str(manifest), "realtime": realtime, "workers": args.workers,
-            "backend": settings.backend.uri, "nlu": settings.nlu, "disfluency": settings.disfluency}
+            "backend": settings.backend.uri, "nlu": settings.nlu, "disfluency": settings.disfluency,
+            "hint_domains": list(settings.asr.hint_domains)}
     _check_meta(out / "run.json", meta, resumed=bool(done), quiet=args.quiet)
     write_json(out / "run.json", meta)
     if not args.quiet:
@@ -240,6 +241,8 @@ def _check_meta(path: Path, meta: dict[str, object], resumed: bool, quiet: bool)
     except (OSError, json.JSONDecodeError):
         return
     diff = [k for k in ("manifest", "realtime", "backend", "nlu", "disfluency") if old.get(k) != meta.get(k)]
+    if old.get("hint_domains", []) != meta.get("hint_domains", []):  # runs before the setting existed had none
+        diff.append("hint_domains")
     if diff:
         print(f"quickturn eval: warning: resuming results made with different {', '.join(diff)} "
               "(use --restart to start over)", file=sys.stderr)
@@ -339,6 +342,7 @@ def _run_stats(new_rows: list[dict[str, object]], wall: float, args: argparse.Na
         },
         "stack": stacks[-1] if stacks else None,
         "backend": settings.backend.uri,
+        "hint_domains": list(settings.asr.hint_domains),
         "manifest": str(manifest),
         "out": str(out),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
