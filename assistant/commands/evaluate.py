@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hint-domains", metavar="NAMES",
                    help="prime the ASR with these domains' vocabulary (comma-separated), as a single-domain "
                         "deployment would: asr.hint_domains")
+    p.add_argument("--noise-snr", type=float, metavar="DB",
+                   help="mix seeded pink noise into every file at this speech-to-noise ratio (robustness check; "
+                        "0.5 s of noise is added before and after)")
+    p.add_argument("--noise-seed", type=int, default=0, help="with --noise-snr: noise seed (default 0)")
     p.add_argument("--nlu", choices=["auto", "bert", "keywords"], help="NLU backend")
     p.add_argument("--disfluency", choices=["auto", "bert", "rules"], help="disfluency tagger")
     p.add_argument("--config", help="settings file (YAML/TOML/JSON)")
@@ -82,6 +86,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.disfluency:
         o["disfluency"] = args.disfluency
     return o
+
+
+def _noise(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The --noise-snr set-up as recorded in run.json, summary.json and every task (None: clean audio)."""
+    if args.noise_snr is None:
+        return None
+    return {"kind": "pink", "snr_db": args.noise_snr, "seed": args.noise_seed}
 
 
 def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +141,11 @@ def eval_main(argv: list[str]) -> int:
         parser.error("--workers must be at least 1")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if args.noise_snr is not None:
+        from assistant.evaluation.noise import MAX_SNR_DB, MIN_SNR_DB
+
+        if not MIN_SNR_DB <= args.noise_snr <= MAX_SNR_DB:
+            raise InvalidInput(f"--noise-snr must be between {MIN_SNR_DB:g} and {MAX_SNR_DB:g} dB, got {args.noise_snr:g}")
     t_start = time.perf_counter()
     overrides = _overrides(args)
     settings = load_settings(args.config, overrides or None)
@@ -159,7 +175,7 @@ def eval_main(argv: list[str]) -> int:
         overrides = _merge(overrides, _fast_overrides(args.workers))
     meta = {"manifest": str(manifest), "realtime": realtime, "workers": args.workers,
             "backend": settings.backend.uri, "nlu": settings.nlu, "disfluency": settings.disfluency,
-            "hint_domains": list(settings.asr.hint_domains)}
+            "hint_domains": list(settings.asr.hint_domains), "noise": _noise(args)}
     _check_meta(out / "run.json", meta, resumed=bool(done), quiet=args.quiet)
     write_json(out / "run.json", meta)
     if not args.quiet:
@@ -241,8 +257,9 @@ def _check_meta(path: Path, meta: dict[str, object], resumed: bool, quiet: bool)
     except (OSError, json.JSONDecodeError):
         return
     diff = [k for k in ("manifest", "realtime", "backend", "nlu", "disfluency") if old.get(k) != meta.get(k)]
-    if old.get("hint_domains", []) != meta.get("hint_domains", []):  # runs before the setting existed had none
-        diff.append("hint_domains")
+    for k, before in (("hint_domains", []), ("noise", None)):  # runs before these options existed had neither
+        if old.get(k, before) != meta.get(k, before):
+            diff.append(k)
     if diff:
         print(f"quickturn eval: warning: resuming results made with different {', '.join(diff)} "
               "(use --restart to start over)", file=sys.stderr)
@@ -263,7 +280,7 @@ def _execute(pending: list[Item], args: argparse.Namespace, overrides: dict[str,
     for it in pending:
         if it.error:
             yield worker.run_task(it.to_task())
-    tasks = [it.to_task() for it in pending if not it.error]
+    tasks = [{**it.to_task(), "noise": _noise(args)} for it in pending if not it.error]
     if not tasks:
         return
     level = logging.INFO if args.verbose else logging.WARNING
@@ -343,6 +360,7 @@ def _run_stats(new_rows: list[dict[str, object]], wall: float, args: argparse.Na
         "stack": stacks[-1] if stacks else None,
         "backend": settings.backend.uri,
         "hint_domains": list(settings.asr.hint_domains),
+        "noise": _noise(args),
         "manifest": str(manifest),
         "out": str(out),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -152,6 +152,11 @@ def run_task(task: dict[str, object]) -> dict[str, object]:
         return _failed(task, str(exc), t0)
     except Exception as exc:  # anything else reading the file
         return _failed(task, f"{task['audio']}: {type(exc).__name__}: {exc}", t0)
+    noise = task.get("noise")
+    if isinstance(noise, dict):
+        from assistant.evaluation.noise import add_noise
+
+        pcm = add_noise(pcm, float(noise["snr_db"]), int(noise["seed"]), str(task["key"]))
     duration = len(pcm) / 16000
     session = f"eval-{os.getpid()}-{_STATE['count']}"
     conv = Conversation(components, session, barge_in=False)
