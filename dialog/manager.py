@@ -573,14 +573,20 @@ class DialogManager:
             ):
                 intent = last.intent
             else:
-                st.misses += 1
-                key = "fallback.again" if st.misses >= 2 else "fallback"
-                return _Out([self._say(ctx, key)], "fallback", OUT_OF_SCOPE)
+                return self._not_understood(ctx)
+        if not self._skill(intent).understood(ctx, intent, slots):
+            return self._not_understood(ctx)
         st.misses = 0
         frame = Frame(intent, dict(slots))
         if last is not None and last.intent == intent and self._amendable(ctx, last):
             return self._amend_or_start(ctx, last, frame, force=False)
         return self._open(ctx, frame)
+
+    def _not_understood(self, ctx: SkillContext) -> _Out:
+        st = ctx.state
+        st.misses += 1
+        key = "fallback.again" if st.misses >= 2 else "fallback"
+        return _Out([self._say(ctx, key)], "fallback", OUT_OF_SCOPE)
 
     def _amendable(self, ctx: SkillContext, last: Frame) -> bool:
         """A finished task can still be corrected: it stored something, a few turns ago at most."""

@@ -379,3 +379,18 @@ def test_every_domain_intent_and_slot_has_a_skill() -> None:
             assert not missing, f"domain {domain.name}: intents without a skill: {missing}"
             unknown = sorted(set(domain.slots) - understood)
             assert not unknown, f"domain {domain.name}: slots no skill understands: {unknown}"
+
+
+def test_a_level_with_no_device_and_no_device_unit_is_not_understood(dm: DialogManager) -> None:
+    """The NLU's nearest intent for "go forward ten meters" is SetDeviceLevel (level="ten meters");
+    answering "Which device?" would start a task nobody asked for. A real level still asks for the device."""
+    r = dm.handle("s-lvl", "1", nlu("SetDeviceLevel", 0.92, level="ten meters"), clean_text="go forward ten meters")
+    assert r.action == "fallback" and "device" not in r.text.lower()
+    # Nothing was left open: the next request starts cleanly.
+    assert dm.handle("s-lvl", "2", nlu("GetTime"), clean_text="what time is it").action == "done"
+    r = dm.handle("s-lvl", "3", nlu("SetDeviceLevel", level="fifty percent"), clean_text="set it to fifty percent")
+    assert r.action == "ask_slot" and r.expected is not None and r.expected.expected_slot == "device"
+    # With a device named, a level out of its range is the skill's own question, not a fallback.
+    r = dm.handle("s-lvl2", "1", nlu("SetDeviceLevel", device="fan", level="ten meters"),
+                  clean_text="set the fan to ten meters")
+    assert r.action != "fallback"

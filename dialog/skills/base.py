@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from dialog.speech_format import spoken_list
-from dialog.state import Frame, SessionState
+from dialog.state import Frame, SessionState, Slot
 from dialog.store import Store
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
@@ -142,6 +142,16 @@ class Skill:
         Default: one of :meth:`hints` appearing as whole words.
         """
         return find_phrase(text, self.hints(ctx, frame.intent, slot))
+
+    def understood(self, ctx: SkillContext, intent: str, slots: dict[str, Slot]) -> bool:
+        """Whether a new request for *intent* with the NLU's *slots* is one this skill can take at all.
+
+        The NLU always picks the nearest intent, so a command no domain covers can land in
+        one with a slot that only looks right ("go forward ten meters" as a device level).
+        Returning False answers it as not understood instead of asking for the rest of a
+        task the user never asked for. Default: yes.
+        """
+        return True
 
     def check(self, ctx: SkillContext, frame: Frame) -> Reply | None:
         """Validate and resolve the filled slots; return a reply to stop here (ask again, refuse)."""

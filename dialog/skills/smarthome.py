@@ -13,7 +13,8 @@ from typing import Any
 
 from dialog.skills.base import Reply, Skill, SkillConfig, SkillContext, find_phrase, skill
 from dialog.speech_format import parse_int, spoken_list, spoken_number
-from dialog.state import Frame
+from dialog.state import Frame, Slot
+from services.nlu.normalize import parse_number
 
 
 def _norm(s: str | None) -> str:
@@ -23,6 +24,23 @@ def _norm(s: str | None) -> str:
 
 _LEVEL_WORDS = {"half": 0.5, "halfway": 0.5, "medium": 0.5, "low": 0.2, "minimum": 0.0, "min": 0.0, "high": 1.0,
                 "maximum": 1.0, "max": 1.0, "full": 1.0}  # fmt: skip
+
+
+_LEVEL_FILLERS = {"percent", "per", "cent", "%", "degrees", "degree", "level", "to", "the", "at", "up", "down", "by"}
+
+
+def is_level_phrase(said: str) -> bool:
+    """A level as people say it for a device: a number with at most a device unit, or "half"/"max"...
+
+    "ten meters" is not one: meters is no device's unit, so "go forward ten meters" is
+    not a device command, whatever the NLU's nearest intent was.
+    """
+    words = [w for w in re.sub(r"[^a-z0-9% ]", " ", said.lower()).split() if w not in _LEVEL_FILLERS]
+    if not words:
+        return False
+    if len(words) == 1 and words[0] in _LEVEL_WORDS:
+        return True
+    return parse_number(" ".join(words)) is not None
 
 
 def _level(frame: Frame, dev: dict[str, Any]) -> int | None:
@@ -66,6 +84,12 @@ class SmartHomeSkill(Skill):
             in_room = [d for d in hits if d["room"] == room or room in d["room"]]
             return in_room if in_room else []
         return hits
+
+    def understood(self, ctx: SkillContext, intent: str, slots: dict[str, Slot]) -> bool:
+        # A level request that names no device must at least say a level a device can take.
+        if intent != "SetDeviceLevel" or "device" in slots or "level" not in slots:
+            return True
+        return is_level_phrase(slots["level"].value)
 
     def required(self, ctx: SkillContext, frame: Frame) -> list[str]:
         need = ["device"]
