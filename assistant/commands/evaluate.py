@@ -142,10 +142,12 @@ def eval_main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.noise_snr is not None:
-        from assistant.evaluation.noise import MAX_SNR_DB, MIN_SNR_DB
+        from assistant.evaluation.noise import check_snr
 
-        if not MIN_SNR_DB <= args.noise_snr <= MAX_SNR_DB:
-            raise InvalidInput(f"--noise-snr must be between {MIN_SNR_DB:g} and {MAX_SNR_DB:g} dB, got {args.noise_snr:g}")
+        try:
+            check_snr(args.noise_snr)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
     t_start = time.perf_counter()
     overrides = _overrides(args)
     settings = load_settings(args.config, overrides or None)
@@ -280,7 +282,8 @@ def _execute(pending: list[Item], args: argparse.Namespace, overrides: dict[str,
     for it in pending:
         if it.error:
             yield worker.run_task(it.to_task())
-    tasks = [{**it.to_task(), "noise": _noise(args)} for it in pending if not it.error]
+    noise = _noise(args)
+    tasks = [{**it.to_task(), "noise": noise} for it in pending if not it.error]
     if not tasks:
         return
     level = logging.INFO if args.verbose else logging.WARNING

@@ -21,6 +21,16 @@ FRAME = 320  # 20 ms
 MIN_SNR_DB, MAX_SNR_DB = -10.0, 60.0
 
 
+def check_snr(snr_db: float) -> None:
+    """Refuse a ratio outside MIN_SNR_DB..MAX_SNR_DB (or NaN): beyond them the mix is noise alone or clean audio.
+
+    Raises:
+        ValueError: with the message ``quickturn eval --noise-snr`` shows.
+    """
+    if not MIN_SNR_DB <= snr_db <= MAX_SNR_DB:
+        raise ValueError(f"--noise-snr must be between {MIN_SNR_DB:g} and {MAX_SNR_DB:g} dB, got {snr_db:g}")
+
+
 def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` samples of unit-power pink noise (white noise shaped by 1/sqrt(f) in the spectrum)."""
     spectrum = np.fft.rfft(rng.standard_normal(n))
@@ -47,8 +57,7 @@ def add_noise(pcm: np.ndarray, snr_db: float, seed: int, key: str) -> np.ndarray
     The noise depends only on ``seed`` and the file's ``key``: a rerun, a resumed run
     or another worker count hears the same noise on the same file.
     """
-    if not MIN_SNR_DB <= snr_db <= MAX_SNR_DB:
-        raise ValueError(f"--noise-snr must be between {MIN_SNR_DB:g} and {MAX_SNR_DB:g} dB, got {snr_db:g}")
+    check_snr(snr_db)
     x = pcm.astype(np.float64)
     lead = int(LEAD_S * SAMPLE_RATE_HZ)
     padded = np.concatenate([np.zeros(lead), x, np.zeros(lead)])
