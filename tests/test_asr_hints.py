@@ -15,7 +15,7 @@ from assistant.turn_result import run_audio
 from dialog.domain import load_domains
 from services.asr.hints import vocabulary_hint_words
 from tests.conftest import utterance
-from tests.test_pipeline import run
+from tests.test_pipeline import RecordingAsr, run
 
 
 def test_vocabulary_covers_every_categorical_word_within_budget() -> None:
@@ -41,24 +41,12 @@ def test_unknown_domain_is_a_clear_error_at_start(settings, tmp_path) -> None:  
         Components.load(bad, db_path=tmp_path / "dialog.sqlite")
 
 
-class _HintRecordingAsr:
-    """Wraps the real ASR backend and keeps the hint words each turn's stream was opened with."""
-
-    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
-        self.inner = inner
-        self.hints: list[list[str] | None] = []
-
-    def open_stream(self, session_id: str, turn_id: str, hint_words=None):  # type: ignore[no-untyped-def]
-        self.hints.append(list(hint_words) if hint_words else None)
-        return self.inner.open_stream(session_id, turn_id, hint_words)
-
-
 @pytest.mark.parametrize("domains", [[], ["coffee"]])
 def test_pipeline_primes_the_asr_with_the_configured_domains(components, utterances, domains) -> None:  # type: ignore[no-untyped-def]
     """With ``hint_domains`` the first turn's stream gets the vocabulary; without it, no domain words."""
     s = components.settings
     settings = s.model_copy(update={"asr": s.asr.model_copy(update={"hint_domains": domains, "domain_hints": False})})
-    rec = _HintRecordingAsr(components.asr)
+    rec = RecordingAsr(components.asr)
     comps = dataclasses.replace(components, asr=rec, settings=settings)
     row = utterance(utterances, "what time is it")
     result = run(run_audio(Conversation(comps, f"t-hints-{len(domains)}", barge_in=False),

@@ -209,14 +209,16 @@ def test_timer_fires_and_is_spoken_after_the_users_turn(components) -> None:  # 
     assert any(isinstance(e, AudioChunk) and e.turn_id == notes[0].turn_id for e in events)
 
 
-class _RecordingAsr:
-    """Wraps the real ASR backend and keeps the audio each turn's stream received."""
+class RecordingAsr:
+    """Wraps the real ASR backend and keeps the audio each turn's stream received and its hint words."""
 
     def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
         self.inner = inner
         self.received: list[np.ndarray] = []
+        self.hints: list[list[str] | None] = []
 
     def open_stream(self, session_id: str, turn_id: str, hint_words=None):  # type: ignore[no-untyped-def]
+        self.hints.append(list(hint_words) if hint_words else None)
         stream = self.inner.open_stream(session_id, turn_id, hint_words)
         received = self.received
         accept = stream.accept
@@ -238,7 +240,7 @@ def test_asr_receives_pre_roll_before_the_speech_run(components, shared_dir) -> 
     import dataclasses
 
     rate = 16000
-    rec = _RecordingAsr(components.asr)
+    rec = RecordingAsr(components.asr)
     comps = dataclasses.replace(components, asr=rec)
     speech = load_audio(next(p for p, _ in speech_samples(shared_dir) if p.name == "goforward.wav"))
     # A second of faint noise (unique samples, so the received audio can be located in the input).
