@@ -34,6 +34,8 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--limit", type=int, help="train on only this many examples (smoke tests)")
+    p.add_argument("--dev-split", type=int, choices=[1, 2], default=1,
+                   help="the SNIPS dev split held out of training (1: the original; 2: a fresh carve, docs/nlu.md)")
     p.add_argument("--domains", type=Path, help="domains folder (default: dialog/domains)")
     p.add_argument("--train-embeddings", action=argparse.BooleanOptionalAction, default=True,
                    help="also fine-tune the word embeddings (default; --no-train-embeddings freezes them, faster)")
@@ -60,8 +62,8 @@ def train_main(argv: list[str]) -> int:
     from dialog.domain import DOMAINS_DIR
     from services.nlu.data import build
 
-    data = build(settings.shared_dir, args.domains or DOMAINS_DIR, seed=args.seed)
-    print(f"train nlu: {len(data.train)} training examples, {len(data.dev)} dev (SNIPS), "
+    data = build(settings.shared_dir, args.domains or DOMAINS_DIR, seed=args.seed, dev_split=args.dev_split)
+    print(f"train nlu: {len(data.train)} training examples, {len(data.dev)} dev (SNIPS split {data.dev_split}), "
           f"{len(data.intents)} intents, {len(data.slot_labels)} slot labels", file=sys.stderr)
     out = args.out or settings.models_dir / "nlu" / "1"
     meta = train(
@@ -94,11 +96,14 @@ def eval_main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     from services.nlu.evaluate import load_eval_data, predict, score
 
+    backend = _backend(args.backend)
     if args.data is None:
         from services.nlu.data import snips_split
 
-        _, examples = snips_split(load_settings().shared_dir)
-        source = "SNIPS dev split (100 per intent, seed 13)"
+        # The split the model was trained without (its labels.json says; older models: 1).
+        split = int(getattr(backend, "meta", {}).get("dev_split", 1))
+        _, examples = snips_split(load_settings().shared_dir, split)
+        source = f"SNIPS dev split {split} (100 per intent)"
     else:
         examples = load_eval_data(args.data, args.format)
         source = str(args.data)
@@ -112,7 +117,6 @@ def eval_main(argv: list[str]) -> int:
         rng = random.Random(args.noised)
         examples = [augment(e, rng) for e in examples]
         source += f", noised (seed {args.noised})"
-    backend = _backend(args.backend)
     report = score(examples, predict(backend, examples), keep_errors=max(args.errors, 0))
     metrics = report.to_json()
     metrics = {"data": source, "backend": backend.name, **metrics}

@@ -333,6 +333,11 @@ def train(
         for src, state in zip(sources, states, strict=True):
             if state.get("intents") != data.intents or state.get("slot_labels") != data.slot_labels:
                 raise ValueError(f"{src}: its intents/slot labels differ from the training data's; train from scratch")
+            # A checkpoint from another dev split has trained on this split's dev utterances.
+            if state.get("dev_split", 1) != data.dev_split:
+                raise ValueError(f"{src}: trained for SNIPS dev split {state.get('dev_split', 1)}, not {data.dev_split}: "
+                                 f"it has seen this split's dev utterances; pass --dev-split {state.get('dev_split', 1)} "
+                                 "or train from scratch")
             if (state.get("crf") is not None) != (crf_layer is not None):
                 raise ValueError(f"{src}: trained {'with' if state.get('crf') is not None else 'without'} a CRF; "
                                  f"pass {'--crf' if state.get('crf') is not None else '--no-crf'}")
@@ -382,7 +387,7 @@ def train(
     if checkpoint_out is not None:
         checkpoint_out.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"model": model.state_dict(), "crf": crf_layer.state_dict() if crf_layer is not None else None,
-                    "intents": data.intents, "slot_labels": data.slot_labels}, checkpoint_out)
+                    "intents": data.intents, "slot_labels": data.slot_labels, "dev_split": data.dev_split}, checkpoint_out)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval()
@@ -424,6 +429,8 @@ def train(
         "intents": data.intents,
         "slot_labels": data.slot_labels,
         "slot_kinds": data.slot_kinds,
+        # Which SNIPS dev split the model never trained on: `quickturn eval nlu` scores that one.
+        "dev_split": data.dev_split,
         "train": {
             "examples": len(train_set),
             "epochs": epochs,
