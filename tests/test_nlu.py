@@ -382,6 +382,61 @@ def test_training_seed_never_moves_the_dev_split() -> None:
         assert train_ids <= trained and not dev_ids & trained
 
 
+def test_dev_split_2_is_fresh_and_split_1_goes_back_into_training() -> None:
+    """Split 2 never overlaps split 1's dev, trains on it instead, and is the same on every call."""
+    from services.nlu.data import build, snips_split
+
+    shared = load_settings().shared_dir
+    train1, dev1 = snips_split(shared, 1)
+    train2, dev2 = snips_split(shared, 2)
+    ids = lambda exs: {(e.file, e.line) for e in exs}  # noqa: E731
+    assert len(dev2) == 700 and len(ids(dev2)) == 700
+    assert not ids(dev2) & ids(dev1) and not ids(dev2) & ids(train2)
+    assert ids(dev1) <= ids(train2) and ids(train2) | ids(dev2) == ids(train1) | ids(dev1)
+    assert sorted(e.intent for e in dev2) == sorted(e.intent for e in dev1)  # 100 per intent
+    assert [(e.file, e.line) for e in snips_split(shared, 2)[1]] == [(e.file, e.line) for e in dev2]
+    data = build(shared, dev_split=2)
+    assert data.dev_split == 2 and ids(data.dev) == ids(dev2) and not ids(data.train) & ids(dev2)
+    with pytest.raises(InvalidInput, match="unknown SNIPS dev split 3"):
+        snips_split(shared, 3)
+
+
+def test_eval_nlu_scores_the_split_the_model_was_trained_without(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model trained for split 2 has seen split 1: the default evaluation must score split 2."""
+    from services.nlu import commands
+
+    class Split2Keywords(KeywordNlu):
+        meta = {"dev_split": 2}
+
+    monkeypatch.setattr(commands, "_backend", lambda name: Split2Keywords())
+    assert commands.eval_main(["--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["data"] == "SNIPS dev split 2 (100 per intent)"
+    # The keyword baseline's score differs between the splits, so the split really changed.
+    monkeypatch.setattr(commands, "_backend", lambda name: KeywordNlu())
+    assert commands.eval_main(["--json"]) == 0
+    out1 = json.loads(capsys.readouterr().out)
+    assert out1["data"] == "SNIPS dev split 1 (100 per intent)"
+    assert out["utterances"] == out1["utterances"] == 700
+    assert out["intent_accuracy"] != out1["intent_accuracy"]
+
+
+def test_a_checkpoint_of_another_dev_split_is_refused(tmp_path: Path) -> None:
+    """--init-from a split-1 checkpoint would train a split-2 run on split 2's dev utterances."""
+    torch = pytest.importorskip("torch")
+    from services.nlu.data import NluData
+    from services.nlu.train import train
+
+    data = NluData([], [], ["GetTime", OUT_OF_SCOPE], ["O"], {}, dev_split=2)
+    ck = tmp_path / "ck.pt"
+    torch.save({"model": {}, "crf": {}, "intents": data.intents, "slot_labels": data.slot_labels}, ck)  # no key: split 1
+    with pytest.raises(ValueError, match="trained for SNIPS dev split 1, not 2"):
+        train(data, tmp_path / "out", epochs=0, init_from=[ck], progress=False)
+    assert not (tmp_path / "out").exists()
+
+
 def test_train_nlu_refuses_zero_epochs_without_a_checkpoint(capsys) -> None:  # noqa: ANN001
     """--epochs 0 only exports --init-from checkpoints; without them it is a clear error, not an untrained model."""
     assert main(["train", "nlu", "--epochs", "0"]) == 1
