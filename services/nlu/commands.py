@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from assistant.errors import InvalidInput
 from assistant.settings import load_settings
@@ -82,6 +83,20 @@ def _backend(name: str):  # -> NluBackend
     return load_nlu(settings)
 
 
+def _dev_split(backend: Any) -> int:
+    """The SNIPS dev split the model was trained without: its ``labels.json`` says (models older
+    than the option: 1). A served backend (Triton) reads the same file in the model repository,
+    so a split-2 model is never scored on the split it trained on."""
+    meta = getattr(backend, "meta", None)
+    if meta is None:
+        labels = load_settings().models_dir / "nlu" / "1" / "labels.json"
+        try:
+            meta = json.loads(labels.read_text()) if labels.is_file() else {}
+        except ValueError as exc:
+            raise InvalidInput(f"{labels}: unreadable ({exc})") from exc
+    return int(meta.get("dev_split", 1))
+
+
 def eval_main(argv: list[str]) -> int:
     """Evaluate on labelled data (default: the seeded SNIPS dev split carved from ../shared)."""
     p = _Parser(prog="quickturn eval nlu", description=eval_main.__doc__)
@@ -100,9 +115,7 @@ def eval_main(argv: list[str]) -> int:
     if args.data is None:
         from services.nlu.data import snips_split
 
-        # The split the model was trained without (its labels.json says; older models: 1).
-        split = int(getattr(backend, "meta", {}).get("dev_split", 1))
-        _, examples = snips_split(load_settings().shared_dir, split)
+        _, examples = snips_split(load_settings().shared_dir, split := _dev_split(backend))
         source = f"SNIPS dev split {split} (100 per intent)"
     else:
         examples = load_eval_data(args.data, args.format)
