@@ -26,6 +26,8 @@ class _Parser(argparse.ArgumentParser):
 
 def train_main(argv: list[str]) -> int:
     """Train the joint model on the domains + SNIPS train (minus dev) and export INT8 ONNX."""
+    from services.nlu.data import DEV_SPLITS, build
+
     p = _Parser(prog="quickturn train nlu", description=train_main.__doc__)
     p.add_argument("--out", type=Path, help="output folder (default: <models_dir>/nlu/1)")
     p.add_argument("--epochs", type=int, default=3)
@@ -35,7 +37,7 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--limit", type=int, help="train on only this many examples (smoke tests)")
-    p.add_argument("--dev-split", type=int, choices=[1, 2], default=1,
+    p.add_argument("--dev-split", type=int, choices=DEV_SPLITS, default=1,
                    help="the SNIPS dev split held out of training (1: the original; 2: a fresh carve, docs/nlu.md)")
     p.add_argument("--domains", type=Path, help="domains folder (default: dialog/domains)")
     p.add_argument("--train-embeddings", action=argparse.BooleanOptionalAction, default=True,
@@ -61,7 +63,6 @@ def train_main(argv: list[str]) -> int:
     except ModuleNotFoundError as exc:
         raise InvalidInput(f"training needs the train extra ({exc.name} missing): pip install 'quickturn[train]'") from exc
     from dialog.domain import DOMAINS_DIR
-    from services.nlu.data import build
 
     data = build(settings.shared_dir, args.domains or DOMAINS_DIR, seed=args.seed, dev_split=args.dev_split)
     print(f"train nlu: {len(data.train)} training examples, {len(data.dev)} dev (SNIPS split {data.dev_split}), "

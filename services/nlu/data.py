@@ -84,7 +84,6 @@ def snips_split(shared_dir: Path, split: int = 1, dev_per_intent: int = DEV_PER_
             dev.extend(dev1)
             train.extend(rest)
         else:
-            rest = list(rest)
             rng2.shuffle(rest)
             dev.extend(rest[:dev_per_intent])
             train.extend(rest[dev_per_intent:] + dev1)

@@ -334,9 +334,10 @@ def train(
             if state.get("intents") != data.intents or state.get("slot_labels") != data.slot_labels:
                 raise ValueError(f"{src}: its intents/slot labels differ from the training data's; train from scratch")
             # A checkpoint from another dev split has trained on this split's dev utterances.
-            if state.get("dev_split", 1) != data.dev_split:
-                raise ValueError(f"{src}: trained for SNIPS dev split {state.get('dev_split', 1)}, not {data.dev_split}: "
-                                 f"it has seen this split's dev utterances; pass --dev-split {state.get('dev_split', 1)} "
+            ck_split = state.get("dev_split", 1)  # checkpoints older than the option: split 1
+            if ck_split != data.dev_split:
+                raise ValueError(f"{src}: trained for SNIPS dev split {ck_split}, not {data.dev_split}: "
+                                 f"it has seen this split's dev utterances; pass --dev-split {ck_split} "
                                  "or train from scratch")
             if (state.get("crf") is not None) != (crf_layer is not None):
                 raise ValueError(f"{src}: trained {'with' if state.get('crf') is not None else 'without'} a CRF; "
