@@ -363,6 +363,11 @@ def test_checkpoint_average_is_the_elementwise_mean() -> None:
         average_state_dicts([a, {"w": np.zeros(3, dtype=np.float32), "pos": b["pos"]}])
 
 
+def _ids(examples: list[Any]) -> set[tuple[str, int]]:
+    """Where each example comes from (file, line): the identity the dev-split tests compare."""
+    return {(e.file, e.line) for e in examples}
+
+
 def test_training_seed_never_moves_the_dev_split() -> None:
     """`train nlu --seed N` varies sampling only: the SNIPS dev split stays the seed-13 one and out of training.
 
@@ -373,13 +378,12 @@ def test_training_seed_never_moves_the_dev_split() -> None:
 
     shared = load_settings().shared_dir
     snips_train, dev = snips_split(shared)
-    dev_ids = {(e.file, e.line) for e in dev}
-    train_ids = {(e.file, e.line) for e in snips_train}
+    dev_ids, train_ids = _ids(dev), _ids(snips_train)
     assert len(dev_ids) == len(dev) == 700 and not dev_ids & train_ids
     for seed in (13, 14):
         data = build(shared, seed=seed)
         assert [(e.file, e.line) for e in data.dev] == [(e.file, e.line) for e in dev]
-        trained = {(e.file, e.line) for e in data.train}
+        trained = _ids(data.train)
         assert train_ids <= trained and not dev_ids & trained
 
 
@@ -390,14 +394,13 @@ def test_dev_split_2_is_fresh_and_split_1_goes_back_into_training() -> None:
     shared = load_settings().shared_dir
     train1, dev1 = snips_split(shared, 1)
     train2, dev2 = snips_split(shared, 2)
-    ids = lambda exs: {(e.file, e.line) for e in exs}  # noqa: E731
-    assert len(dev2) == 700 and len(ids(dev2)) == 700
-    assert not ids(dev2) & ids(dev1) and not ids(dev2) & ids(train2)
-    assert ids(dev1) <= ids(train2) and ids(train2) | ids(dev2) == ids(train1) | ids(dev1)
+    assert len(dev2) == 700 and len(_ids(dev2)) == 700
+    assert not _ids(dev2) & _ids(dev1) and not _ids(dev2) & _ids(train2)
+    assert _ids(dev1) <= _ids(train2) and _ids(train2) | _ids(dev2) == _ids(train1) | _ids(dev1)
     assert sorted(e.intent for e in dev2) == sorted(e.intent for e in dev1)  # 100 per intent
     assert [(e.file, e.line) for e in snips_split(shared, 2)[1]] == [(e.file, e.line) for e in dev2]
     data = build(shared, dev_split=2)
-    assert data.dev_split == 2 and ids(data.dev) == ids(dev2) and not ids(data.train) & ids(dev2)
+    assert data.dev_split == 2 and _ids(data.dev) == _ids(dev2) and not _ids(data.train) & _ids(dev2)
     with pytest.raises(InvalidInput, match="unknown SNIPS dev split 3"):
         snips_split(shared, 3)
 
