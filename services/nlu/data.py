@@ -29,7 +29,9 @@ DEV_PER_INTENT = 100
 SPLIT_SEED = 13
 # The second dev split (see snips_split) is carved with this seed from what split 1 leaves.
 SPLIT2_SEED = 2611
-DEV_SPLITS = (1, 2)
+# The third (see snips_split) is carved with this seed from what neither split 1 nor split 2 scored.
+SPLIT3_SEED = 1126
+DEV_SPLITS = (1, 2, 3)
 
 _FILLERS = ["um", "uh", "er", "erm", "like", "you know", "i mean", "so", "well", "please", "okay", "hmm"]
 _HOMOPHONES = {
@@ -64,7 +66,9 @@ def snips_split(shared_dir: Path, split: int = 1, dev_per_intent: int = DEV_PER_
     per intent drawn (``SPLIT2_SEED``) from the utterances split 1 trains on, so none of them
     was ever scored; split 1's dev utterances go back into training. Why a second split: split
     1 was looked at for every model choice made so far, so its figures are optimistic; a model
-    trained for split 2 gets an estimate no choice was fitted to.
+    trained for split 2 gets an estimate no choice was fitted to. Split 3 repeats the step once
+    more (``SPLIT3_SEED``, drawn from what split 2 trains on minus split 1's dev), for choices
+    made after split 2's errors were read; splits 1 and 2 both go back into training.
     """
     if split not in DEV_SPLITS:
         raise InvalidInput(f"unknown SNIPS dev split {split}: choose one of {', '.join(map(str, DEV_SPLITS))}")
@@ -74,6 +78,7 @@ def snips_split(shared_dir: Path, split: int = 1, dev_per_intent: int = DEV_PER_
         by_intent.setdefault(ex.intent, []).append(ex)
     rng = random.Random(SPLIT_SEED)
     rng2 = random.Random(SPLIT2_SEED)
+    rng3 = random.Random(SPLIT3_SEED)
     train: list[Example] = []
     dev: list[Example] = []
     for intent in sorted(by_intent):
@@ -83,10 +88,16 @@ def snips_split(shared_dir: Path, split: int = 1, dev_per_intent: int = DEV_PER_
         if split == 1:
             dev.extend(dev1)
             train.extend(rest)
-        else:
-            rng2.shuffle(rest)
-            dev.extend(rest[:dev_per_intent])
-            train.extend(rest[dev_per_intent:] + dev1)
+            continue
+        rng2.shuffle(rest)
+        dev2, rest = rest[:dev_per_intent], rest[dev_per_intent:]
+        if split == 2:
+            dev.extend(dev2)
+            train.extend(rest + dev1)
+            continue
+        rng3.shuffle(rest)
+        dev.extend(rest[:dev_per_intent])
+        train.extend(rest[dev_per_intent:] + dev1 + dev2)
     return train, dev
 
 
