@@ -481,3 +481,80 @@ def test_misheard_coffee_values_are_normalized(bert) -> None:  # noqa: ANN001
     assert got["roast"] == ("dark rose", "dark roast")
     assert got["size"] == ("largest", "large")
     assert got["milkAmount"] == ("skin milk", "skim milk")
+
+
+def test_carrier_table_keeps_only_trusted_ambiguous_carriers() -> None:
+    """A carrier enters the table only with ≥ 10 distinct examples, two intents or more and an
+    in-scope majority of ≥ 75 %; oversampled copies count once."""
+    from dialog.domain import Example, Span
+    from services.nlu.carriers import CarrierPrior, carrier, carrier_table
+
+    def ex(intent: str, text: str, *spans: tuple[int, int]) -> Example:
+        return Example(intent, tuple(text.split()), tuple(Span("x", a, b) for a, b in spans))
+
+    assert carrier("find the dark knight please".split(), [(1, 4)]) == "find <slot> please"
+    assert carrier("book for two at noon".split(), [(4, 5), (2, 3)]) == "book for <slot> at <slot>"
+    data = [ex("Creative", f"find title {i}", (1, 3)) for i in range(8)] + [ex("Screening", f"find film {i}", (1, 3)) for i in range(2)]
+    data += [ex("Creative", "find title 0", (1, 3))] * 5  # copies: still 8 + 2 distinct
+    data += [ex("Music", f"play song {i}", (1, 3)) for i in range(10)] + [ex("Creative", "play song x", (1, 3))]  # 10/11
+    data += [ex(OUT_OF_SCOPE, f"tell me {i}", (2, 3)) for i in range(10)] + [ex("Music", "tell me x", (2, 3))]
+    data += [ex("Music", f"put on {i}", (2, 3)) for i in range(6)] + [ex("Creative", f"put on {i}", (2, 3)) for i in range(3)]
+    table = carrier_table(data)
+    assert table == {"find <slot>": {"Creative": 8, "Screening": 2}, "play <slot>": {"Creative": 1, "Music": 10}}
+    assert carrier_table(data, min_share=0.85) == {"play <slot>": {"Creative": 1, "Music": 10}}
+    prior = CarrierPrior(table)
+    assert prior.majority("find <slot>", "Screening") == ("Creative", 0.8)
+    assert prior.majority("find <slot>", "Creative") is None  # already the majority
+    assert prior.majority("find <slot>", "Music") is None  # never seen with it: no evidence
+    assert prior.majority("find me <slot>", "Screening") is None
+    assert CarrierPrior.from_meta({}) is None
+
+
+def _model_with_carriers(tmp_path: Path, table: dict[str, dict[str, int]]) -> Path:
+    """A copy of the shipped model whose labels.json ships ``table`` (manifest rewritten)."""
+    import shutil
+
+    from services.nlu.train import write_manifest
+
+    folder = tmp_path / "nlu" / "1"
+    shutil.copytree(MODEL_DIR, folder)
+    meta = json.loads((folder / "labels.json").read_text())
+    meta["carriers"] = table
+    (folder / "labels.json").write_text(json.dumps(meta))
+    write_manifest(folder)
+    return folder
+
+
+def test_carrier_prior_takes_the_majority_reading_with_its_own_slots(tmp_path: Path) -> None:
+    """A minority reading of a known ambiguous carrier becomes the majority one, slots re-decoded
+    under it (object_name → movie_name); off, with the dialog's active intent, or with a carrier
+    the table lacks, the model's answer stands."""
+    from services.nlu.bert import JointBertNlu
+
+    text = "find the godfather"
+    plain = JointBertNlu(MODEL_DIR, carrier_prior=False).parse(text)
+    assert plain.intent == "SearchCreativeWork" and _slots(plain) == {"object_name": "the godfather"}
+    # A table that (unlike SNIPS) says "find <slot>" is mostly a screening search.
+    folder = _model_with_carriers(tmp_path, {"find <slot>": {"SearchCreativeWork": 10, "SearchScreeningEvent": 30}})
+    prior = JointBertNlu(folder)
+    got = prior.parse(text)
+    assert got.intent == "SearchScreeningEvent" and _slots(got) == {"movie_name": "the godfather"}
+    assert got.confidence == pytest.approx(0.75)
+    assert JointBertNlu(folder, carrier_prior=False).parse(text) == plain
+    assert prior.parse(text, NluHints("SearchCreativeWork", None)).intent == "SearchCreativeWork"
+    assert prior.parse("find the godfather please").intent == "SearchCreativeWork"  # another carrier
+
+
+def test_train_refresh_statistics_adds_the_carrier_table_for_the_model_split(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """`train nlu --refresh-statistics` writes the table from the model's own split and refuses another."""
+    folder = _model_with_carriers(tmp_path, {})
+    split = json.loads((folder / "labels.json").read_text()).get("dev_split", 1)
+    other = 1 if split != 1 else 2
+    assert main(["train", "nlu", "--refresh-statistics", "--out", str(folder), "--dev-split", str(other)]) == 1
+    assert f"pass --dev-split {split}" in capsys.readouterr().err
+    assert main(["train", "nlu", "--refresh-statistics", "--out", str(folder), "--dev-split", str(split)]) == 0
+    meta = json.loads((folder / "labels.json").read_text())
+    assert meta["carriers"]["find <slot>"]["SearchCreativeWork"] > meta["carriers"]["find <slot>"]["SearchScreeningEvent"] > 0
+    verify_manifest(folder)  # the manifest matches the rewritten labels.json
+    assert main(["train", "nlu", "--refresh-statistics", "--out", str(tmp_path / "none")]) == 1
+    assert "labels.json missing" in capsys.readouterr().err
