@@ -401,8 +401,20 @@ def test_dev_split_2_is_fresh_and_split_1_goes_back_into_training() -> None:
     assert [(e.file, e.line) for e in snips_split(shared, 2)[1]] == [(e.file, e.line) for e in dev2]
     data = build(shared, dev_split=2)
     assert data.dev_split == 2 and _ids(data.dev) == _ids(dev2) and not _ids(data.train) & _ids(dev2)
-    with pytest.raises(InvalidInput, match="unknown SNIPS dev split 3"):
-        snips_split(shared, 3)
+    with pytest.raises(InvalidInput, match="unknown SNIPS dev split 4"):
+        snips_split(shared, 4)
+
+
+def test_dev_split_3_is_drawn_from_what_neither_split_scored() -> None:
+    """Split 3 overlaps neither earlier dev split and trains on both."""
+    from services.nlu.data import snips_split
+
+    shared = load_settings().shared_dir
+    (train1, dev1), (_, dev2), (train3, dev3) = (snips_split(shared, s) for s in (1, 2, 3))
+    assert len(dev3) == 700 and len(_ids(dev3)) == 700
+    assert not _ids(dev3) & (_ids(dev1) | _ids(dev2) | _ids(train3))
+    assert _ids(dev1) | _ids(dev2) <= _ids(train3) and _ids(train3) | _ids(dev3) == _ids(train1) | _ids(dev1)
+    assert sorted(e.intent for e in dev3) == sorted(e.intent for e in dev1)  # 100 per intent
 
 
 def test_eval_nlu_scores_the_split_the_model_was_trained_without(
