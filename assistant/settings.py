@@ -116,12 +116,6 @@ class Settings(BaseSettings):
         description="Let the NLU overrule disfluency removals that cut slot words out of a command "
         "(services/nlu/guard.py); costs one or two more NLU calls on turns with removals.",
     )
-    nlu_carrier_prior: bool = Field(
-        True,
-        description="When the model picks the minority intent of a sentence frame its training data labels "
-        "both ways (\"find <title>\"), take the majority one (services/nlu/carriers.py; used only if the "
-        "model's labels.json ships the table).",
-    )
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["OUT_OF_SCOPE", "NluBackend", "NluHints", "NluResult", "SlotValue", "load_nlu", "model_dir"]
 
 log = logging.getLogger(__name__)
-_CACHE: dict[tuple[str, str, bool], NluBackend] = {}
+_CACHE: dict[tuple[str, str], NluBackend] = {}
 _LOCK = threading.Lock()
 
 
@@ -45,7 +45,7 @@ def load_nlu(settings: Settings) -> NluBackend:
             (``auto`` also raises on a *corrupt* model; it falls back only when the folder is absent).
     """
     folder = model_dir(settings)
-    key = (settings.nlu, str(folder), settings.nlu_carrier_prior)
+    key = (settings.nlu, str(folder))
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key]
@@ -57,7 +57,7 @@ def load_nlu(settings: Settings) -> NluBackend:
         elif settings.nlu == "bert" or (folder / "model.onnx").is_file():
             from services.nlu.bert import JointBertNlu
 
-            backend = JointBertNlu(folder, carrier_prior=settings.nlu_carrier_prior)
+            backend = JointBertNlu(folder)
         else:
             from services.nlu.keywords import KeywordNlu
 

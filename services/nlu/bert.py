@@ -19,7 +19,6 @@ import numpy as np
 from assistant.errors import DomainError, ModelFileError
 from services.model_files import sha256_file
 from services.nlu.base import OUT_OF_SCOPE, NluHints, NluResult, SlotValue
-from services.nlu.carriers import CarrierPrior, carrier
 from services.nlu.normalize import normalize_slot
 from services.nlu.text import words as split_words
 
@@ -76,14 +75,13 @@ class JointBertNlu:
         model_dir: folder with model.onnx, tokenizer.json, labels.json, manifest.sha256.
         threads: onnxruntime intra-op threads (1 = the latency budget's assumption).
         threshold: minimum intent probability; below it the result is out_of_scope.
-        carrier_prior: use the carrier table the model ships, if any (:mod:`services.nlu.carriers`).
     """
 
     name = "bert"
 
     def __init__(
         self, model_dir: str | Path, threads: int = 1, threshold: float = 0.5, hint_bonus: float = 1.0,
-        transition_weight: float | None = None, joint_decoding: bool | None = None, carrier_prior: bool = True,
+        transition_weight: float | None = None, joint_decoding: bool | None = None,
     ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -117,9 +115,6 @@ class JointBertNlu:
         # Joint MAP decoding of intent and slots (see _joint_intent); the model's labels.json
         # says whether it is the default for that model.
         self.joint_decoding = bool(meta.get("joint_decoding", False)) if joint_decoding is None else joint_decoding
-        # The training data's majority intent for carriers it labels both ways (services.nlu.carriers);
-        # None for models that ship no table or when turned off.
-        self.carriers = CarrierPrior.from_meta(meta) if carrier_prior else None
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -208,33 +203,7 @@ class JointBertNlu:
         else:
             tags = self._tags(emissions, intent)
         tags += ["O"] * (len(words) - len(rows))
-        spans = self._spans(words, tags, intent)
-        if self.carriers is not None and (hints is None or hints.active_intent != intent):
-            resolved = self._resolve_carrier(words, emissions, intent, spans)
-            if resolved is not None:
-                return resolved
-        return NluResult(intent, conf, tuple(spans))
-
-    def _resolve_carrier(
-        self, words: list[str], emissions: np.ndarray, intent: str, spans: list[SlotValue],
-    ) -> NluResult | None:
-        """The majority reading when ``intent`` is a minority reading of a known ambiguous carrier.
-
-        The slots are re-decoded under the majority intent (its own slot names: ``object_name``,
-        not ``movie_name``); the switch happens only if they frame the same carrier, so the prior
-        never invents or drops a slot.
-        """
-        assert self.carriers is not None
-        pattern = carrier(words, ((s.start, s.end) for s in spans))
-        better = self.carriers.majority(pattern, intent)
-        if better is None or better[0] not in self.intents:
-            return None
-        other, share = better
-        tags = self._tags(emissions, other) + ["O"] * (len(words) - len(emissions))
-        alt = self._spans(words, tags, other)
-        if carrier(words, ((s.start, s.end) for s in alt)) != pattern:
-            return None
-        return NluResult(other, share, tuple(alt))
+        return NluResult(intent, conf, tuple(self._spans(words, tags, intent)))
 
     def _joint_intent(self, probs: np.ndarray, emissions: np.ndarray, candidates: int = 3) -> tuple[str, list[str]]:
         """The intent and tags that maximize log p(intent) + the CRF score of the tags, among

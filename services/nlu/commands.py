@@ -51,13 +51,8 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--init-from", type=Path, metavar="FILE", nargs="+",
                    help="continue from a --keep-checkpoint file instead of the pre-trained BERT; "
                         "several files are averaged weight by weight (with --epochs 0: export the average only)")
-    p.add_argument("--refresh-statistics", action="store_true",
-                   help="train nothing: recompute the decoding statistics in the labels.json of the model in --out "
-                        "from this training data (e.g. add the carrier table to a model older than it)")
     args = p.parse_args(argv)
     settings = load_settings()
-    if args.refresh_statistics:
-        return _refresh_statistics(args.out or settings.models_dir / "nlu" / "1", args, settings)
     for ck in args.init_from or []:
         if not ck.is_file():
             raise InvalidInput(f"--init-from {ck}: no such checkpoint (write one with --keep-checkpoint)")
@@ -79,33 +74,6 @@ def train_main(argv: list[str]) -> int:
         crf=args.crf, aug_prob=args.aug_prob, fp32_copy=args.keep_fp32, checkpoint_out=args.keep_checkpoint, init_from=args.init_from,
     )
     print(f"train nlu: wrote {out} in {meta['train']['seconds']} s of training", file=sys.stderr)
-    return 0
-
-
-def _refresh_statistics(out: Path, args: argparse.Namespace, settings: Any) -> int:
-    """``train nlu --refresh-statistics``: rewrite a model's statistics, refusing another split's data."""
-    from dialog.domain import DOMAINS_DIR
-    from services.nlu.data import build
-    from services.nlu.train import LABELS_FILE, refresh_label_statistics
-
-    labels = out / LABELS_FILE
-    try:
-        meta = json.loads(labels.read_text())
-    except FileNotFoundError:
-        raise InvalidInput(f"--refresh-statistics: no model in {out} ({LABELS_FILE} missing)") from None
-    except ValueError as exc:
-        raise InvalidInput(f"{labels}: unreadable ({exc})") from exc
-    split = int(meta.get("dev_split", 1))
-    if split != args.dev_split:
-        raise InvalidInput(f"{out} was trained without SNIPS dev split {split}: pass --dev-split {split} "
-                           f"(statistics from split {args.dev_split}'s training data would count its dev utterances)")
-    data = build(settings.shared_dir, args.domains or DOMAINS_DIR, seed=args.seed, dev_split=split)
-    try:
-        refresh_label_statistics(out, data)
-    except ValueError as exc:
-        raise InvalidInput(f"{out}: {exc}") from exc
-    carriers = json.loads(labels.read_text()).get("carriers", {})
-    print(f"train nlu: refreshed the statistics of {out} ({len(carriers)} ambiguous carriers)", file=sys.stderr)
     return 0
 
 

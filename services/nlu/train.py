@@ -21,9 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from services.nlu.carriers import MIN_COUNT as CARRIER_MIN_COUNT
-from services.nlu.carriers import MIN_SHARE as CARRIER_MIN_SHARE
-from services.nlu.carriers import carrier_table
 from services.nlu.data import NluData, augment
 
 MANIFEST = "manifest.sha256"
@@ -47,8 +44,7 @@ def write_manifest(folder: Path) -> None:
 
 
 def label_statistics(data: NluData, smoothing: float = 0.01) -> dict[str, Any]:
-    """BIO transition log-probabilities, the slots seen with each intent and the ambiguous
-    carriers (:mod:`services.nlu.carriers`), from the training split.
+    """BIO transition log-probabilities and the slots seen with each intent, from the training split.
 
     Used at run time for constrained Viterbi decoding: the tagger's per-word
     log-probabilities plus these transition scores (an HMM-style product), with
@@ -85,8 +81,6 @@ def label_statistics(data: NluData, smoothing: float = 0.01) -> dict[str, Any]:
         "start_logprob": [round(x, 3) for x in start_lp],
         "transition_logprob": trans_lp,
         "intent_slots": {k: sorted(v) for k, v in sorted(intent_slots.items())},
-        "carriers": carrier_table(data.train),
-        "carrier_rule": {"min_count": CARRIER_MIN_COUNT, "min_share": CARRIER_MIN_SHARE},
     }
 
 
