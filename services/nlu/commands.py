@@ -90,7 +90,9 @@ def _dev_split(backend: Any) -> int:
     so a split-2 model is never scored on the split it trained on."""
     meta = getattr(backend, "meta", None)
     if meta is None:
-        labels = load_settings().models_dir / "nlu" / "1" / "labels.json"
+        from services.nlu import model_dir
+
+        labels = model_dir(load_settings()) / "labels.json"
         try:
             meta = json.loads(labels.read_text()) if labels.is_file() else {}
         except ValueError as exc:
