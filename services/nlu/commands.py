@@ -38,7 +38,7 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--limit", type=int, help="train on only this many examples (smoke tests)")
     p.add_argument("--dev-split", type=int, choices=DEV_SPLITS, default=1,
-                   help="the SNIPS dev split held out of training (1: the original; 2 and 3: fresh carves, docs/nlu.md)")
+                   help="the SNIPS dev split held out of training (1: the original; 2, 3 and 4: fresh carves, docs/nlu.md)")
     p.add_argument("--domains", type=Path, help="domains folder (default: dialog/domains)")
     p.add_argument("--train-embeddings", action=argparse.BooleanOptionalAction, default=True,
                    help="also fine-tune the word embeddings (default; --no-train-embeddings freezes them, faster)")
@@ -47,6 +47,9 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--keep-fp32", type=Path, metavar="FILE", help="also keep the float ONNX export here")
     p.add_argument("--aug-prob", type=float, default=0.4,
                    help="share of training examples given a disfluent/ASR-noised variant per batch")
+    p.add_argument("--swap-titles", type=float, default=0.0, metavar="P",
+                   help="share of SearchCreativeWork/SearchScreeningEvent examples whose title is swapped for one "
+                        "drawn from both intents' titles, so the carrier words decide the intent (docs/nlu.md)")
     p.add_argument("--keep-checkpoint", type=Path, metavar="FILE", help="also save the torch weights here (for --init-from)")
     p.add_argument("--init-from", type=Path, metavar="FILE", nargs="+",
                    help="continue from a --keep-checkpoint file instead of the pre-trained BERT; "
@@ -71,7 +74,7 @@ def train_main(argv: list[str]) -> int:
     meta = train(
         data, out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_seq_len=args.max_seq_len,
         seed=args.seed, threads=args.threads, limit=args.limit, train_embeddings=args.train_embeddings,
-        crf=args.crf, aug_prob=args.aug_prob, fp32_copy=args.keep_fp32, checkpoint_out=args.keep_checkpoint, init_from=args.init_from,
+        crf=args.crf, aug_prob=args.aug_prob, swap_prob=args.swap_titles, fp32_copy=args.keep_fp32, checkpoint_out=args.keep_checkpoint, init_from=args.init_from,
     )
     print(f"train nlu: wrote {out} in {meta['train']['seconds']} s of training", file=sys.stderr)
     return 0

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from services.nlu.data import NluData, augment
+from services.nlu.data import NluData, augment, swap_titles, title_pool
 
 MANIFEST = "manifest.sha256"
 MODEL_FILE = "model.onnx"
@@ -189,6 +189,7 @@ def train(
     seed: int = 13,
     threads: int = 1,
     aug_prob: float = 0.4,
+    swap_prob: float = 0.0,
     limit: int | None = None,
     progress: bool = True,
     train_embeddings: bool = True,
@@ -309,6 +310,8 @@ def train(
         for i in starts:
             chunk = [examples[j] for j in order[i : i + batch_size]]
             if train_mode:
+                if swap_prob > 0:
+                    chunk = [swap_titles(e, titles, rng) if rng.random() < swap_prob else e for e in chunk]
                 chunk = [augment(e, rng) if rng.random() < aug_prob else e for e in chunk]
             encoded = [encode(e) for e in chunk]
             width = max(len(ids) for ids, _, _ in encoded)
@@ -325,6 +328,7 @@ def train(
     if limit:
         rng.shuffle(train_set)
         train_set = train_set[:limit]
+    titles = title_pool(train_set)  # the pool swap_titles draws from: training titles only
     model = JointBert()
     crf_layer = Crf() if crf else None
     sources = list(init_from or [])
@@ -440,6 +444,7 @@ def train(
             "seed": seed,
             "train_embeddings": train_embeddings,
             "aug_prob": aug_prob,
+            "swap_prob": swap_prob,
             "crf": crf,
             # The paths as given: with several, the exported weights are their average.
             "init_from": [str(src) for src in sources] if len(sources) > 1 else (str(sources[0]) if sources else None),
