@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from assistant.cli import main
 from assistant.errors import InvalidInput, ModelFileError
 from assistant.settings import REPO_ROOT, load_settings
+from dialog.domain import Example, Span
 from services.nlu import load_nlu
 from services.nlu.base import OUT_OF_SCOPE, NluHints
 from services.nlu.bert import verify_manifest
@@ -401,8 +403,8 @@ def test_dev_split_2_is_fresh_and_split_1_goes_back_into_training() -> None:
     assert [(e.file, e.line) for e in snips_split(shared, 2)[1]] == [(e.file, e.line) for e in dev2]
     data = build(shared, dev_split=2)
     assert data.dev_split == 2 and _ids(data.dev) == _ids(dev2) and not _ids(data.train) & _ids(dev2)
-    with pytest.raises(InvalidInput, match="unknown SNIPS dev split 4"):
-        snips_split(shared, 4)
+    with pytest.raises(InvalidInput, match="unknown SNIPS dev split 5"):
+        snips_split(shared, 5)
 
 
 def test_dev_split_3_is_drawn_from_what_neither_split_scored() -> None:
@@ -415,6 +417,45 @@ def test_dev_split_3_is_drawn_from_what_neither_split_scored() -> None:
     assert not _ids(dev3) & (_ids(dev1) | _ids(dev2) | _ids(train3))
     assert _ids(dev1) | _ids(dev2) <= _ids(train3) and _ids(train3) | _ids(dev3) == _ids(train1) | _ids(dev1)
     assert sorted(e.intent for e in dev3) == sorted(e.intent for e in dev1)  # 100 per intent
+
+
+def test_dev_split_4_is_drawn_from_what_no_earlier_split_scored() -> None:
+    """Split 4 overlaps none of splits 1-3 and trains on all three."""
+    from services.nlu.data import snips_split
+
+    shared = load_settings().shared_dir
+    (train1, dev1), (_, dev2), (_, dev3), (train4, dev4) = (snips_split(shared, s) for s in (1, 2, 3, 4))
+    assert len(dev4) == 700 and len(_ids(dev4)) == 700
+    assert not _ids(dev4) & (_ids(dev1) | _ids(dev2) | _ids(dev3) | _ids(train4))
+    assert _ids(dev1) | _ids(dev2) | _ids(dev3) <= _ids(train4)
+    assert _ids(train4) | _ids(dev4) == _ids(train1) | _ids(dev1)
+    assert sorted(e.intent for e in dev4) == sorted(e.intent for e in dev1)  # 100 per intent
+
+
+def test_swap_titles_replaces_the_title_and_keeps_every_span_on_its_words() -> None:
+    """The swapped title comes from the pool, keeps its slot, and the spans after it move with it."""
+    from services.nlu.data import swap_titles, title_pool
+
+    scw = Example("SearchCreativeWork", tuple("find the book of dust novel please".split()),
+                  (Span("object_name", 1, 5), Span("object_type", 5, 6)))
+    sse = Example("SearchScreeningEvent", tuple("when is jaws playing at the cinema".split()),
+                  (Span("movie_name", 2, 3), Span("object_location_type", 6, 7)))
+    other = Example("PlayMusic", tuple("play jaws".split()), (Span("track", 1, 2),))
+    pool = title_pool([scw, sse, other])
+    assert pool == [("jaws",), ("the", "book", "of", "dust")]  # only the two intents' title slots
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(20):
+        out = swap_titles(scw, pool, rng)
+        title, kind = out.spans
+        assert out.intent == "SearchCreativeWork" and title.slot == "object_name"
+        assert out.words[title.start:title.end] in pool and out.words[kind.start:kind.end] == ("novel",)
+        assert out.words[-1] == "please"
+        seen.add(out.words[title.start:title.end])
+    assert seen == set(pool)  # a creative-work search also gets the screening's title
+    assert swap_titles(other, pool, rng) is other  # no title slot: unchanged
+    two = Example("SearchCreativeWork", ("a", "b"), (Span("object_name", 0, 1), Span("object_name", 1, 2)))
+    assert swap_titles(two, pool, rng) is two  # which title to swap would be a guess
 
 
 def test_eval_nlu_scores_the_split_the_model_was_trained_without(
