@@ -38,7 +38,7 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--limit", type=int, help="train on only this many examples (smoke tests)")
     p.add_argument("--dev-split", type=int, choices=DEV_SPLITS, default=1,
-                   help="the SNIPS dev split held out of training (1: the original; 2, 3 and 4: fresh carves, docs/nlu.md)")
+                   help="the SNIPS dev split held out of training (1: the original; 2-5: fresh carves, docs/nlu.md)")
     p.add_argument("--domains", type=Path, help="domains folder (default: dialog/domains)")
     p.add_argument("--train-embeddings", action=argparse.BooleanOptionalAction, default=True,
                    help="also fine-tune the word embeddings (default; --no-train-embeddings freezes them, faster)")
