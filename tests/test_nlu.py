@@ -403,8 +403,8 @@ def test_dev_split_2_is_fresh_and_split_1_goes_back_into_training() -> None:
     assert [(e.file, e.line) for e in snips_split(shared, 2)[1]] == [(e.file, e.line) for e in dev2]
     data = build(shared, dev_split=2)
     assert data.dev_split == 2 and _ids(data.dev) == _ids(dev2) and not _ids(data.train) & _ids(dev2)
-    with pytest.raises(InvalidInput, match="unknown SNIPS dev split 5"):
-        snips_split(shared, 5)
+    with pytest.raises(InvalidInput, match="unknown SNIPS dev split 6"):
+        snips_split(shared, 6)
 
 
 def test_dev_split_3_is_drawn_from_what_neither_split_scored() -> None:
@@ -419,17 +419,19 @@ def test_dev_split_3_is_drawn_from_what_neither_split_scored() -> None:
     assert sorted(e.intent for e in dev3) == sorted(e.intent for e in dev1)  # 100 per intent
 
 
-def test_dev_split_4_is_drawn_from_what_no_earlier_split_scored() -> None:
-    """Split 4 overlaps none of splits 1-3 and trains on all three."""
+@pytest.mark.parametrize("split", [4, 5])
+def test_later_dev_splits_are_drawn_from_what_no_earlier_split_scored(split: int) -> None:
+    """Splits 4 and 5 overlap no earlier split and train on all of them."""
     from services.nlu.data import snips_split
 
     shared = load_settings().shared_dir
-    (train1, dev1), (_, dev2), (_, dev3), (train4, dev4) = (snips_split(shared, s) for s in (1, 2, 3, 4))
-    assert len(dev4) == 700 and len(_ids(dev4)) == 700
-    assert not _ids(dev4) & (_ids(dev1) | _ids(dev2) | _ids(dev3) | _ids(train4))
-    assert _ids(dev1) | _ids(dev2) | _ids(dev3) <= _ids(train4)
-    assert _ids(train4) | _ids(dev4) == _ids(train1) | _ids(dev1)
-    assert sorted(e.intent for e in dev4) == sorted(e.intent for e in dev1)  # 100 per intent
+    train1, dev1 = snips_split(shared, 1)
+    earlier = set().union(*(_ids(snips_split(shared, s)[1]) for s in range(1, split)))
+    train, dev = snips_split(shared, split)
+    assert len(dev) == 700 and len(_ids(dev)) == 700
+    assert not _ids(dev) & (earlier | _ids(train)) and earlier <= _ids(train)
+    assert _ids(train) | _ids(dev) == _ids(train1) | _ids(dev1)
+    assert sorted(e.intent for e in dev) == sorted(e.intent for e in dev1)  # 100 per intent
 
 
 def test_swap_titles_replaces_the_title_and_keeps_every_span_on_its_words() -> None:
