@@ -510,6 +510,8 @@ def test_train_nlu_refuses_zero_epochs_without_a_checkpoint(capsys) -> None:  # 
     assert "--epochs must be at least 1" in capsys.readouterr().err
     assert main(["train", "nlu", "--init-from", "no/such/ck.pt"]) == 1
     assert "no such checkpoint" in capsys.readouterr().err
+    assert main(["train", "nlu", "--swap-titles", "30"]) == 1  # a percentage where a share belongs
+    assert "--swap-titles must be a share between 0 and 1, got 30.0" in capsys.readouterr().err
 
 
 def test_eval_noised_is_seeded_and_labelled(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

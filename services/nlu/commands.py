@@ -59,6 +59,9 @@ def train_main(argv: list[str]) -> int:
     for ck in args.init_from or []:
         if not ck.is_file():
             raise InvalidInput(f"--init-from {ck}: no such checkpoint (write one with --keep-checkpoint)")
+    for name in ("aug_prob", "swap_titles"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            raise InvalidInput(f"--{name.replace('_', '-')} must be a share between 0 and 1, got {getattr(args, name)}")
     if args.epochs < 0 or (args.epochs == 0 and not args.init_from):
         raise InvalidInput("--epochs must be at least 1 (0 only with --init-from: export the checkpoint(s) as they are)")
     try:

@@ -122,6 +122,7 @@ def swap_titles(ex: Example, pool: list[tuple[str, ...]], rng: random.Random) ->
     (does it sound like a film?) against what the carrier says. Drawing the title from both
     intents' pools makes the title carry no intent, so the carrier ("find", "i want to go see",
     "at the cinema") has to. Examples without exactly one title span are returned unchanged.
+    A control on a fresh split did not confirm that it helps (docs/nlu.md), so it is off by default.
     """
     slot = TITLE_SLOTS.get(ex.intent)
     spans = [s for s in ex.spans if s.slot == slot]

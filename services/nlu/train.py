@@ -213,7 +213,8 @@ def train(
     learning-rate schedule (warm-up, linear decay) restarts with the new run.
     Several ``init_from`` checkpoints are averaged weight by weight first (checkpoint
     averaging: the continuations of one run sit in one basin, and their mean is often
-    better than any of them); ``epochs=0`` then only exports that average.
+    better than any of them); ``epochs=0`` then only exports that average. ``swap_prob``: the
+    share of title searches given another title per batch (:func:`services.nlu.data.swap_titles`).
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
