@@ -311,7 +311,7 @@ def train(
         for i in starts:
             chunk = [examples[j] for j in order[i : i + batch_size]]
             if train_mode:
-                if swap_prob > 0:
+                if swap_prob > 0:  # not even drawn when off: the recipe's seeded stream stays as it was
                     chunk = [swap_titles(e, titles, rng) if rng.random() < swap_prob else e for e in chunk]
                 chunk = [augment(e, rng) if rng.random() < aug_prob else e for e in chunk]
             encoded = [encode(e) for e in chunk]
@@ -329,7 +329,7 @@ def train(
     if limit:
         rng.shuffle(train_set)
         train_set = train_set[:limit]
-    titles = title_pool(train_set)  # the pool swap_titles draws from: training titles only
+    titles = title_pool(train_set) if swap_prob > 0 else []  # what swap_titles draws from: training titles only
     model = JointBert()
     crf_layer = Crf() if crf else None
     sources = list(init_from or [])
