@@ -358,6 +358,9 @@ _PARTS_OF_DAY = {"morning": "morning", "afternoon": "afternoon", "evening": "eve
                  "night": "night"}  # fmt: skip
 
 
+_CLOCK_WORDS = re.compile(r"\d{1,2}:\d{2}|\d\s*[ap]\.?m\b|\bat\b|o'clock|\bnoon\b|\bmidnight\b")
+
+
 def _parse_range_one(text: str, today: date) -> TimeRange | None:
     t = text.strip().lower()
     if not t:
@@ -396,7 +399,7 @@ def _parse_range_one(text: str, today: date) -> TimeRange | None:
             part = name
             break
     clock: time | None = None
-    has_clock = re.search(r"\d{1,2}:\d{2}|\d\s*[ap]\.?m\b|\bat\b|o'clock|\bnoon\b|\bmidnight\b", t)
+    has_clock = _CLOCK_WORDS.search(t)
     stripped = re.sub(
         r"\b(today|tomorrow|tonight|this|next|on|day after|morning|afternoon|evening|night)\b", " ", t
     )
@@ -428,9 +431,12 @@ def parse_time_range(normalized: str | None, value: str | None, today: date) -> 
     if by_norm is None or by_value is None:
         return by_norm or by_value
     iso_day = bool(re.match(r"\s*\d{4}-\d{2}-\d{2}", normalized or ""))
+    # With the day fixed by an ISO date, a clock time comes from the words only if they say one:
+    # the bare-number guess would read "jan 9" as nine o'clock.
+    value_at = by_value.at if not iso_day or _CLOCK_WORDS.search(value.lower()) else None
     return TimeRange(
         by_norm.day if iso_day or not by_value.explicit_day else by_value.day,
-        by_norm.at or by_value.at,
+        by_norm.at or value_at,
         by_value.part_of_day or by_norm.part_of_day,
         explicit_day=by_norm.explicit_day or by_value.explicit_day,
     )

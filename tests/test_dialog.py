@@ -113,6 +113,11 @@ def test_parse_number_and_time_range() -> None:
     assert tonight is not None and tonight.spoken(today) == "tonight"
     at = parse_time_range(None, "at seven pm", today)
     assert at is not None and not at.explicit_day
+    # A calendar date fixed by the NLU's ISO day: "jan 9" is a day, not nine o'clock.
+    jan = parse_time_range("2027-01-09", "jan 9", today)
+    assert jan is not None and jan.day == date(2027, 1, 9) and jan.at is None
+    both = parse_time_range("2026-11-27T19:00", "tomorrow at 7 pm", today)
+    assert both is not None and both.day == date(2026, 11, 27) and both.at is not None and both.at.hour == 19
 
 
 # --------------------------------------------------------------------------- responses

@@ -84,6 +84,23 @@ def test_numbers_dates_and_slot_dispatch() -> None:
     assert normalize_slot("artist", "the beatles") == "the beatles"
 
 
+@pytest.mark.parametrize(("said", "iso"), [
+    ("mon", "2026-11-30"), ("on thurs", "2026-12-03"), ("jan 9", "2027-01-09"),
+    ("december 25th", "2026-12-25"), ("the 5th of may", "2027-05-05"), ("june the third", "2027-06-03"),
+    ("march twenty first 2027", "2027-03-21"), ("feb 29", "2028-02-29"), ("17 weeks from now", "2027-03-25"),
+    ("one hundred thirty days from now", "2027-04-05"), ("in a month", "2026-12-26"),
+    ("two years from now", "2028-11-26"), ("this weekend", "2026-11-28"), ("next weekend", "2026-12-05"),
+    ("next week", "2026-11-30"), ("tomorrow at 7 pm", "2026-11-27T19:00"), ("tonight at 8", "2026-11-26T20:00"),
+    ("7 pm on friday", "2026-11-27T19:00"), ("tomorrow morning at 7", "2026-11-27T07:00"),
+    # Not a day: the words stay.
+    ("at 10 pm", None), ("brunch", None), ("confederate memorial day", None), ("may", None),
+    ("feb 29 2027", None), ("march 32", None), ("jan 9 and feb 3", None),
+])
+def test_dates_normalize_to_iso_days_and_times(said: str, iso: str | None) -> None:
+    """SNIPS-style timeRange values become what the dialog reads; today is Thursday 2026-11-26."""
+    assert normalize_date(said, dt.date(2026, 11, 26)) == iso
+
+
 # --------------------------------------------------------------------------- keyword baseline
 
 KEYWORD_CASES = [

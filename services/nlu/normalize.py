@@ -4,7 +4,8 @@
 * times: ``eight thirty`` -> ``08:30``, ``7 pm`` -> ``19:00``, ``quarter to eight`` -> ``07:45``,
   ``noon`` -> ``12:00``
 * durations (ISO 8601): ``five minutes`` -> ``PT5M``, ``an hour and a half`` -> ``PT1H30M``
-* dates: ``tomorrow`` -> ISO date relative to ``today``; ``next friday`` -> the date;
+* dates: ``tomorrow`` -> ISO date relative to ``today``; ``next friday``, ``jan 9``,
+  ``two weeks from now`` -> the date; ``tomorrow at 7 pm`` -> ``2026-11-27T19:00``;
   anything else is returned as the words.
 
 Every function returns ``None`` when it cannot make sense of the words;
@@ -205,29 +206,146 @@ def duration_seconds(iso: str) -> int:
     return ((d * 24 + h) * 60 + mi) * 60 + s
 
 
-def normalize_date(text: str, today: dt.date | None = None) -> str | None:
-    """A relative or weekday date as ISO ``YYYY-MM-DD``: ``tomorrow``, ``next friday``, ``in three days``."""
-    today = today or dt.date.today()
-    t = " ".join(w for w in text.lower().split() if w not in ("on", "the", "for", "this", "coming"))
-    if t in ("today", "tonight", "now", "right now", "this evening", "evening", "morning", "afternoon"):
-        return today.isoformat()
+_WEEKDAY_ABBREVIATIONS = {
+    "mon": "monday", "tue": "tuesday", "tues": "tuesday", "wed": "wednesday", "weds": "wednesday",
+    "thu": "thursday", "thur": "thursday", "thurs": "thursday", "fri": "friday", "sat": "saturday",
+    "sun": "sunday",
+}  # fmt: skip
+_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december"]  # fmt: skip
+_MONTH_NAMES = {name: k for k, name in enumerate(_MONTHS, start=1)} | {
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "sept": 9, "oct": 10,
+    "nov": 11, "dec": 12,
+}  # fmt: skip
+_CLOCK_HINT = re.compile(r"\bat\b|\d{1,2}:\d{2}|\b\d{1,2}\s*[ap]\.?\s?m\b|\b[ap]m\b|o'?clock|\bnoon\b|\bmidnight\b")
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    """``day`` moved by whole months, clamped to the month's last day (Jan 31 + 1 month = Feb 28/29)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    for last in (31, 30, 29, 28):
+        try:
+            return dt.date(year, month, min(day.day, last))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable: every month has 28 days")
+
+
+def _day_number(tokens: list[str]) -> int | None:
+    """``5``, ``5th``, ``fifth``, ``twenty first`` -> the day of the month (1-31), else None."""
+    if not tokens:
+        return None
+    words = [re.sub(r"^(\d{1,2})(st|nd|rd|th)$", r"\1", t) for t in tokens]
+    n = parse_number(" ".join(words))
+    return n if n is not None and 1 <= n <= 31 else None
+
+
+def _calendar_date(tokens: list[str], today: dt.date) -> dt.date | None:
+    """``jan 9``, ``december 25th 2027``, ``5th of may``, ``june the third``: the date, else None.
+
+    Without a year, the next such day from ``today`` on (a request is about the future).
+    """
+    months = [k for k, t in enumerate(tokens) if t in _MONTH_NAMES]
+    if len(months) != 1:
+        return None
+    k = months[0]
+    month = _MONTH_NAMES[tokens[k]]
+    before = [t for t in tokens[:k] if t != "of"]
+    after = list(tokens[k + 1 :])
+    year: int | None = None
+    if after and re.fullmatch(r"\d{4}", after[-1]):
+        year = int(after.pop())
+    if before and after:
+        return None
+    day = _day_number(after or before)
+    if day is None:
+        return None
+    try:
+        when: dt.date | None = dt.date(year or today.year, month, day)
+    except ValueError:
+        if year is not None:
+            return None
+        when = _next_valid(today.year, month, day)
+    if when is None:
+        return None
+    if year is None and when < today:
+        when = _next_valid(today.year + 1, month, day)
+    return when
+
+
+def _next_valid(year: int, month: int, day: int) -> dt.date | None:
+    """The first ``month``/``day`` from ``year`` on that exists (Feb 29: the next leap year)."""
+    for y in range(year, year + 8):
+        try:
+            return dt.date(y, month, day)
+        except ValueError:
+            continue
+    return None
+
+
+def _date_only(t: str, today: dt.date) -> dt.date | None:
+    """The day named by ``t`` (already lower case, filler words removed), or None."""
+    if t in ("today", "tonight", "now", "right now", "evening", "morning", "afternoon", "night"):
+        return today
     if t in ("tomorrow", "tomorrow morning", "tomorrow evening", "tomorrow night", "tomorrow afternoon"):
-        return (today + dt.timedelta(days=1)).isoformat()
+        return today + dt.timedelta(days=1)
     if t in ("day after tomorrow",):
-        return (today + dt.timedelta(days=2)).isoformat()
+        return today + dt.timedelta(days=2)
     if t == "yesterday":
-        return (today - dt.timedelta(days=1)).isoformat()
-    m = re.fullmatch(r"in (.+) (day|days|week|weeks)", t)
+        return today - dt.timedelta(days=1)
+    # The weekend is its Saturday and next week its Monday, as the dialog reads them (dialog/speech_format.py).
+    if t in ("weekend", "next weekend"):
+        saturday = today + dt.timedelta(days=(5 - today.weekday()) % 7)
+        return saturday + dt.timedelta(days=7 if t.startswith("next") else 0)
+    if t == "next week":
+        return today + dt.timedelta(days=7 - today.weekday())
+    m = re.fullmatch(r"(?:in (.+) (day|week|month|year)s?)|(?:(.+) (day|week|month|year)s? from (?:now|today))", t)
     if m:
-        n = parse_number(m.group(1))
-        if n is not None:
-            return (today + dt.timedelta(days=n * (7 if m.group(2).startswith("week") else 1))).isoformat()
-    m = re.fullmatch(r"(next )?(monday|tuesday|wednesday|thursday|friday|saturday|sunday)", t)
-    if m:
-        ahead = (_WEEKDAYS.index(m.group(2)) - today.weekday()) % 7
+        n = parse_number(m.group(1) or m.group(3))
+        unit = m.group(2) or m.group(4)
+        if n is None:
+            return None
+        if unit in ("month", "year"):
+            return _add_months(today, n * (12 if unit == "year" else 1))
+        return today + dt.timedelta(days=n * (7 if unit == "week" else 1))
+    m = re.fullmatch(r"(next )?(\w+)", t)
+    if m and (m.group(2) in _WEEKDAYS or m.group(2) in _WEEKDAY_ABBREVIATIONS):
+        name = _WEEKDAY_ABBREVIATIONS.get(m.group(2), m.group(2))
+        ahead = (_WEEKDAYS.index(name) - today.weekday()) % 7
         if ahead == 0 or m.group(1):
             ahead = ahead or 7
-        return (today + dt.timedelta(days=ahead)).isoformat()
+        return today + dt.timedelta(days=ahead)
+    return _calendar_date(t.split(), today)
+
+
+def normalize_date(text: str, today: dt.date | None = None) -> str | None:
+    """A day as ISO ``YYYY-MM-DD``, with a clock time ``YYYY-MM-DDTHH:MM`` when one is said.
+
+    Relative days (``tomorrow``, ``in three days``, ``two weeks from now``, ``in a month``),
+    weekdays (``next friday``, ``mon``), ``this weekend`` (its Saturday), ``next week`` (its
+    Monday) and calendar dates (``jan 9``, ``the 5th of may``, ``december 25th 2027``: without a
+    year, the next one from today); ``tomorrow at 7 pm`` and ``7 pm on friday`` give the day and
+    the time. Why ISO: the dialog manager reads one form (``parse_time_range``), whatever was said.
+    Anything else (``sometime in june``, holidays, meal times) returns None: the words stay.
+    """
+    today = today or dt.date.today()
+    t = " ".join(w for w in text.lower().replace(",", " ").split() if w not in ("on", "the", "for", "this", "coming"))
+    day = _date_only(t, today)
+    if day is not None:
+        return day.isoformat()
+    if not _CLOCK_HINT.search(t):
+        return None
+    # A day and a clock time: try each cut into a day part and a time part, either order.
+    words = t.split()
+    for cut in range(1, len(words)):
+        for day_words, time_words in ((words[:cut], words[cut:]), (words[cut:], words[:cut])):
+            when = _date_only(" ".join(day_words), today)
+            # "tonight at 8" is 20:00: the part of the day goes with the time words.
+            parts = [w for w in day_words if w in ("tonight", "morning", "afternoon", "evening", "night")]
+            clock = normalize_time(" ".join(time_words + parts)) if when is not None else None
+            if when is not None and clock is not None:
+                return f"{when.isoformat()}T{clock}"
     return None
 
 
