@@ -162,6 +162,10 @@ def adapt(
         for ids, att, tgt in batches():
             h = bert(input_ids=ids, attention_mask=att).last_hidden_state
             sel = tgt != -100
+            if not bool(sel.any()):  # every picked word was [UNK]: nothing to predict in this batch
+                bar.update(1)
+                sched.step()
+                continue
             loss = torch.nn.functional.cross_entropy(head(h[sel]), tgt[sel])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
