@@ -24,22 +24,29 @@ class _Parser(argparse.ArgumentParser):
         raise InvalidInput(f"{self.prog}: {message}")
 
 
+def _training_arguments(p: argparse.ArgumentParser, *, lr: float, split_help: str) -> None:
+    """The options ``train nlu`` and ``train nlu-base`` share (the same data and schedule knobs)."""
+    from services.nlu.data import DEV_SPLITS
+
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--dev-split", type=int, choices=DEV_SPLITS, default=1, help=split_help)
+    p.add_argument("--domains", type=Path, help="domains folder (default: dialog/domains)")
+
+
 def train_main(argv: list[str]) -> int:
     """Train the joint model on the domains + SNIPS train (minus dev) and export INT8 ONNX."""
-    from services.nlu.data import DEV_SPLITS, build
+    from services.nlu.data import build
 
     p = _Parser(prog="quickturn train nlu", description=train_main.__doc__)
     p.add_argument("--out", type=Path, help="output folder (default: <models_dir>/nlu/1)")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-4)
+    _training_arguments(p, lr=1e-4, split_help="the SNIPS dev split held out of training "
+                        "(1: the original; 2-6: fresh carves, docs/nlu.md)")
     p.add_argument("--max-seq-len", type=int, default=40, help="sub-word tokens, including [CLS]/[SEP]")
-    p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--limit", type=int, help="train on only this many examples (smoke tests)")
-    p.add_argument("--dev-split", type=int, choices=DEV_SPLITS, default=1,
-                   help="the SNIPS dev split held out of training (1: the original; 2-6: fresh carves, docs/nlu.md)")
-    p.add_argument("--domains", type=Path, help="domains folder (default: dialog/domains)")
     p.add_argument("--train-embeddings", action=argparse.BooleanOptionalAction, default=True,
                    help="also fine-tune the word embeddings (default; --no-train-embeddings freezes them, faster)")
     p.add_argument("--crf", action=argparse.BooleanOptionalAction, default=True,
@@ -98,19 +105,13 @@ def _train(train: Any, data: Any, out: Path, args: argparse.Namespace) -> dict[s
 
 def adapt_main(argv: list[str]) -> int:
     """Adapt the base BERT to the training text (masked-LM, no labels) for ``train nlu --base``."""
-    from services.nlu.data import DEV_SPLITS, build
+    from services.nlu.data import build
 
     p = _Parser(prog="quickturn train nlu-base", description=adapt_main.__doc__)
     p.add_argument("--out", type=Path, required=True, help="output folder (a BERT folder for train nlu --base)")
-    p.add_argument("--dev-split", type=int, choices=DEV_SPLITS, default=1,
-                   help="the SNIPS dev split whose utterances the text leaves out (train nlu must use the same)")
-    p.add_argument("--domains", type=Path, help="domains folder (default: dialog/domains)")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=5e-5)
+    _training_arguments(p, lr=5e-5, split_help="the SNIPS dev split whose utterances the text leaves out "
+                        "(train nlu must use the same)")
     p.add_argument("--mask-prob", type=float, default=0.15, help="share of words masked per utterance")
-    p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = p.parse_args(argv)
     if args.epochs < 1:
         raise InvalidInput("--epochs must be at least 1")
