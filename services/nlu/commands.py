@@ -87,20 +87,18 @@ def train_main(argv: list[str]) -> int:
           f"{len(data.intents)} intents, {len(data.slot_labels)} slot labels", file=sys.stderr)
     out = args.out or settings.models_dir / "nlu" / "1"
     try:
-        meta = _train(train, data, out, args)
-    except ValueError as exc:  # a checkpoint or base that does not fit the data: the run's own message
+        meta = train(
+            data, out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_seq_len=args.max_seq_len,
+            seed=args.seed, threads=args.threads, limit=args.limit, train_embeddings=args.train_embeddings,
+            crf=args.crf, aug_prob=args.aug_prob, swap_prob=args.swap_titles, fp32_copy=args.keep_fp32,
+            checkpoint_out=args.keep_checkpoint, init_from=args.init_from, base=args.base,
+        )
+    except ValueError as exc:
+        # train() raises ValueError for inputs it refuses before training (a checkpoint or base
+        # folder of another split, checkpoints that cannot be averaged): its message is the error.
         raise InvalidInput(str(exc)) from exc
     print(f"train nlu: wrote {out} in {meta['train']['seconds']} s of training", file=sys.stderr)
     return 0
-
-
-def _train(train: Any, data: Any, out: Path, args: argparse.Namespace) -> dict[str, Any]:
-    return train(
-        data, out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_seq_len=args.max_seq_len,
-        seed=args.seed, threads=args.threads, limit=args.limit, train_embeddings=args.train_embeddings,
-        crf=args.crf, aug_prob=args.aug_prob, swap_prob=args.swap_titles, fp32_copy=args.keep_fp32, checkpoint_out=args.keep_checkpoint, init_from=args.init_from,
-        base=args.base,
-    )
 
 
 def adapt_main(argv: list[str]) -> int:
