@@ -60,7 +60,7 @@ The assistant:
 Stages:
   clean [--json]             disfluency removal, one utterance per stdin line
   parse [--json]             intent + slots, one utterance per stdin line
-  train disfluency|nlu       train a model (seeded)
+  train disfluency|nlu|nlu-base  train a model (seeded; nlu-base: adapt the NLU encoder)
   eval disfluency|nlu        evaluate a model
   bench disfluency|nlu       time a model on one thread
 
