@@ -261,15 +261,13 @@ def _calendar_date(tokens: list[str], today: dt.date) -> dt.date | None:
     day = _day_number(after or before)
     if day is None:
         return None
-    try:
-        when: dt.date | None = dt.date(year or today.year, month, day)
-    except ValueError:
-        if year is not None:
+    if year is not None:
+        try:
+            return dt.date(year, month, day)
+        except ValueError:
             return None
-        when = _next_valid(today.year, month, day)
-    if when is None:
-        return None
-    if year is None and when < today:
+    when = _next_valid(today.year, month, day)
+    if when is not None and when < today:
         when = _next_valid(today.year + 1, month, day)
     return when
 
@@ -341,10 +339,12 @@ def normalize_date(text: str, today: dt.date | None = None) -> str | None:
     for cut in range(1, len(words)):
         for day_words, time_words in ((words[:cut], words[cut:]), (words[cut:], words[:cut])):
             when = _date_only(" ".join(day_words), today)
+            if when is None:
+                continue
             # "tonight at 8" is 20:00: the part of the day goes with the time words.
             parts = [w for w in day_words if w in ("tonight", "morning", "afternoon", "evening", "night")]
-            clock = normalize_time(" ".join(time_words + parts)) if when is not None else None
-            if when is not None and clock is not None:
+            clock = normalize_time(" ".join(time_words + parts))
+            if clock is not None:
                 return f"{when.isoformat()}T{clock}"
     return None
 
