@@ -191,6 +191,37 @@ def average_state_dicts(states: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def distillation_loss(intent_logits: Any, em: Any, wmask: Any, keys: list[str],
+                      targets: dict[str, tuple[Any, Any]], temperature: float) -> Any:
+    """T² · (intent KL + mean per-word slot KL) from the teacher's distributions to the model's.
+
+    Only the batch rows whose words the teacher has targets for count (augmented copies do
+    not); the teacher may see more words of a long utterance than the model (its own
+    truncation), so the first words the model sees are compared. Zero when no row has targets.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    rows = [k for k, key in enumerate(keys) if key in targets]
+    if not rows:
+        return intent_logits.sum() * 0.0
+    t = temperature
+    t_intent = torch.stack([targets[keys[k]][0].float() for k in rows])
+    s_intent = intent_logits[rows]
+    kd_intent = F.kl_div(F.log_softmax(s_intent / t, -1), F.log_softmax(t_intent / t, -1), log_target=True,
+                         reduction="batchmean")
+    t_slots = torch.zeros((len(rows), em.shape[1], em.shape[2]))
+    m = torch.zeros((len(rows), em.shape[1]), dtype=torch.bool)
+    for r, k in enumerate(rows):
+        n = min(int(wmask[k].sum()), targets[keys[k]][1].shape[0])
+        t_slots[r, :n] = targets[keys[k]][1][:n].float()
+        m[r, :n] = True
+    per_word = F.kl_div(F.log_softmax(em[rows] / t, -1), F.log_softmax(t_slots / t, -1), log_target=True,
+                        reduction="none").sum(-1)
+    kd_slots = (per_word * m).sum() / m.sum().clamp(min=1)
+    return (t * t) * (kd_intent + kd_slots)
+
+
 def _is_float(value: Any) -> bool:
     """True for floating-point torch tensors and numpy arrays (the averaged kinds)."""
     if hasattr(value, "is_floating_point"):
@@ -219,6 +250,9 @@ def train(
     checkpoint_out: Path | None = None,
     init_from: list[Path] | None = None,
     base: Path | None = None,
+    teacher: Path | None = None,
+    kd_weight: float = 1.0,
+    kd_temperature: float = 2.0,
 ) -> dict[str, Any]:
     """Fine-tune, export ``out_dir/model.onnx`` (INT8) + tokenizer + labels + manifest.
 
@@ -239,6 +273,12 @@ def train(
     ``base``: start from this BERT folder instead of the package's, e.g. one adapted to the
     training text by :func:`services.nlu.adapt.adapt` (refused if it was adapted for another
     dev split: it has read that split's dev utterances).
+    ``teacher``: a file of :func:`services.nlu.distill.train_teacher` (a larger tagger's logits
+    for the training utterances, same split and labels, else refused). Every example found there
+    (augmented copies are not) adds ``kd_weight`` times the distillation loss: the KL divergence
+    from the teacher's to the model's intent distribution and per-word slot distribution (the
+    emissions' softmax), both at temperature ``kd_temperature`` and scaled by its square
+    (Hinton et al. 2015).
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
@@ -348,6 +388,7 @@ def train(
                     chunk = [swap_titles(e, titles, rng) if rng.random() < swap_prob else e for e in chunk]
                 chunk = [augment(e, rng) if rng.random() < aug_prob else e for e in chunk]
             encoded = [encode(e) for e in chunk]
+            keys = [" ".join(e.words) for e in chunk]
             width = max(len(ids) for ids, _, _ in encoded)
             ids = torch.zeros((len(encoded), width), dtype=torch.long)
             mask = torch.zeros((len(encoded), width), dtype=torch.long)
@@ -356,8 +397,13 @@ def train(
                 ids[k, : len(t)] = torch.tensor(t)
                 mask[k, : len(t)] = 1
                 lab[k, : len(lb)] = torch.tensor(lb)
-            yield ids, mask, lab, torch.tensor([c for _, _, c in encoded])
+            yield ids, mask, lab, torch.tensor([c for _, _, c in encoded]), keys
 
+    targets: dict[str, tuple[Any, Any]] = {}
+    if teacher is not None:
+        from services.nlu.distill import load_teacher_targets
+
+        targets = load_teacher_targets(teacher, data)
     train_set = list(data.train)
     if limit:
         rng.shuffle(train_set)
@@ -405,14 +451,16 @@ def train(
     bar = tqdm(total=steps, desc="train nlu", disable=not progress, mininterval=5.0)
     for _epoch in range(epochs):
         model.train()
-        for ids, mask, lab, intents in batches(train_set, True):
+        for ids, mask, lab, intents, keys in batches(train_set, True):
             intent_logits, slot_logits = model(ids, mask)
+            em, tags, wmask = word_view(slot_logits, lab)
             if crf_layer is not None:
-                em, tags, wmask = word_view(slot_logits, lab)
                 slot_loss = crf_layer.nll(em, tags, wmask) / wmask.sum()
             else:
                 slot_loss = loss_fn(slot_logits.reshape(-1, slot_logits.shape[-1]), lab.reshape(-1))
             loss = loss_fn(intent_logits, intents) + slot_loss
+            if targets:
+                loss = loss + kd_weight * distillation_loss(intent_logits, em, wmask, keys, targets, kd_temperature)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for _, p in trainable], 1.0)
             opt.step()
@@ -482,6 +530,13 @@ def train(
             "crf": crf,
             # The paths as given: with several, the exported weights are their average.
             "init_from": [str(src) for src in sources] if len(sources) > 1 else (str(sources[0]) if sources else None),
+            "teacher": str(teacher) if teacher is not None else None,
+            # The share of the training examples the teacher has targets for (augmented copies aside).
+            "teacher_coverage": round(sum(" ".join(e.words) in targets for e in train_set) / len(train_set), 4)
+            if teacher is not None
+            else None,
+            "kd_weight": kd_weight if teacher is not None else None,
+            "kd_temperature": kd_temperature if teacher is not None else None,
             "seconds": round(train_s, 1),
         },
     }
