@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from services.nlu.data import NluData, augment, swap_titles, title_pool
+from services.nlu.distill import load_teacher_targets, teacher_key
 
 MANIFEST = "manifest.sha256"
 MODEL_FILE = "model.onnx"
@@ -388,7 +389,7 @@ def train(
                     chunk = [swap_titles(e, titles, rng) if rng.random() < swap_prob else e for e in chunk]
                 chunk = [augment(e, rng) if rng.random() < aug_prob else e for e in chunk]
             encoded = [encode(e) for e in chunk]
-            keys = [" ".join(e.words) for e in chunk]
+            keys = [teacher_key(e.words) for e in chunk]
             width = max(len(ids) for ids, _, _ in encoded)
             ids = torch.zeros((len(encoded), width), dtype=torch.long)
             mask = torch.zeros((len(encoded), width), dtype=torch.long)
@@ -401,8 +402,6 @@ def train(
 
     targets: dict[str, tuple[Any, Any]] = {}
     if teacher is not None:
-        from services.nlu.distill import load_teacher_targets
-
         targets = load_teacher_targets(teacher, data)
     train_set = list(data.train)
     if limit:
@@ -532,7 +531,7 @@ def train(
             "init_from": [str(src) for src in sources] if len(sources) > 1 else (str(sources[0]) if sources else None),
             "teacher": str(teacher) if teacher is not None else None,
             # The share of the training examples the teacher has targets for (augmented copies aside).
-            "teacher_coverage": round(sum(" ".join(e.words) in targets for e in train_set) / len(train_set), 4)
+            "teacher_coverage": round(sum(teacher_key(e.words) in targets for e in train_set) / len(train_set), 4)
             if teacher is not None
             else None,
             "kd_weight": kd_weight if teacher is not None else None,
