@@ -607,6 +607,8 @@ def test_train_nlu_teacher_and_teacher_flag_refuse_bad_input(tmp_path: Path, cap
     assert "--aug-prob must be a share between 0 and 1" in capsys.readouterr().err
     assert main(["train", "nlu-teacher", "--out", str(tmp_path / "o.pt"), "--base", str(tmp_path)]) == 1
     assert "not a model folder" in capsys.readouterr().err
+    assert main(["train", "nlu-teacher", "--out", str(tmp_path / "o.pt"), "--init-from", str(tmp_path / "no.pt")]) == 1
+    assert "no such teacher checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "o.pt").exists()
 
 

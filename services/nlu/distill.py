@@ -113,9 +113,15 @@ def train_teacher(
     threads: int = 1,
     aug_prob: float = 0.2,
     limit: int | None = None,
+    checkpoint_out: Path | None = None,
+    init_from: Path | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Fine-tune the teacher on ``data.train``, score it on ``data.dev``, write its targets to ``out``.
+
+    ``checkpoint_out``: also save the teacher's weights (~440 MB) there, so that ``init_from``
+    can continue it: a teacher epoch takes ~27 min on this machine's two cores, so a longer
+    teacher is trained in several runs. A checkpoint of another split or label set is refused.
 
     ``out`` (a torch file) holds the label space, the dev split (a teacher of one split has
     read the others' dev utterances, so ``train`` refuses it for another split), the teacher's
@@ -179,6 +185,14 @@ def train_teacher(
         return ids, mask, lab
 
     model = Teacher()
+    if init_from is not None:
+        state = torch.load(init_from, map_location="cpu", weights_only=True)
+        if state.get("intents") != data.intents or state.get("slot_labels") != data.slot_labels:
+            raise ValueError(f"{init_from}: the teacher checkpoint's intents/slot labels differ from the training data's")
+        if state.get("dev_split") != data.dev_split:
+            raise ValueError(f"{init_from}: a teacher checkpoint of SNIPS dev split {state.get('dev_split')}, "
+                             f"not {data.dev_split}: it has seen this split's dev utterances")
+        model.load_state_dict(state["model"])
     no_decay = ("bias", "LayerNorm.weight")
     named = list(model.named_parameters())
     opt = torch.optim.AdamW(
@@ -222,6 +236,10 @@ def train_teacher(
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     bar.close()
     train_s = time.monotonic() - t0
+    if checkpoint_out is not None:
+        checkpoint_out.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": model.state_dict(), "intents": data.intents, "slot_labels": data.slot_labels,
+                    "dev_split": data.dev_split}, checkpoint_out)
 
     model.eval()
 
@@ -260,6 +278,7 @@ def train_teacher(
         "lr": lr,
         "seed": seed,
         "aug_prob": aug_prob,
+        "init_from": str(init_from) if init_from is not None else None,
     }
     torch.save({"format": "quickturn-nlu-teacher-1", "base": TEACHER_DESC, "intents": data.intents,
                 "slot_labels": data.slot_labels, "dev_split": data.dev_split, "summary": summary,
