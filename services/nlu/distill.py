@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import time
 import zipfile
 from pathlib import Path
@@ -129,62 +128,35 @@ def train_teacher(
     logits (float16). Returns the dev report (``evaluate.Report.to_json``) plus timings.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import numpy as np
     import torch
     from tqdm import tqdm
     from transformers import AutoModel
 
     from services.nlu.adapt import training_texts
     from services.nlu.evaluate import score
-    from services.nlu.train import load_tokenizer, warmup_linear_schedule
+    from services.nlu.train import (
+        encode_words,
+        joint_model,
+        load_tokenizer,
+        pad_batch,
+        seed_all,
+        warmup_linear_schedule,
+        weight_decay_groups,
+    )
 
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    random.seed(seed)
-    np.random.seed(seed)
-    rng = random.Random(seed)
+    rng = seed_all(seed, threads)
     tokenizer = load_tokenizer(base, max_seq_len)
     intent_id = {n: i for i, n in enumerate(data.intents)}
     label_id = {n: i for i, n in enumerate(data.slot_labels)}
 
-    class Teacher(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.encoder = AutoModel.from_pretrained(str(base), add_pooling_layer=False)
-            hidden = self.encoder.config.hidden_size
-            self.dropout = torch.nn.Dropout(0.1)
-            self.intent_head = torch.nn.Linear(hidden, len(data.intents))
-            self.slot_head = torch.nn.Linear(hidden, len(data.slot_labels))
-
-        def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            h = self.dropout(self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state)
-            return self.intent_head(h[:, 0]), self.slot_head(h)
-
     def encode(words: tuple[str, ...], tags: list[str] | None) -> tuple[list[int], list[int], list[int]]:
-        """Token ids, per-token labels (-100 off the first sub-tokens) and each word's first sub-token."""
-        enc = tokenizer.encode(list(words), is_pretokenized=True)
-        labels, firsts, prev = [], [], None
-        for pos, wid in enumerate(enc.word_ids):
-            if wid is None or wid == prev:
-                labels.append(-100)
-            else:
-                labels.append(label_id.get(tags[wid], 0) if tags is not None else 0)
-                firsts.append(pos)
-            prev = wid if wid is not None else prev
-        return enc.ids, labels, firsts
+        return encode_words(tokenizer, words, tags, label_id)
 
     def collate(rows: list[tuple[list[int], list[int], list[int]]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        width = max(len(ids) for ids, _, _ in rows)
-        ids = torch.full((len(rows), width), tokenizer.token_to_id("<pad>") or 0, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        lab = torch.full((len(rows), width), -100, dtype=torch.long)
-        for k, (t, lb, _) in enumerate(rows):
-            ids[k, : len(t)] = torch.tensor(t)
-            mask[k, : len(t)] = 1
-            lab[k, : len(lb)] = torch.tensor(lb)
-        return ids, mask, lab
+        return pad_batch(rows, pad_id=tokenizer.token_to_id("<pad>") or 0)
 
-    model = Teacher()
+    model = joint_model(AutoModel.from_pretrained(str(base), add_pooling_layer=False), len(data.intents),
+                        len(data.slot_labels))
     if init_from is not None:
         state = torch.load(init_from, map_location="cpu", weights_only=True)
         if state.get("intents") != data.intents or state.get("slot_labels") != data.slot_labels:
@@ -193,15 +165,7 @@ def train_teacher(
             raise ValueError(f"{init_from}: a teacher checkpoint of SNIPS dev split {state.get('dev_split')}, "
                              f"not {data.dev_split}: it has seen this split's dev utterances")
         model.load_state_dict(state["model"])
-    no_decay = ("bias", "LayerNorm.weight")
-    named = list(model.named_parameters())
-    opt = torch.optim.AdamW(
-        [
-            {"params": [p for n, p in named if not any(k in n for k in no_decay)], "weight_decay": 0.01},
-            {"params": [p for n, p in named if any(k in n for k in no_decay)], "weight_decay": 0.0},
-        ],
-        lr=lr,
-    )
+    opt = torch.optim.AdamW(weight_decay_groups(list(model.named_parameters())), lr=lr)
     train_set = list(data.train)
     if limit:  # smoke runs: a seeded sample of the training set (its targets only)
         rng.shuffle(train_set)

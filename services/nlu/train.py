@@ -56,6 +56,91 @@ def warmup_linear_schedule(opt: Any, steps: int) -> Any:
     )
 
 
+def seed_all(seed: int, threads: int) -> random.Random:
+    """Seed torch, numpy and ``random``, set torch's CPU threads, and return the run's own ``Random(seed)``.
+
+    Every training run here is reproducible bit for bit on one machine (a replayed run
+    exports the same ``model.onnx``), which is what makes a control run a control.
+    """
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    return random.Random(seed)
+
+
+def weight_decay_groups(named: list[tuple[str, Any]], decay: float = 0.01) -> list[dict[str, Any]]:
+    """AdamW parameter groups as BERT fine-tuning has them: no weight decay on biases and LayerNorm weights."""
+    no_decay = ("bias", "LayerNorm.weight")
+    return [
+        {"params": [p for n, p in named if not any(k in n for k in no_decay)], "weight_decay": decay},
+        {"params": [p for n, p in named if any(k in n for k in no_decay)], "weight_decay": 0.0},
+    ]
+
+
+def encode_words(tokenizer: Any, words: tuple[str, ...] | list[str], tags: list[str] | None,
+                 label_id: dict[str, int]) -> tuple[list[int], list[int], list[int]]:
+    """Token ids, per-token label ids and the position of each word's first sub-token.
+
+    A word's tag goes on its first sub-token; the others get -100 (ignored by the loss), as in
+    JointBERT. Without ``tags`` every first sub-token gets label 0 (inference: only the positions matter).
+    """
+    enc = tokenizer.encode(list(words), is_pretokenized=True)
+    labels, firsts, prev = [], [], None
+    for pos, wid in enumerate(enc.word_ids):
+        if wid is None or wid == prev:
+            labels.append(-100)
+        else:
+            labels.append(label_id.get(tags[wid], 0) if tags is not None else 0)
+            firsts.append(pos)
+        prev = wid if wid is not None else prev
+    return enc.ids, labels, firsts
+
+
+def joint_model(encoder: Any, n_intents: int, n_labels: int) -> Any:
+    """JointBERT's heads on ``encoder``: intent logits from the first token, slot logits on every token.
+
+    The student (MiniLM) and the distillation teacher (MPNet) share it; the encoder is the
+    ``bert`` attribute either way (checkpoints' key names). Built in a function because the
+    module must import without torch (the run-time needs none).
+    """
+    import torch
+
+    class JointModel(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = encoder
+            hidden = encoder.config.hidden_size
+            self.dropout = torch.nn.Dropout(0.1)
+            self.intent_head = torch.nn.Linear(hidden, n_intents)
+            self.slot_head = torch.nn.Linear(hidden, n_labels)
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            h = self.dropout(h)
+            return self.intent_head(h[:, 0]), self.slot_head(h)
+
+    return JointModel()
+
+
+def pad_batch(rows: list[tuple[list[int], list[int], Any]], pad_id: int) -> tuple[Any, Any, Any]:
+    """Token ids (padded with ``pad_id``), attention mask and labels (padded with -100) of encoded rows."""
+    import torch
+
+    width = max(len(ids) for ids, _, _ in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    lab = torch.full((len(rows), width), -100, dtype=torch.long)
+    for k, (t, lb, _) in enumerate(rows):
+        ids[k, : len(t)] = torch.tensor(t)
+        mask[k, : len(t)] = 1
+        lab[k, : len(lb)] = torch.tensor(lb)
+    return ids, mask, lab
+
+
 def write_manifest(folder: Path) -> None:
     lines = []
     for name in sorted((MODEL_FILE, TOKENIZER_FILE, LABELS_FILE)):
@@ -282,16 +367,11 @@ def train(
     (Hinton et al. 2015).
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import numpy as np
     import torch
     from tqdm import tqdm
     from transformers import BertModel
 
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    random.seed(seed)
-    np.random.seed(seed)
-    rng = random.Random(seed)
+    rng = seed_all(seed, threads)
 
     from services.nlu.adapt import adapted_split
 
@@ -309,20 +389,6 @@ def train(
     tokenizer = load_tokenizer(base, max_seq_len)
     intent_id = {n: i for i, n in enumerate(data.intents)}
     label_id = {n: i for i, n in enumerate(data.slot_labels)}
-
-    class JointBert(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.bert = BertModel.from_pretrained(str(base), add_pooling_layer=False)
-            hidden = self.bert.config.hidden_size
-            self.dropout = torch.nn.Dropout(0.1)
-            self.intent_head = torch.nn.Linear(hidden, len(data.intents))
-            self.slot_head = torch.nn.Linear(hidden, len(data.slot_labels))
-
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            h = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            h = self.dropout(h)
-            return self.intent_head(h[:, 0]), self.slot_head(h)
 
     n_labels = len(data.slot_labels)
 
@@ -361,16 +427,8 @@ def train(
         return em, tags, mask
 
     def encode(ex: Any) -> tuple[list[int], list[int], int]:
-        enc = tokenizer.encode(list(ex.words), is_pretokenized=True)
-        tags = ex.bio()
-        labels, prev = [], None
-        for wid in enc.word_ids:
-            if wid is None or wid == prev:
-                labels.append(-100)
-            else:
-                labels.append(label_id.get(tags[wid], 0))
-            prev = wid if wid is not None else prev
-        return enc.ids, labels, intent_id[ex.intent]
+        ids, labels, _ = encode_words(tokenizer, ex.words, ex.bio(), label_id)
+        return ids, labels, intent_id[ex.intent]
 
     def batches(examples: list[Any], train_mode: bool) -> Any:
         order = list(range(len(examples)))
@@ -390,14 +448,7 @@ def train(
                 chunk = [augment(e, rng) if rng.random() < aug_prob else e for e in chunk]
             encoded = [encode(e) for e in chunk]
             keys = [teacher_key(e.words) for e in chunk]
-            width = max(len(ids) for ids, _, _ in encoded)
-            ids = torch.zeros((len(encoded), width), dtype=torch.long)
-            mask = torch.zeros((len(encoded), width), dtype=torch.long)
-            lab = torch.full((len(encoded), width), -100, dtype=torch.long)
-            for k, (t, lb, _) in enumerate(encoded):
-                ids[k, : len(t)] = torch.tensor(t)
-                mask[k, : len(t)] = 1
-                lab[k, : len(lb)] = torch.tensor(lb)
+            ids, mask, lab = pad_batch(encoded, pad_id=0)  # BERT's [PAD]
             yield ids, mask, lab, torch.tensor([c for _, _, c in encoded]), keys
 
     targets: dict[str, tuple[Any, Any]] = {}
@@ -408,7 +459,7 @@ def train(
         rng.shuffle(train_set)
         train_set = train_set[:limit]
     titles = title_pool(train_set) if swap_prob > 0 else []  # what swap_titles draws from: training titles only
-    model = JointBert()
+    model = joint_model(BertModel.from_pretrained(str(base), add_pooling_layer=False), len(data.intents), n_labels)
     crf_layer = Crf() if crf else None
     sources = list(init_from or [])
     if sources:
@@ -433,12 +484,8 @@ def train(
     # Fine-tuned by default (+0.5 slot F1 on dev); frozen embeddings make a CPU step
     # cheaper and keep the pre-trained vectors for words the task data never shows.
     model.bert.embeddings.word_embeddings.weight.requires_grad = train_embeddings
-    no_decay = ("bias", "LayerNorm.weight")
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    params = [
-        {"params": [p for n, p in trainable if not any(k in n for k in no_decay)], "weight_decay": 0.01},
-        {"params": [p for n, p in trainable if any(k in n for k in no_decay)], "weight_decay": 0.0},
-    ]
+    params = weight_decay_groups(trainable)
     if crf_layer is not None:
         params.append({"params": list(crf_layer.parameters()), "weight_decay": 0.0, "lr": crf_lr})
         trainable += list(crf_layer.named_parameters())
