@@ -673,3 +673,16 @@ def test_distillation_loss_matches_the_teacher_and_refuses_a_foreign_teacher(tmp
     torch.save({**state, "slot_labels": ["O"]}, teacher)
     with pytest.raises(ValueError, match="intents/slot labels differ"):
         load_teacher_targets(teacher, data)
+
+
+def test_training_commands_name_the_missing_train_extra(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """Without torch, each NLU training command is a one-line error naming the extra, not a traceback."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    for argv in (["train", "nlu", "--out", str(tmp_path / "m")], ["train", "nlu-base", "--out", str(tmp_path / "b")],
+                 ["train", "nlu-teacher", "--out", str(tmp_path / "t.pt")]):
+        assert main(argv) == 1
+        assert "training needs the train extra (torch missing): pip install 'quickturn[train]'" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

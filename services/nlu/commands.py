@@ -37,6 +37,20 @@ def _training_arguments(p: argparse.ArgumentParser, *, lr: float, split_help: st
     p.add_argument("--domains", type=Path, help="domains folder (default: dialog/domains)")
 
 
+def _require_train_extra() -> None:
+    """A one-line error when torch or transformers is missing, before any data is built.
+
+    The training modules import them inside their functions (the CLI imports the modules
+    without torch), so importing a module proves nothing: without this check a missing
+    extra surfaced as a traceback from inside ``train()``.
+    """
+    import importlib.util
+
+    missing = [name for name in ("torch", "transformers") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise InvalidInput(f"training needs the train extra ({', '.join(missing)} missing): pip install 'quickturn[train]'")
+
+
 def train_main(argv: list[str]) -> int:
     """Train the joint model on the domains + SNIPS train (minus dev) and export INT8 ONNX."""
     from services.nlu.data import build
@@ -84,11 +98,9 @@ def train_main(argv: list[str]) -> int:
         raise InvalidInput("--kd-weight must be at least 0 and --kd-temperature above 0")
     if args.base is not None and not (args.base / "config.json").is_file():
         raise InvalidInput(f"--base {args.base}: not a BERT folder (no config.json; write one with quickturn train nlu-base)")
-    try:
-        from services.nlu.train import train
-    except ModuleNotFoundError as exc:
-        raise InvalidInput(f"training needs the train extra ({exc.name} missing): pip install 'quickturn[train]'") from exc
+    _require_train_extra()
     from dialog.domain import DOMAINS_DIR
+    from services.nlu.train import train
 
     data = build(settings.shared_dir, args.domains or DOMAINS_DIR, seed=args.seed, dev_split=args.dev_split)
     print(f"train nlu: {len(data.train)} training examples, {len(data.dev)} dev (SNIPS split {data.dev_split}), "
@@ -125,11 +137,9 @@ def adapt_main(argv: list[str]) -> int:
         raise InvalidInput("--epochs must be at least 1")
     if not 0.0 < args.mask_prob < 1.0:
         raise InvalidInput(f"--mask-prob must be a share between 0 and 1, got {args.mask_prob}")
-    try:
-        from services.nlu.adapt import adapt
-    except ModuleNotFoundError as exc:
-        raise InvalidInput(f"training needs the train extra ({exc.name} missing): pip install 'quickturn[train]'") from exc
+    _require_train_extra()
     from dialog.domain import DOMAINS_DIR
+    from services.nlu.adapt import adapt
 
     data = build(load_settings().shared_dir, args.domains or DOMAINS_DIR, seed=args.seed, dev_split=args.dev_split)
     meta = adapt(data, args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -163,11 +173,9 @@ def teacher_main(argv: list[str]) -> int:
         raise InvalidInput(f"--aug-prob must be a share between 0 and 1, got {args.aug_prob}")
     if args.base is not None and not (args.base / "config.json").is_file():
         raise InvalidInput(f"--base {args.base}: not a model folder (no config.json)")
-    try:
-        from services.nlu.distill import teacher_base_dir, train_teacher
-    except ModuleNotFoundError as exc:
-        raise InvalidInput(f"training needs the train extra ({exc.name} missing): pip install 'quickturn[train]'") from exc
+    _require_train_extra()
     from dialog.domain import DOMAINS_DIR
+    from services.nlu.distill import teacher_base_dir, train_teacher
 
     settings = load_settings()
     try:
