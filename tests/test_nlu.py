@@ -680,9 +680,9 @@ def test_training_commands_name_the_missing_train_extra(tmp_path: Path, capsys, 
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("torch", "transformers") else real(name, *a))
     for argv in (["train", "nlu", "--out", str(tmp_path / "m")], ["train", "nlu-base", "--out", str(tmp_path / "b")],
                  ["train", "nlu-teacher", "--out", str(tmp_path / "t.pt")]):
         assert main(argv) == 1
-        assert "training needs the train extra (torch missing): pip install 'quickturn[train]'" in capsys.readouterr().err
+        assert "training needs the train extra (torch, transformers missing): pip install 'quickturn[train]'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
