@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -420,13 +421,13 @@ def test_dev_split_2_is_fresh_and_split_1_goes_back_into_training() -> None:
     assert [(e.file, e.line) for e in snips_split(shared, 2)[1]] == [(e.file, e.line) for e in dev2]
     data = build(shared, dev_split=2)
     assert data.dev_split == 2 and _ids(data.dev) == _ids(dev2) and not _ids(data.train) & _ids(dev2)
-    with pytest.raises(InvalidInput, match="unknown SNIPS dev split 7"):
-        snips_split(shared, 7)
+    with pytest.raises(InvalidInput, match="unknown SNIPS dev split 8"):
+        snips_split(shared, 8)
 
 
-@pytest.mark.parametrize("split", [3, 4, 5, 6])
+@pytest.mark.parametrize("split", [3, 4, 5, 6, 7])
 def test_later_dev_splits_are_drawn_from_what_no_earlier_split_scored(split: int) -> None:
-    """Splits 3-6 overlap no earlier split and train on all of them."""
+    """Splits 3-7 overlap no earlier split and train on all of them."""
     from services.nlu.data import snips_split
 
     shared = load_settings().shared_dir
@@ -517,6 +518,33 @@ def test_train_nlu_refuses_zero_epochs_without_a_checkpoint(capsys) -> None:  # 
     assert "no such checkpoint" in capsys.readouterr().err
     assert main(["train", "nlu", "--swap-titles", "30"]) == 1  # a percentage where a share belongs
     assert "--swap-titles must be a share between 0 and 1, got 30.0" in capsys.readouterr().err
+
+
+def test_snips_repeat_weights_the_named_intents_and_leaves_the_dev_split_alone() -> None:
+    """--snips-repeat PlayMusic=2 puts each PlayMusic SNIPS training utterance in twice, nothing else moves."""
+    from services.nlu.data import build, snips_split
+
+    shared = load_settings().shared_dir
+    snips_train, dev = snips_split(shared, 7)
+    plain = build(shared, dev_split=7)
+    heavy = build(shared, dev_split=7, snips_repeat={"PlayMusic": 2, "RateBook": 1})
+    assert heavy.snips_repeat == {"PlayMusic": 2} and plain.snips_repeat == {}
+    assert _ids(heavy.dev) == _ids(plain.dev) == _ids(dev)
+    snips_ids = _ids(snips_train)
+    music = Counter((e.file, e.line) for e in heavy.train if (e.file, e.line) in snips_ids and e.intent == "PlayMusic")
+    assert set(music.values()) == {2} and len(music) == sum(e.intent == "PlayMusic" for e in snips_train)
+    n_music = sum(e.intent == "PlayMusic" for e in snips_train)
+    assert len(heavy.train) == len(plain.train) + n_music
+    with pytest.raises(InvalidInput, match="intents SNIPS does not have: PlayMusik"):
+        build(shared, dev_split=7, snips_repeat={"PlayMusik": 2})
+    with pytest.raises(InvalidInput, match="counts must be 1 to 5"):
+        build(shared, dev_split=7, snips_repeat={"PlayMusic": 9})
+
+
+def test_train_nlu_snips_repeat_needs_intent_equals_count(capsys: pytest.CaptureFixture[str]) -> None:
+    """A malformed --snips-repeat is a one-line error before anything is built."""
+    assert main(["train", "nlu", "--snips-repeat", "PlayMusic"]) == 1
+    assert "expected INTENT=K[,INTENT=K] with a whole number K, got 'PlayMusic'" in capsys.readouterr().err
 
 
 def test_eval_noised_is_seeded_and_labelled(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -51,6 +51,17 @@ def _require_train_extra() -> None:
         raise InvalidInput(f"training needs the train extra ({', '.join(missing)} missing): pip install 'quickturn[train]'")
 
 
+def _intent_counts(text: str) -> dict[str, int]:
+    """``PlayMusic=2,AddToPlaylist=2`` -> ``{"PlayMusic": 2, "AddToPlaylist": 2}`` (argparse type)."""
+    counts: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, k = item.partition("=")
+        if not sep or not name.strip() or not k.strip().isdigit():
+            raise argparse.ArgumentTypeError(f"expected INTENT=K[,INTENT=K] with a whole number K, got {item!r}")
+        counts[name.strip()] = int(k)
+    return counts
+
+
 def train_main(argv: list[str]) -> int:
     """Train the joint model on the domains + SNIPS train (minus dev) and export INT8 ONNX."""
     from services.nlu.data import build
@@ -58,7 +69,7 @@ def train_main(argv: list[str]) -> int:
     p = _Parser(prog="quickturn train nlu", description=train_main.__doc__)
     p.add_argument("--out", type=Path, help="output folder (default: <models_dir>/nlu/1)")
     _training_arguments(p, lr=1e-4, split_help="the SNIPS dev split held out of training "
-                        "(1: the original; 2-6: fresh carves, docs/nlu.md)")
+                        "(1: the original; 2-7: fresh carves, docs/nlu.md)")
     p.add_argument("--max-seq-len", type=int, default=40, help="sub-word tokens, including [CLS]/[SEP]")
     p.add_argument("--limit", type=int, help="train on only this many examples (smoke tests)")
     p.add_argument("--train-embeddings", action=argparse.BooleanOptionalAction, default=True,
@@ -71,6 +82,9 @@ def train_main(argv: list[str]) -> int:
     p.add_argument("--swap-titles", type=float, default=0.0, metavar="P",
                    help="share of SearchCreativeWork/SearchScreeningEvent examples whose title is swapped for one "
                         "drawn from both intents' titles, so the carrier words decide the intent (docs/nlu.md)")
+    p.add_argument("--snips-repeat", type=_intent_counts, default={}, metavar="INTENT=K[,INTENT=K]",
+                   help="put every SNIPS training utterance of these intents in the data K times (1-5), "
+                        "e.g. PlayMusic=2,AddToPlaylist=2 (docs/nlu.md)")
     p.add_argument("--keep-checkpoint", type=Path, metavar="FILE", help="also save the torch weights here (for --init-from)")
     p.add_argument("--init-from", type=Path, metavar="FILE", nargs="+",
                    help="continue from a --keep-checkpoint file instead of the pre-trained BERT; "
@@ -102,7 +116,8 @@ def train_main(argv: list[str]) -> int:
     from dialog.domain import DOMAINS_DIR
     from services.nlu.train import train
 
-    data = build(settings.shared_dir, args.domains or DOMAINS_DIR, seed=args.seed, dev_split=args.dev_split)
+    data = build(settings.shared_dir, args.domains or DOMAINS_DIR, seed=args.seed, dev_split=args.dev_split,
+                 snips_repeat=args.snips_repeat)
     print(f"train nlu: {len(data.train)} training examples, {len(data.dev)} dev (SNIPS split {data.dev_split}), "
           f"{len(data.intents)} intents, {len(data.slot_labels)} slot labels", file=sys.stderr)
     out = args.out or settings.models_dir / "nlu" / "1"

@@ -573,6 +573,8 @@ def train(
             "train_embeddings": train_embeddings,
             "aug_prob": aug_prob,
             "swap_prob": swap_prob,
+            # SNIPS intents whose training utterances were repeated (build's snips_repeat).
+            "snips_repeat": data.snips_repeat,
             "crf": crf,
             # The paths as given: with several, the exported weights are their average.
             "init_from": [str(src) for src in sources] if len(sources) > 1 else (str(sources[0]) if sources else None),
