@@ -51,6 +51,21 @@ def _require_train_extra() -> None:
         raise InvalidInput(f"training needs the train extra ({', '.join(missing)} missing): pip install 'quickturn[train]'")
 
 
+def _require_share(flag: str, value: float, *, exclusive: bool = False) -> None:
+    """A flag that is a share (a probability), not a percentage: a clear error otherwise.
+
+    ``exclusive``: 0 and 1 are refused too (a mask rate of 0 or 1 teaches nothing).
+    """
+    inside = 0.0 < value < 1.0 if exclusive else 0.0 <= value <= 1.0
+    if not inside:
+        raise InvalidInput(f"{flag} must be a share between 0 and 1, got {value}")
+
+
+def _require_epochs(epochs: int) -> None:
+    if epochs < 1:
+        raise InvalidInput("--epochs must be at least 1")
+
+
 def _intent_counts(text: str) -> dict[str, int]:
     """``PlayMusic=2,AddToPlaylist=2`` -> ``{"PlayMusic": 2, "AddToPlaylist": 2}`` (argparse type)."""
     counts: dict[str, int] = {}
@@ -101,9 +116,8 @@ def train_main(argv: list[str]) -> int:
     for ck in args.init_from or []:
         if not ck.is_file():
             raise InvalidInput(f"--init-from {ck}: no such checkpoint (write one with --keep-checkpoint)")
-    for name in ("aug_prob", "swap_titles"):
-        if not 0.0 <= getattr(args, name) <= 1.0:
-            raise InvalidInput(f"--{name.replace('_', '-')} must be a share between 0 and 1, got {getattr(args, name)}")
+    _require_share("--aug-prob", args.aug_prob)
+    _require_share("--swap-titles", args.swap_titles)
     if args.epochs < 0 or (args.epochs == 0 and not args.init_from):
         raise InvalidInput("--epochs must be at least 1 (0 only with --init-from: export the checkpoint(s) as they are)")
     if args.teacher is not None and not args.teacher.is_file():
@@ -148,10 +162,8 @@ def adapt_main(argv: list[str]) -> int:
                         "(train nlu must use the same)")
     p.add_argument("--mask-prob", type=float, default=0.15, help="share of words masked per utterance")
     args = p.parse_args(argv)
-    if args.epochs < 1:
-        raise InvalidInput("--epochs must be at least 1")
-    if not 0.0 < args.mask_prob < 1.0:
-        raise InvalidInput(f"--mask-prob must be a share between 0 and 1, got {args.mask_prob}")
+    _require_epochs(args.epochs)
+    _require_share("--mask-prob", args.mask_prob, exclusive=True)
     _require_train_extra()
     from dialog.domain import DOMAINS_DIR
     from services.nlu.adapt import adapt
@@ -180,12 +192,10 @@ def teacher_main(argv: list[str]) -> int:
     p.add_argument("--keep-checkpoint", type=Path, metavar="FILE", help="also save the teacher's weights here (~440 MB)")
     p.add_argument("--init-from", type=Path, metavar="FILE", help="continue a teacher saved with --keep-checkpoint")
     args = p.parse_args(argv)
-    if args.epochs < 1:
-        raise InvalidInput("--epochs must be at least 1")
+    _require_epochs(args.epochs)
     if args.init_from is not None and not args.init_from.is_file():
         raise InvalidInput(f"--init-from {args.init_from}: no such teacher checkpoint (write one with --keep-checkpoint)")
-    if not 0.0 <= args.aug_prob <= 1.0:
-        raise InvalidInput(f"--aug-prob must be a share between 0 and 1, got {args.aug_prob}")
+    _require_share("--aug-prob", args.aug_prob)
     if args.base is not None and not (args.base / "config.json").is_file():
         raise InvalidInput(f"--base {args.base}: not a model folder (no config.json)")
     _require_train_extra()
