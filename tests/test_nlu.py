@@ -531,9 +531,9 @@ def test_snips_repeat_weights_the_named_intents_and_leaves_the_dev_split_alone()
     assert heavy.snips_repeat == {"PlayMusic": 2} and plain.snips_repeat == {}
     assert _ids(heavy.dev) == _ids(plain.dev) == _ids(dev)
     snips_ids = _ids(snips_train)
-    music = Counter((e.file, e.line) for e in heavy.train if (e.file, e.line) in snips_ids and e.intent == "PlayMusic")
-    assert set(music.values()) == {2} and len(music) == sum(e.intent == "PlayMusic" for e in snips_train)
     n_music = sum(e.intent == "PlayMusic" for e in snips_train)
+    music = Counter((e.file, e.line) for e in heavy.train if (e.file, e.line) in snips_ids and e.intent == "PlayMusic")
+    assert set(music.values()) == {2} and len(music) == n_music
     assert len(heavy.train) == len(plain.train) + n_music
     with pytest.raises(InvalidInput, match="intents SNIPS does not have: PlayMusik"):
         build(shared, dev_split=7, snips_repeat={"PlayMusik": 2})

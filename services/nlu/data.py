@@ -203,14 +203,14 @@ def build(
     artist, entity_name, playlist) without changing the dev split.
     """
     repeat = dict(snips_repeat or {})
+    bad = {k: v for k, v in repeat.items() if not 1 <= v <= 5}
+    if bad:  # before any file is read
+        raise InvalidInput(f"snips_repeat counts must be 1 to 5, got {bad}")
     domains = load_domains(domains_dir)
     snips_train, dev = snips_split(shared_dir, dev_split)
     unknown_repeat = sorted(set(repeat) - {e.intent for e in snips_train})
     if unknown_repeat:
         raise InvalidInput(f"snips_repeat names intents SNIPS does not have: {', '.join(unknown_repeat)}")
-    bad = {k: v for k, v in repeat.items() if not 1 <= v <= 5}
-    if bad:
-        raise InvalidInput(f"snips_repeat counts must be 1 to 5, got {bad}")
     train: list[Example] = [e for e in snips_train for _ in range(repeat.get(e.intent, 1))]
     for d in domains:
         train.extend(d.examples)
