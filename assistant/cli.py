@@ -23,6 +23,7 @@ PLUGINS: dict[tuple[str, ...], str] = {
     ("train", "nlu"): "services.nlu.commands:train_main",
     ("train", "nlu-base"): "services.nlu.commands:adapt_main",
     ("train", "nlu-teacher"): "services.nlu.commands:teacher_main",
+    ("train", "nlu-quantize"): "services.nlu.commands:quantize_main",
     ("eval", "nlu"): "services.nlu.commands:eval_main",
     ("bench", "asr"): "assistant.commands.bench_asr:bench_asr_main",
     ("bench", "nlu"): "services.nlu.commands:bench_main",
@@ -61,9 +62,10 @@ The assistant:
 Stages:
   clean [--json]             disfluency removal, one utterance per stdin line
   parse [--json]             intent + slots, one utterance per stdin line
-  train disfluency|nlu|nlu-base|nlu-teacher
+  train disfluency|nlu|nlu-base|nlu-teacher|nlu-quantize
                              train a model (seeded; nlu-base: adapt the NLU encoder;
-                             nlu-teacher: a larger tagger to distil from)
+                             nlu-teacher: a larger tagger to distil from;
+                             nlu-quantize: quantize the NLU model again from its float export)
   eval disfluency|nlu        evaluate a model
   bench disfluency|nlu       time a model on one thread
 

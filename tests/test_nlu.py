@@ -714,3 +714,94 @@ def test_training_commands_name_the_missing_train_extra(tmp_path: Path, capsys, 
         assert main(argv) == 1
         assert "training needs the train extra (torch, transformers missing): pip install 'quickturn[train]'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def _tiny_float_export(path: Path, n_intents: int, n_labels: int, hidden: int = 16, vocab: int = 64) -> None:
+    """A float graph with the NLU model's inputs and outputs (an embedding and two linear heads)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [
+        numpy_helper.from_array(rng.normal(size=(vocab, hidden)).astype(np.float32), "emb"),
+        numpy_helper.from_array(rng.normal(size=(hidden, n_intents)).astype(np.float32), "intent_w"),
+        numpy_helper.from_array(rng.normal(size=(hidden, n_labels)).astype(np.float32), "slot_w"),
+        numpy_helper.from_array(np.array(0, dtype=np.int64), "zero"),
+        numpy_helper.from_array(np.array([-1], dtype=np.int64), "last"),
+    ]
+    nodes = [
+        helper.make_node("Gather", ["emb", "input_ids"], ["e"]),
+        helper.make_node("Cast", ["attention_mask"], ["m"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["m", "last"], ["m3"]),
+        helper.make_node("Mul", ["e", "m3"], ["h"]),
+        helper.make_node("Gather", ["h", "zero"], ["cls"], axis=1),
+        helper.make_node("MatMul", ["cls", "intent_w"], ["intent_logits"], name="/intent_head/MatMul"),
+        helper.make_node("MatMul", ["h", "slot_w"], ["slot_logits"], name="/slot_head/MatMul"),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"])],
+        [helper.make_tensor_value_info("intent_logits", TensorProto.FLOAT, ["batch", n_intents]),
+         helper.make_tensor_value_info("slot_logits", TensorProto.FLOAT, ["batch", "seq", n_labels])],
+        inits,
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_train_nlu_quantize_refuses_bad_paths_before_touching_anything(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """Wrong paths are one-line errors, checked before the train extra is asked for."""
+    folder = tmp_path / "nlu" / "1"
+    assert main(["train", "nlu-quantize", "--fp32", str(tmp_path / "f.onnx"), "--model", str(folder)]) == 1
+    assert "not an NLU model folder" in capsys.readouterr().err
+    folder.mkdir(parents=True)
+    (folder / "tokenizer.json").write_text("{}")
+    (folder / "labels.json").write_text('{"intents": ["a"]}')
+    assert main(["train", "nlu-quantize", "--fp32", str(tmp_path / "f.onnx"), "--model", str(folder)]) == 1
+    assert "f.onnx: no such file" in capsys.readouterr().err
+    (tmp_path / "f.onnx").write_bytes(b"x")
+    assert main(["train", "nlu-quantize", "--fp32", str(tmp_path / "f.onnx"), "--model", str(folder)]) == 1
+    assert "labels.json: unreadable" in capsys.readouterr().err
+    assert main(["train", "nlu-quantize", "--model", str(folder)]) == 1  # --fp32 is required
+    assert "--fp32" in capsys.readouterr().err
+
+
+def test_train_nlu_quantize_replaces_the_graph_and_records_how(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """Per-channel INT8 by default, --per-tensor the old way; a float export of other labels is refused."""
+    pytest.importorskip("onnx")  # the train extra
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    shipped = REPO_ROOT / "models" / "nlu" / "1"
+    meta = json.loads((shipped / "labels.json").read_text())
+    folder = tmp_path / "nlu" / "1"
+    folder.mkdir(parents=True)
+    for name in ("labels.json", "tokenizer.json", "model.onnx"):
+        (folder / name).write_bytes((shipped / name).read_bytes())
+    n_i, n_l = len(meta["intents"]), len(meta["slot_labels"])
+    wrong = tmp_path / "wrong.onnx"
+    _tiny_float_export(wrong, n_i + 1, n_l)
+    before = (folder / "model.onnx").read_bytes()
+    assert main(["train", "nlu-quantize", "--fp32", str(wrong), "--model", str(folder)]) == 1
+    assert "the float export of another model" in capsys.readouterr().err
+    assert (folder / "model.onnx").read_bytes() == before and sorted(p.name for p in folder.iterdir()) == [
+        "labels.json", "model.onnx", "tokenizer.json"]
+    fp32 = tmp_path / "fp32.onnx"
+    _tiny_float_export(fp32, n_i, n_l)
+    for flags, per_channel in (([], True), (["--per-tensor"], False)):
+        assert main(["train", "nlu-quantize", "--fp32", str(fp32), "--model", str(folder), *flags]) == 0
+        labels = json.loads((folder / "labels.json").read_text())
+        assert labels["quantization"]["per_channel"] is per_channel and labels["quantization"]["reduce_range"] is per_channel
+        assert {k: v for k, v in labels.items() if k != "quantization"} == {k: v for k, v in meta.items() if k != "quantization"}
+        verify_manifest(folder)
+        graph = onnx.load(str(folder / "model.onnx")).graph
+        scales = {i.name: i for i in graph.initializer}
+        slot_scale = next(scales[n] for node in graph.node if "slot_head" in node.name for n in node.input
+                          if n.endswith("_scale") and n in scales and "slot_w" in n)
+        assert int(np.prod(slot_scale.dims)) == (n_l if per_channel else 1)
+        session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+        ids = np.array([[1, 5, 9, 2]], dtype=np.int64)
+        intent, slots = session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
+        assert intent.shape == (1, n_i) and slots.shape == (1, 4, n_l)

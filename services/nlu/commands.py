@@ -84,7 +84,7 @@ def train_main(argv: list[str]) -> int:
     p = _Parser(prog="quickturn train nlu", description=train_main.__doc__)
     p.add_argument("--out", type=Path, help="output folder (default: <models_dir>/nlu/1)")
     _training_arguments(p, lr=1e-4, split_help="the SNIPS dev split held out of training "
-                        "(1: the original; 2-7: fresh carves, docs/nlu.md)")
+                        "(1: the original; 2-8: fresh carves, docs/nlu.md)")
     p.add_argument("--max-seq-len", type=int, default=40, help="sub-word tokens, including [CLS]/[SEP]")
     p.add_argument("--limit", type=int, help="train on only this many examples (smoke tests)")
     p.add_argument("--train-embeddings", action=argparse.BooleanOptionalAction, default=True,
@@ -173,6 +173,33 @@ def adapt_main(argv: list[str]) -> int:
                  mask_prob=args.mask_prob, seed=args.seed, threads=args.threads)
     print(f"train nlu-base: {meta['texts']} training texts (SNIPS split {data.dev_split} held out), "
           f"final masked-word loss {meta['final_loss']}; wrote {args.out} in {meta['seconds']} s", file=sys.stderr)
+    return 0
+
+
+def quantize_main(argv: list[str]) -> int:
+    """Quantize a model folder again from its kept float export (no training; docs/nlu.md)."""
+    p = _Parser(prog="quickturn train nlu-quantize", description=quantize_main.__doc__)
+    p.add_argument("--fp32", type=Path, required=True, metavar="FILE",
+                   help="the float ONNX export of the folder's weights (train nlu --keep-fp32)")
+    p.add_argument("--model", type=Path, metavar="DIR", help="the model folder to update (default: <models_dir>/nlu/1)")
+    p.add_argument("--per-tensor", action="store_true",
+                   help="one weight scale per tensor, full 8-bit range: the models shipped before split 8")
+    args = p.parse_args(argv)
+    import importlib.util
+
+    from services.nlu.quantize import check_model_folder, requantize
+
+    model = args.model or load_settings().models_dir / "nlu" / "1"
+    try:
+        check_model_folder(args.fp32, model)
+        if importlib.util.find_spec("onnx") is None:
+            raise InvalidInput("quantizing needs the train extra (onnx missing): pip install 'quickturn[train]'")
+        info = requantize(args.fp32, model, per_channel=not args.per_tensor, reduce_range=not args.per_tensor)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    q = info["quantization"]
+    print(f"train nlu-quantize: {model / 'model.onnx'} quantized again from {args.fp32} "
+          f"(per_channel={q['per_channel']}, reduce_range={q['reduce_range']})", file=sys.stderr)
     return 0
 
 

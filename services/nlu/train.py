@@ -23,6 +23,7 @@ from typing import Any
 
 from services.nlu.data import NluData, augment, swap_titles, title_pool
 from services.nlu.distill import load_teacher_targets, teacher_key
+from services.nlu.quantize import QUANTIZATION, fuse_and_quantize
 
 MANIFEST = "manifest.sha256"
 MODEL_FILE = "model.onnx"
@@ -222,34 +223,6 @@ def crf_nll(em: Any, tags: Any, mask: Any, start: Any, trans: Any) -> Any:
         nxt = torch.log((alpha - top).exp() @ exp_trans) + top + em[:, t]
         alpha = torch.where(on[:, None], nxt, alpha)
     return (torch.logsumexp(alpha, dim=1) - gold).sum()
-
-
-def fuse_and_quantize(fp32: Path, out: Path, num_heads: int = 12, hidden_size: int = 384) -> dict[str, int]:
-    """Fuse the float graph with onnxruntime's BERT optimizer, then INT8 dynamic quantization.
-
-    Fewer, larger kernels matter more than FLOPs for a ~10-token utterance: the fused graph
-    has ~150 nodes instead of ~850. The embedding lookup is left unfused so that its table
-    is quantized too (EmbedLayerNormalization would keep 47 MB of float embeddings).
-    Returns the fused-operator counts.
-    """
-    from onnx import TensorProto
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.transformers.fusion_options import FusionOptions
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    options = FusionOptions("bert")
-    options.enable_embed_layer_norm = False
-    fused = optimize_model(str(fp32), model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
-                           optimization_options=options, opt_level=0)
-    stats = {k: int(v) for k, v in fused.get_fused_operator_statistics().items() if v}
-    fused_path = out.with_name(out.stem + ".fused.fp32.onnx")
-    fused.save_model_to_file(str(fused_path))
-    try:
-        quantize_dynamic(str(fused_path), str(out), weight_type=QuantType.QInt8,
-                         extra_options={"DefaultTensorType": TensorProto.FLOAT})
-    finally:
-        fused_path.unlink(missing_ok=True)
-    return stats
 
 
 def average_state_dicts(states: list[dict[str, Any]]) -> dict[str, Any]:
@@ -564,6 +537,7 @@ def train(
         "slot_kinds": data.slot_kinds,
         # Which SNIPS dev split the model never trained on: `quickturn eval nlu` scores that one.
         "dev_split": data.dev_split,
+        "quantization": QUANTIZATION,
         "train": {
             "examples": len(train_set),
             "epochs": epochs,
