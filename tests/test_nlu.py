@@ -805,3 +805,24 @@ def test_train_nlu_quantize_replaces_the_graph_and_records_how(tmp_path: Path, c
         ids = np.array([[1, 5, 9, 2]], dtype=np.int64)
         intent, slots = session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
         assert intent.shape == (1, n_i) and slots.shape == (1, 4, n_l)
+
+
+def test_quant_agreement_scores_every_variant_against_the_float_graph(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """The label-free check behind the INT8 choice runs end to end and counts within bounds."""
+    pytest.importorskip("onnx")  # the train extra
+    from services.nlu import quant_agreement
+
+    shipped = REPO_ROOT / "models" / "nlu" / "1"
+    meta = json.loads((shipped / "labels.json").read_text())
+    fp32 = tmp_path / "fp32.onnx"
+    _tiny_float_export(fp32, len(meta["intents"]), len(meta["slot_labels"]), vocab=30522)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("set a timer for ten minutes\n\nwhat is the weather in paris\n")
+    assert quant_agreement.main(["--fp32", str(fp32), "--model", str(shipped), "--texts", str(texts), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"float", *quant_agreement.VARIANTS}
+    for name in quant_agreement.VARIANTS:
+        r = report[name]
+        assert r["texts"] == 2 and 0 <= r["all_agrees"] <= r["intent_agrees"] <= 2
+    with pytest.raises(SystemExit):
+        quant_agreement.main(["--fp32", str(fp32), "--model", str(shipped)])  # no texts
