@@ -31,16 +31,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def _quantize(fused: Path, out: Path, heads: list[str], per_channel: bool = False, reduce_range: bool = False,
-              heads_float: bool = False) -> None:
-    from onnx import TensorProto
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(str(fused), str(out), weight_type=QuantType.QInt8, per_channel=per_channel,
-                     reduce_range=reduce_range, nodes_to_exclude=heads if heads_float else None,
-                     extra_options={"DefaultTensorType": TensorProto.FLOAT})
-
-
 def _decode_all(model_dir: Path, texts: list[str]) -> tuple[list[tuple[Any, ...]], float]:
     """Every text's (intent, slot spans), one parse at a time, and the mean ms per parse."""
     from services.nlu.bert import JointBertNlu
@@ -57,18 +47,14 @@ def _decode_all(model_dir: Path, texts: list[str]) -> tuple[list[tuple[Any, ...]
 def agreement(fp32: Path, model: Path, texts: list[str]) -> dict[str, dict[str, Any]]:
     """Agreement of each variant in ``VARIANTS`` with the float graph (fused, not quantized)."""
     import onnx
-    from onnxruntime.transformers.fusion_options import FusionOptions
-    from onnxruntime.transformers.optimizer import optimize_model
 
+    from services.nlu.quantize import fuse, quantize
     from services.nlu.train import LABELS_FILE, MODEL_FILE, TOKENIZER_FILE, write_manifest
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        options = FusionOptions("bert")
-        options.enable_embed_layer_norm = False  # as the export does (services.nlu.quantize)
         fused = work / "fused.onnx"
-        optimize_model(str(fp32), model_type="bert", num_heads=12, hidden_size=384, optimization_options=options,
-                       opt_level=0).save_model_to_file(str(fused))
+        fuse(fp32, fused)  # the float reference: the export's graph before quantization
         heads = [n.name for n in onnx.load(str(fused)).graph.node if n.op_type in ("MatMul", "Gemm") and "head" in n.name]
 
         def folder(name: str, graph: Path) -> Path:
@@ -84,7 +70,8 @@ def agreement(fp32: Path, model: Path, texts: list[str]) -> dict[str, dict[str, 
         report: dict[str, dict[str, Any]] = {"float": {"ms_per_parse": round(ms, 2)}}
         for k, (name, kw) in enumerate(VARIANTS.items()):
             q = work / f"v{k}.onnx"
-            _quantize(fused, q, heads, **kw)
+            quantize(fused, q, per_channel=kw.get("per_channel", False), reduce_range=kw.get("reduce_range", False),
+                     nodes_to_exclude=heads if kw.get("heads_float") else None)
             got, ms = _decode_all(folder(f"v{k}", q), texts)
             report[name] = {
                 "intent_agrees": sum(a[0] == b[0] for a, b in zip(got, ref, strict=True)),

@@ -18,18 +18,13 @@ from typing import Any
 QUANTIZATION = {"method": "dynamic", "weights": "int8", "per_channel": True, "reduce_range": True}
 
 
-def fuse_and_quantize(fp32: Path, out: Path, num_heads: int = 12, hidden_size: int = 384, *,
-                      per_channel: bool = True, reduce_range: bool = True) -> dict[str, int]:
-    """Fuse the float graph with onnxruntime's BERT optimizer, then INT8 dynamic quantization.
+def fuse(fp32: Path, fused_path: Path, num_heads: int = 12, hidden_size: int = 384) -> dict[str, int]:
+    """Fuse the float graph with onnxruntime's BERT optimizer; returns the fused-operator counts.
 
     Fewer, larger kernels matter more than FLOPs for a ~10-token utterance: the fused graph
     has ~150 nodes instead of ~850. The embedding lookup is left unfused so that its table
     is quantized too (EmbedLayerNormalization would keep 47 MB of float embeddings).
-    ``per_channel``/``reduce_range``: the weight scales (see ``QUANTIZATION``); both off give the
-    quantization of the models shipped before split 8. Returns the fused-operator counts.
     """
-    from onnx import TensorProto
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
@@ -37,16 +32,35 @@ def fuse_and_quantize(fp32: Path, out: Path, num_heads: int = 12, hidden_size: i
     options.enable_embed_layer_norm = False
     fused = optimize_model(str(fp32), model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
                            optimization_options=options, opt_level=0)
-    stats = {k: int(v) for k, v in fused.get_fused_operator_statistics().items() if v}
-    fused_path = out.with_name(out.stem + ".fused.fp32.onnx")
     fused.save_model_to_file(str(fused_path))
+    return {k: int(v) for k, v in fused.get_fused_operator_statistics().items() if v}
+
+
+def quantize(fused: Path, out: Path, *, per_channel: bool = True, reduce_range: bool = True,
+             nodes_to_exclude: list[str] | None = None) -> None:
+    """Dynamic INT8 quantization of a fused float graph (weights int8, activations per call)."""
+    from onnx import TensorProto
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(fused), str(out), weight_type=QuantType.QInt8, per_channel=per_channel,
+                     reduce_range=reduce_range, nodes_to_exclude=nodes_to_exclude,
+                     extra_options={"DefaultTensorType": TensorProto.FLOAT})
+
+
+def fuse_and_quantize(fp32: Path, out: Path, num_heads: int = 12, hidden_size: int = 384, *,
+                      per_channel: bool = True, reduce_range: bool = True) -> dict[str, int]:
+    """:func:`fuse`, then :func:`quantize` into ``out``; returns the fused-operator counts.
+
+    ``per_channel``/``reduce_range``: the weight scales (see ``QUANTIZATION``); both off give the
+    quantization of the models shipped before split 8.
+    """
+    fused_path = out.with_name(out.stem + ".fused.fp32.onnx")
     try:
-        quantize_dynamic(str(fused_path), str(out), weight_type=QuantType.QInt8, per_channel=per_channel,
-                         reduce_range=reduce_range, extra_options={"DefaultTensorType": TensorProto.FLOAT})
+        stats = fuse(fp32, fused_path, num_heads, hidden_size)
+        quantize(fused_path, out, per_channel=per_channel, reduce_range=reduce_range)
     finally:
         fused_path.unlink(missing_ok=True)
     return stats
-
 
 
 def _output_widths(fp32: Path) -> dict[str, Any]:
