@@ -37,8 +37,8 @@ def _training_arguments(p: argparse.ArgumentParser, *, lr: float, split_help: st
     p.add_argument("--domains", type=Path, help="domains folder (default: dialog/domains)")
 
 
-def _require_train_extra() -> None:
-    """A one-line error when torch or transformers is missing, before any data is built.
+def _require_train_extra(modules: tuple[str, ...] = ("torch", "transformers"), task: str = "training") -> None:
+    """A one-line error when a module of the train extra is missing, before any data is built.
 
     The training modules import them inside their functions (the CLI imports the modules
     without torch), so importing a module proves nothing: without this check a missing
@@ -46,9 +46,9 @@ def _require_train_extra() -> None:
     """
     import importlib.util
 
-    missing = [name for name in ("torch", "transformers") if importlib.util.find_spec(name) is None]
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
     if missing:
-        raise InvalidInput(f"training needs the train extra ({', '.join(missing)} missing): pip install 'quickturn[train]'")
+        raise InvalidInput(f"{task} needs the train extra ({', '.join(missing)} missing): pip install 'quickturn[train]'")
 
 
 def _require_share(flag: str, value: float, *, exclusive: bool = False) -> None:
@@ -185,15 +185,12 @@ def quantize_main(argv: list[str]) -> int:
     p.add_argument("--per-tensor", action="store_true",
                    help="one weight scale per tensor, full 8-bit range: the models shipped before split 8")
     args = p.parse_args(argv)
-    import importlib.util
-
     from services.nlu.quantize import check_model_folder, requantize
 
     model = args.model or load_settings().models_dir / "nlu" / "1"
     try:
-        check_model_folder(args.fp32, model)
-        if importlib.util.find_spec("onnx") is None:
-            raise InvalidInput("quantizing needs the train extra (onnx missing): pip install 'quickturn[train]'")
+        check_model_folder(args.fp32, model)  # wrong paths first: they need no extra to report
+        _require_train_extra(("onnx",), task="quantizing")
         info = requantize(args.fp32, model, per_channel=not args.per_tensor, reduce_range=not args.per_tensor)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
