@@ -84,7 +84,7 @@ def train_main(argv: list[str]) -> int:
     p = _Parser(prog="quickturn train nlu", description=train_main.__doc__)
     p.add_argument("--out", type=Path, help="output folder (default: <models_dir>/nlu/1)")
     _training_arguments(p, lr=1e-4, split_help="the SNIPS dev split held out of training "
-                        "(1: the original; 2-9: fresh carves, docs/nlu.md)")
+                        "(1: the original; the others: fresh carves, docs/nlu.md)")
     p.add_argument("--max-seq-len", type=int, default=40, help="sub-word tokens, including [CLS]/[SEP]")
     p.add_argument("--limit", type=int, help="train on only this many examples (smoke tests)")
     p.add_argument("--train-embeddings", action=argparse.BooleanOptionalAction, default=True,
