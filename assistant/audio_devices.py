@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.errors import AudioDeviceError
+from core.errors import AudioDeviceError
 
 NO_DEVICE_HELP = (
     "no audio {kind} device found. Connect a microphone/speaker, or start a sound server "

@@ -13,18 +13,18 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-from assistant.errors import QuickTurnError
+from core.errors import QuickTurnError
 
 PLUGINS: dict[tuple[str, ...], str] = {
-    ("train", "disfluency"): "services.disfluency.commands:train_main",
-    ("eval", "disfluency"): "services.disfluency.commands:eval_main",
+    ("train", "disfluency"): "training.disfluency.commands:train_main",
+    ("eval", "disfluency"): "training.disfluency.commands:eval_main",
     ("bench", "disfluency"): "services.disfluency.commands:bench_main",
     ("clean",): "services.disfluency.commands:clean_main",
-    ("train", "nlu"): "services.nlu.commands:train_main",
-    ("train", "nlu-base"): "services.nlu.commands:adapt_main",
-    ("train", "nlu-teacher"): "services.nlu.commands:teacher_main",
-    ("train", "nlu-quantize"): "services.nlu.commands:quantize_main",
-    ("eval", "nlu"): "services.nlu.commands:eval_main",
+    ("train", "nlu"): "training.nlu.commands:train_main",
+    ("train", "nlu-base"): "training.nlu.commands:adapt_main",
+    ("train", "nlu-teacher"): "training.nlu.commands:teacher_main",
+    ("train", "nlu-quantize"): "training.nlu.commands:quantize_main",
+    ("eval", "nlu"): "training.nlu.commands:eval_main",
     ("bench", "asr"): "assistant.commands.bench_asr:bench_asr_main",
     ("bench", "nlu"): "services.nlu.commands:bench_main",
     ("parse",): "services.nlu.commands:parse_main",
@@ -35,7 +35,7 @@ PLUGINS: dict[tuple[str, ...], str] = {
     ("bench", "dialog"): "dialog.commands:bench_main",
     ("dialog",): "dialog.commands:dialog_main",
     ("export", "rasa"): "dialog.commands:export_rasa_main",
-    ("domain",): "dialog.domain:main",
+    ("domain",): "domains.cli:main",
     ("chat",): "assistant.commands.chat:chat_main",
     ("say",): "assistant.commands.chat:say_main",
     ("mic",): "assistant.commands.mic:mic_main",

@@ -1,7 +1,7 @@
 """Text normalization and metrics shared by bench and eval.
 
-WER/CER normalization (documented in the README): lower case; digits,
-clock times and ordinals spelled out as words (``services.asr.numbers``);
+WER/CER normalization (documented in docs/eval.md, "Text normalization"): lower case; digits,
+clock times and ordinals spelled out as words (``core.numbers``);
 hyphens become spaces; every other punctuation mark is dropped except the
 apostrophe; a few spoken abbreviations are expanded (mr → mister); runs of
 white space collapse. Reference and hypothesis go through the same function.
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import jiwer
 
-from services.asr.decoder import normalize_transcript
+from core.text import normalize_transcript
 
 
 def normalize_text(text: str) -> str:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from assistant.components import Components
-from assistant.events import (
+from core.events import (
     AudioChunk,
     DialogAction,
     ErrorEvent,
@@ -46,11 +46,13 @@ from assistant.events import (
     TranscriptPartial,
     TurnCancelled,
 )
+from core.text import normalize_transcript, split_phrases
+from core.types import NluHints
 from services.asr.base import AsrStream
+from services.asr.hints import domain_hint_words, vocabulary_hint_words
 from services.asr.stabilizer import PrefixStabilizer
 from services.disfluency.base import StreamingTagger
-from services.nlu.base import NluHints
-from services.nlu.guard import parse_tagged
+from services.nlu.guard import aparse_tagged
 from services.vad.endpointing import Endpointer
 from services.vad.silero import FRAME_SAMPLES
 
@@ -142,9 +144,7 @@ class Conversation:
             elif d.kind == "pause" and self._turn is not None:
                 self._turn.paused = True
                 if self.settings.asr.speculative:
-                    # Backends without a final-quality speculative decode fall back to a partial.
-                    speculate = getattr(self._turn.asr, "speculate", None) or self._turn.asr.hypothesis
-                    self._turn.speculative = asyncio.create_task(speculate())
+                    self._turn.speculative = asyncio.create_task(self._turn.asr.speculate())
             elif d.kind == "resume" and self._turn is not None:
                 t = self._turn
                 t.paused = False
@@ -201,7 +201,7 @@ class Conversation:
             TranscriptPartial(session_id=self.session_id, turn_id=turn.turn_id, stage="asr", text=hyp.text, stable_words=stable)
         )
         if turn.tagger is not None and stable:
-            committed = turn.tagger.update(words[:stable])
+            committed = await turn.tagger.aupdate(words[:stable])
             if committed:
                 await self._emit(
                     TokensTagged(session_id=self.session_id, turn_id=turn.turn_id, stage="disfluency", tokens=tuple(committed), final=False)
@@ -239,8 +239,6 @@ class Conversation:
         started = SpeechEnded(session_id=self.session_id, turn_id=turn_id, stage="text", audio_ms=0.0, endpoint_delay_ms=0.0)
         await self._emit(started)
         words = " ".join(text.lower().split())
-        from services.asr.decoder import normalize_transcript
-
         words = normalize_transcript(words)
         final = TranscriptFinal(session_id=self.session_id, turn_id=turn_id, stage="text", text=words, raw_text=text)
         await self._emit(final)
@@ -256,22 +254,17 @@ class Conversation:
         """Disfluency → NLU → dialog → TTS for one final transcript. Cancelling stops the reply audio."""
         sid = self.session_id
         words = transcript.split()
-        tokens = tuple(self.c.tagger.tag(words))
+        tokens = tuple(await self.c.tagger.atag(words))
         tagged = TokensTagged(session_id=sid, turn_id=turn_id, stage="disfluency", tokens=tokens, final=True)
         await self._emit(tagged)
-        parsed = parse_tagged(self.c.nlu, tokens, self._expected, guard=self.settings.nlu_guard)
+        parsed = await aparse_tagged(self.c.nlu, tokens, self._expected, guard=self.settings.nlu_guard)
         clean, nlu = parsed.text, parsed.result
         nlu_event = NluResultEvent(session_id=sid, turn_id=turn_id, stage="nlu", result=nlu, text=clean,
                                    restored=parsed.restored)
         await self._emit(nlu_event)
-        ahandle = getattr(self.c.dialog, "ahandle", None)
-        if ahandle is not None:
-            # A remote dialog (Rasa over HTTP) must not block the loop that streams other turns' audio.
-            reply = await ahandle(sid, turn_id, nlu, transcript, clean)
-        else:  # the embedded manager answers in well under a millisecond: no thread hop
-            reply = self.c.dialog.handle(sid, turn_id, nlu, transcript, clean)
-        self._hint_words = list(getattr(reply, "hint_words", []) or [])
-        self._expected = getattr(reply, "expected", None)
+        reply = await self.c.dialog.ahandle(sid, turn_id, nlu, transcript, clean)
+        self._hint_words = list(reply.hint_words or [])
+        self._expected = reply.expected
         action = DialogAction(
             session_id=sid, turn_id=turn_id, stage="dialog", text=reply.text, phrases=tuple(reply.phrases),
             action=reply.action, end_session=reply.end_session,
@@ -290,10 +283,8 @@ class Conversation:
             latency["total"] = _ms(t_end_ns, first_audio_ns)
         latency = {k: round(v, 3) for k, v in latency.items()}
         await self._emit(StageMetrics(session_id=sid, turn_id=turn_id, stage="pipeline", latency_ms=latency))
-        log_latencies = getattr(self.c.dialog, "log_latencies", None)
-        if log_latencies is not None:
-            with contextlib.suppress(Exception):
-                log_latencies(sid, turn_id, latency)
+        with contextlib.suppress(Exception):
+            self.c.dialog.log_latencies(sid, turn_id, latency)
 
     async def _speak(self, turn_id: str, phrases: list[str]) -> int | None:
         """Synthesize phrase by phrase; emit 40 ms chunks; returns the first chunk's time."""
@@ -333,8 +324,6 @@ class Conversation:
         await self._speak_notification(text)
 
     async def _speak_notification(self, text: str) -> None:
-        from services.tts.phrases import split_phrases
-
         turn_id = f"{self.session_id}-n{next(_turn_counter)}"
         phrases = split_phrases(text)
         await self._emit(DialogAction(session_id=self.session_id, turn_id=turn_id, stage="dialog", text=text,
@@ -358,10 +347,8 @@ class Conversation:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self._emit(TurnCancelled(session_id=self.session_id, turn_id=turn_id, stage="pipeline", reason=reason))
-        mark = getattr(self.c.dialog, "mark_interrupted", None)
-        if mark is not None:
-            with contextlib.suppress(Exception):
-                mark(self.session_id, turn_id, played_ms or 0)
+        with contextlib.suppress(Exception):
+            self.c.dialog.mark_interrupted(self.session_id, turn_id, played_ms or 0)
 
     async def flush(self, trailing_silence_ms: int | None = None, realtime: bool = False) -> None:
         """End of input: feed silence so an open turn ends, then wait for every reply."""
@@ -400,12 +387,8 @@ class Conversation:
         a = self.settings.asr
         words: list[str] = []
         if a.domain_hints:
-            from services.asr.hints import domain_hint_words
-
             words += domain_hint_words()
         if a.hint_domains:
-            from services.asr.hints import vocabulary_hint_words
-
             words += vocabulary_hint_words(tuple(a.hint_domains))
         if a.use_prompt_hints:
             words += self._hint_words

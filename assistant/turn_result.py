@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.audio_io import write_wav
-from assistant.events import (
+from assistant.pipeline import Conversation, feed_paced
+from core.audio import write_wav
+from core.events import (
     AudioChunk,
     DialogAction,
     ErrorEvent,
@@ -24,7 +25,6 @@ from assistant.events import (
     TranscriptFinal,
     TranscriptPartial,
 )
-from assistant.pipeline import Conversation, feed_paced
 
 
 @dataclass
@@ -38,7 +38,7 @@ class TurnResult:
     #: The words the NLU parsed (slot indices refer to them) and whether the removal guard
     #: overruled the tagger (then they are the transcript as heard).
     nlu_text: str = ""
-    removal_overruled: bool = False
+    restored: bool = False
     intent: str | None = None
     confidence: float | None = None
     slots: dict[str, str] = field(default_factory=dict)
@@ -76,7 +76,7 @@ class TurnResult:
                 r.slots = ev.result.slot_dict()
                 r.slot_details = list(ev.result.to_json()["slots"])  # type: ignore[arg-type]
                 r.nlu_text = ev.text
-                r.removal_overruled = ev.restored
+                r.restored = ev.restored
             elif isinstance(ev, DialogAction):
                 r.reply = ev.text
             elif isinstance(ev, AudioChunk) and ev.stage == "tts":
@@ -101,7 +101,7 @@ class TurnResult:
             "clean_transcript": self.clean_transcript,
             "removed": self.removed,
             "nlu_text": self.nlu_text,
-            "removal_overruled": self.removal_overruled,
+            "restored": self.restored,
             "intent": self.intent,
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "slots": self.slots,

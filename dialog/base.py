@@ -1,10 +1,15 @@
-"""The dialog stage's interface, as the orchestrator sees it."""
+"""The dialog stage's interface, as the orchestrator sees it.
+
+A backend subclasses :class:`DialogBackend` and implements :meth:`~DialogBackend.handle`;
+every optional capability has a default here, so the orchestrator calls it on any backend
+instead of probing with ``getattr``.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from services.nlu.base import NluHints, NluResult
+from core.types import NluHints, NluResult
 
 
 class DialogReply(Protocol):
@@ -15,12 +20,31 @@ class DialogReply(Protocol):
     action: str
     end_session: bool
     hint_words: list[str]
+    """Words likely in the user's next answer (ASR prompt hints); empty when none."""
     expected: NluHints | None
+    """What the next turn is expected to answer (biases the NLU); None when nothing in particular."""
 
 
+@runtime_checkable
 class DialogBackend(Protocol):
     """Decides the reply for one user turn; commits its state before returning."""
 
     def handle(
         self, session_id: str, turn_id: str, nlu: NluResult, transcript: str = "", clean_text: str = ""
     ) -> DialogReply: ...
+
+    async def ahandle(
+        self, session_id: str, turn_id: str, nlu: NluResult, transcript: str = "", clean_text: str = ""
+    ) -> DialogReply:
+        """:meth:`handle` for callers on an event loop.
+
+        Default: inline, because an in-process manager answers in well under a millisecond; a
+        remote backend (Rasa over HTTP) overrides it so its wait does not stall other sessions.
+        """
+        return self.handle(session_id, turn_id, nlu, transcript, clean_text)
+
+    def log_latencies(self, session_id: str, turn_id: str, latencies_ms: dict[str, float]) -> None:
+        """Record the turn's per-stage latencies with the turn (default: not recorded)."""
+
+    def mark_interrupted(self, session_id: str, turn_id: str, played_ms: int) -> None:
+        """The user heard only ``played_ms`` of the turn's reply (default: not recorded)."""

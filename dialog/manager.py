@@ -41,12 +41,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dialog.responses import DEFAULT_FILE, Responses, split_phrases
+from core.text import split_phrases
+from core.types import OUT_OF_SCOPE, NluHints, NluResult, SlotValue
+from dialog.base import DialogBackend
+from dialog.responses import DEFAULT_FILE, Responses
 from dialog.skills import load_builtin_skills
 from dialog.skills.base import DATA_DIR, REGISTRY, Reply, Skill, SkillConfig, SkillContext
 from dialog.state import Frame, LastReply, SessionState, Slot
 from dialog.store import Store
-from services.nlu.base import OUT_OF_SCOPE, NluHints, NluResult, SlotValue
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +167,7 @@ class _Out:
     hint_words: list[str] = field(default_factory=list)
 
 
-class DialogManager:
+class DialogManager(DialogBackend):
     """Multi-session, persistent dialog manager.
 
     Args:

@@ -33,9 +33,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from assistant.errors import InvalidInput
-from dialog.responses import split_phrases
-from services.nlu.base import NluHints, NluResult
+from core.errors import InvalidInput
+from core.text import split_phrases
+from core.types import NluHints, NluResult
+from dialog.base import DialogBackend
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def intent_message(nlu: NluResult) -> str:
     return f"/{nlu.intent}" + (json.dumps(entities) if entities else "")
 
 
-class RasaDialog:
+class RasaDialog(DialogBackend):
     """Forwards turns to a Rasa server's REST channel.
 
     Args:

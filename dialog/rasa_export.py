@@ -50,11 +50,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import InvalidInput
-from dialog.domain import Domain, Example, Span, _Block, _dump, load_domains
-from services.nlu.base import OUT_OF_SCOPE
-from services.nlu.text import clean_text
-from services.nlu.text import words as split_words
+from core.errors import InvalidInput
+from core.text import normalize_text
+from core.text import words as split_words
+from core.types import OUT_OF_SCOPE, NluResult
+from dialog.manager import DialogManager
+from dialog.responses import Responses
+from dialog.stories import STORIES_DIR, StoryClock, check_response, load_stories, nlu_from_step
+from domains import Domain, Example, Span, load_domains
+from domains.yaml_io import Block, dump_yaml
 
 RASA_FORMAT = "3.1"
 MAX_HISTORY = 5
@@ -81,8 +85,8 @@ REASONS = {
 # --------------------------------------------------------------------------- YAML output
 
 
-def _lines(items: Sequence[str]) -> _Block:
-    return _Block("".join(f"- {t}\n" for t in items))
+def _lines(items: Sequence[str]) -> Block:
+    return Block("".join(f"- {t}\n" for t in items))
 
 
 # --------------------------------------------------------------------------- the replayed stories
@@ -150,14 +154,14 @@ class ExportReport:
 def _spoken(v: Any) -> str:
     """A story slot's value as Rasa's NLU would extract it (the words, not the normalized form)."""
     if isinstance(v, dict):
-        return clean_text(str(v.get("value", "")))
-    return clean_text(str(v))
+        return normalize_text(str(v.get("value", "")))
+    return normalize_text(str(v))
 
 
 def _norm(v: Any) -> str:
     if isinstance(v, dict):
-        return clean_text(str(v.get("normalized", v.get("value", ""))))
-    return clean_text(str(v))
+        return normalize_text(str(v.get("normalized", v.get("value", ""))))
+    return normalize_text(str(v))
 
 
 @dataclass
@@ -174,13 +178,10 @@ class _RawTurn:
 
 def _replay(story: Any) -> tuple[list[_RawTurn], str | None]:
     """Run a story through a fresh dialog manager; the turns and a failure message (None: passed)."""
-    from dialog.commands import _check_response, _Clock, nlu_from_step
-    from dialog.manager import DialogManager
-
     turns: list[_RawTurn] = []
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "dialog.db"
-        clock = _Clock(datetime.fromisoformat(story.now))
+        clock = StoryClock(datetime.fromisoformat(story.now))
         dm = DialogManager(db, clock=clock, timezone=story.timezone, warm_up=False)
         try:
             for i, step in enumerate(story.steps, 1):
@@ -194,7 +195,7 @@ def _replay(story: Any) -> tuple[list[_RawTurn], str | None]:
                     continue
                 text = str(step.get("user") or "")
                 resp = dm.handle(str(step.get("session", "story")), f"turn-{i}", nlu_from_step(step), text, text)
-                err = _check_response(step.get("expect") or {}, resp)
+                err = check_response(step.get("expect") or {}, resp)
                 if err:
                     return turns, f"step {i}: {err}"
                 turns.append(_RawTurn(
@@ -221,8 +222,6 @@ class _ResponseBook:
     """Chooses the Rasa action and response text for each QuickTurn outcome."""
 
     def __init__(self, domains: list[Domain]) -> None:
-        from dialog.responses import Responses
-
         self.qt = Responses()
         self.domain_responses: dict[str, list[str]] = {}
         for d in domains:
@@ -577,8 +576,6 @@ def export_project(
         InvalidInput: ``out`` is not empty (without ``force``) or cannot be written.
         DomainError: a domain or story file is invalid.
     """
-    from dialog.commands import STORIES_DIR, load_stories
-
     out = Path(out)
     _check_target(out, force)
     domains = load_domains(names=list(domain_names) if domain_names else None)
@@ -692,8 +689,8 @@ def export_project(
     if not customs:
         del domain_yml["actions"]
     header = "# Exported by `quickturn export rasa` from QuickTurn's domains and stories. Regenerate, don't edit.\n"
-    _dump(domain_yml, out / "domain.yml", header)
-    _dump({"version": RASA_FORMAT, "nlu": nlu}, out / "data" / "nlu.yml", header)
+    dump_yaml(domain_yml, out / "domain.yml", header)
+    dump_yaml({"version": RASA_FORMAT, "nlu": nlu}, out / "data" / "nlu.yml", header)
     rasa_stories = []
     for s in converted:
         steps: list[dict[str, Any]] = []
@@ -704,8 +701,8 @@ def export_project(
             steps.append(step)
             steps.append({"action": t.action})
         rasa_stories.append({"story": f"{s.name} ({s.file})", "steps": steps})
-    _dump({"version": RASA_FORMAT, "stories": rasa_stories}, out / "data" / "stories.yml", header)
-    _dump(
+    dump_yaml({"version": RASA_FORMAT, "stories": rasa_stories}, out / "data" / "stories.yml", header)
+    dump_yaml(
         {"version": RASA_FORMAT,
          "rules": [{"rule": f"{intent} -> {action}", "steps": [{"intent": intent}, {"action": action}]}
                    for intent, action in rules]},
@@ -730,9 +727,6 @@ def export_project(
 
 def _bare_intent_action(intent: str, book: _ResponseBook, responses: dict[str, list[str]], customs: set[str]) -> str:
     """A rule's action for an intent no story uses: what the dialog manager says to it, with no slots."""
-    from dialog.manager import DialogManager
-    from services.nlu.base import NluResult
-
     with tempfile.TemporaryDirectory() as tmp, DialogManager(Path(tmp) / "d.db", warm_up=False) as dm:
         resp = dm.handle("export", "t1", NluResult(intent, 1.0, ()), "", "")
     raw = _RawTurn(intent, {}, 1.0, "", resp.action, resp.intent, dict(resp.frame),

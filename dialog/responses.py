@@ -27,31 +27,11 @@ from typing import Any
 
 import yaml
 
-from assistant.errors import DomainError
+from core.errors import DomainError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FILE = Path(__file__).with_name("responses.yml")
-
-_FIRST_CLAUSE = re.compile(r"^(.+?[,.!?:;])(?:\s+|$)")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
-def split_phrases(text: str) -> list[str]:
-    """Cut a reply into TTS phrases: the first (short) clause, then whole sentences.
-
-    ``"Sure. What size: small, medium or large?" -> ["Sure.", "What size: small, medium or large?"]``
-    ``"Okay, a large latte." -> ["Okay,", "a large latte."]``
-    """
-    text = " ".join(text.split())
-    if not text:
-        return []
-    m = _FIRST_CLAUSE.match(text)
-    if not m or m.end() >= len(text):
-        return [text]
-    first, rest = m.group(1), text[m.end() :]
-    return [first, *(s for s in _SENTENCE_END.split(rest) if s)]
-
 
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ~20x faster when present
 _CACHE: dict[tuple[Path, int], Any] = {}

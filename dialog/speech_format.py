@@ -21,15 +21,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-_ONES = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
-]  # fmt: skip
-_TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-_ORDINAL_IRREGULAR = {
-    "one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
-    "nine": "ninth", "twelve": "twelfth",
-}  # fmt: skip
+from core.numbers import WORD_NUMBERS, find_number, spoken_number, spoken_ordinal
+
 _MONTHS = [
     "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
@@ -38,39 +31,6 @@ WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 
 # --------------------------------------------------------------------------- speaking
-
-
-def spoken_number(n: int | float) -> str:
-    """Words for a number: ``1234 -> "one thousand two hundred thirty four"``, ``2.5 -> "two point five"``."""
-    if isinstance(n, float) and not n.is_integer():
-        whole, _, frac = f"{n:.2f}".rstrip("0").partition(".")
-        return f"{spoken_number(int(whole))} point {' '.join(_ONES[int(d)] for d in frac)}"
-    n = int(n)
-    if n < 0:
-        return "minus " + spoken_number(-n)
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        tens, ones = divmod(n, 10)
-        return _TENS[tens] + (" " + _ONES[ones] if ones else "")
-    for size, name in ((10**9, "billion"), (10**6, "million"), (1000, "thousand"), (100, "hundred")):
-        if n >= size:
-            head, rest = divmod(n, size)
-            return f"{spoken_number(head)} {name}" + (" " + spoken_number(rest) if rest else "")
-    raise AssertionError("unreachable")
-
-
-def spoken_ordinal(n: int) -> str:
-    """``1 -> "first"``, ``22 -> "twenty second"``, ``30 -> "thirtieth"``."""
-    words = spoken_number(n).split(" ")
-    last = words[-1]
-    if last in _ORDINAL_IRREGULAR:
-        last = _ORDINAL_IRREGULAR[last]
-    elif last.endswith("y"):
-        last = last[:-1] + "ieth"
-    else:
-        last += "th"
-    return " ".join([*words[:-1], last])
 
 
 def spoken_time(hour: int, minute: int) -> str:
@@ -141,46 +101,10 @@ def spoken_list(items: list[str], conj: str = "and") -> str:
 
 # --------------------------------------------------------------------------- parsing
 
-_WORD_NUMBERS: dict[str, int] = {w: i for i, w in enumerate(_ONES)}
-_WORD_NUMBERS.update({w: 10 * i for i, w in enumerate(_TENS) if w})
-_WORD_NUMBERS.update({"a": 1, "an": 1, "single": 1, "couple": 2, "dozen": 12, "oh": 0, "o": 0})
-_ORDINAL_WORDS = {spoken_ordinal(i): i for i in range(1, 32)}
-
-
-def parse_number(text: str | None) -> float | None:
-    """Digits or words to a number: ``"4" -> 4``, ``"twenty one" -> 21``, ``"a couple" -> 2``.
-
-    Returns ``None`` when *text* holds no number.
-    """
-    if not text:
-        return None
-    t = text.strip().lower().replace("-", " ").replace(",", "")
-    t = re.sub(r"\ban? (?=couple|dozen|hundred|thousand)", "", t)
-    m = re.search(r"-?\d+(?:\.\d+)?", t)
-    if m:
-        return float(m.group())
-    total, current, seen = 0, 0, False
-    for word in t.split():
-        if word in _ORDINAL_WORDS:
-            current += _ORDINAL_WORDS[word]
-            seen = True
-        elif word in _WORD_NUMBERS:
-            current += _WORD_NUMBERS[word]
-            seen = seen or word not in {"a", "an", "o"}
-        elif word == "hundred" and seen:
-            current *= 100
-        elif word == "thousand" and seen:
-            total += current * 1000
-            current = 0
-        elif word == "half" and seen:
-            current += 0.5  # type: ignore[assignment]
-    return float(total + current) if seen else None
-
-
 def parse_int(*candidates: str | None) -> int | None:
     """The first candidate that parses as a number, as an int."""
     for c in candidates:
-        n = parse_number(c)
+        n = find_number(c)
         if n is not None:
             return int(n)
     return None
@@ -216,7 +140,7 @@ def _parse_duration_one(text: str) -> float | None:
         r"([\w. ]+?)\s*(seconds?|secs?|minutes?|mins?|hours?|hrs?|days?)\b(\s+and\s+a\s+half)?", low
     ):
         qty_words = m2.group(1).replace("and", " ").strip()
-        qty = parse_number(qty_words.split(" and ")[-1]) if qty_words else None
+        qty = find_number(qty_words.split(" and ")[-1]) if qty_words else None
         if qty is None:
             qty = 1.0 if re.search(r"\b(an?|one)\s*$", qty_words) or not qty_words else None
         if qty is None:
@@ -288,9 +212,9 @@ def _parse_time_one(text: str) -> tuple[int, int] | None:
     if rel:
         minutes = {"half": 30, "quarter": 15}.get(rel.group(1).strip())
         if minutes is None:
-            mins_f = parse_number(rel.group(1).replace("minutes", ""))
+            mins_f = find_number(rel.group(1).replace("minutes", ""))
             minutes = int(mins_f) if mins_f is not None else None
-        hour_f = parse_number(rel.group(3))
+        hour_f = find_number(rel.group(3))
         if minutes is not None and hour_f is not None:
             hour = int(hour_f)
             if rel.group(2) in {"to", "before", "til"}:
@@ -298,19 +222,19 @@ def _parse_time_one(text: str) -> tuple[int, int] | None:
             else:
                 minute = minutes
             return _ampm(hour, marker, t), minute
-    nums = [w for w in words if w in _WORD_NUMBERS and w not in {"a", "an", "o", "couple", "dozen", "single"}]
-    if not nums or nums[0] not in _WORD_NUMBERS:
+    nums = [w for w in words if w in WORD_NUMBERS and w not in {"a", "an", "o", "couple", "dozen", "single"}]
+    if not nums or nums[0] not in WORD_NUMBERS:
         return None
-    hour = _WORD_NUMBERS[nums[0]]
+    hour = WORD_NUMBERS[nums[0]]
     if not 0 < hour <= 12 and nums[0] not in {"zero"}:
         return None
     rest = nums[1:]
     minute = 0
     if rest:
         if rest[0] in {"oh", "zero"} and len(rest) > 1:
-            minute = _WORD_NUMBERS[rest[1]]
+            minute = WORD_NUMBERS[rest[1]]
         else:
-            minute_f = parse_number(" ".join(rest))
+            minute_f = find_number(" ".join(rest))
             minute = int(minute_f) if minute_f is not None else 0
     if minute >= 60:
         return None
@@ -384,8 +308,8 @@ def _parse_range_one(text: str, today: date) -> TimeRange | None:
         day = today + timedelta(days=7 - today.weekday())
     else:
         m = re.search(r"\bin (\w+(?: \w+)?) days?\b", t)
-        if m and parse_number(m.group(1)) is not None:
-            day = today + timedelta(days=int(parse_number(m.group(1)) or 0))
+        if m and find_number(m.group(1)) is not None:
+            day = today + timedelta(days=int(find_number(m.group(1)) or 0))
         for i, name in enumerate(WEEKDAYS):
             if re.search(rf"\b{name.lower()}\b", t):
                 ahead = (i - today.weekday()) % 7

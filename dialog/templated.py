@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.nlu.base import NluHints, NluResult
-from services.tts.phrases import split_phrases
+from core.text import split_phrases
+from core.types import NluHints, NluResult
+from dialog.base import DialogBackend
 
 TEMPLATES: dict[str, str] = {
     "GetWeather": "Okay. Here is the weather{city}.",
@@ -51,7 +52,7 @@ class TemplateReply:
     expected: NluHints | None = None
 
 
-class TemplatedDialog:
+class TemplatedDialog(DialogBackend):
     """Stateless intent → sentence templates with slot values filled in."""
 
     name = "templated"

@@ -3,7 +3,7 @@
 The model packages come from small third-party publishers, so their versions
 are pinned in pyproject.toml and every file we load is checked against the
 digest recorded here. A mismatch (a tampered or re-published package) stops
-loading with :class:`~assistant.errors.ModelFileError` instead of running an
+loading with :class:`~core.errors.ModelFileError` instead of running an
 unknown model.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from assistant.errors import ModelFileError
+from core.errors import ModelFileError
 
 
 @dataclass(frozen=True, slots=True, eq=False)

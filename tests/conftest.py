@@ -17,7 +17,7 @@ QUICKTURN = REPO / ".venv" / "bin" / "quickturn"
 
 
 def _disfluency_model_dir() -> Path:
-    from assistant.settings import REPO_ROOT, load_settings
+    from core.settings import REPO_ROOT, load_settings
     from services.disfluency import model_dir
 
     return model_dir(load_settings(overrides={"models_dir": str(REPO_ROOT / "models")}))
@@ -32,7 +32,7 @@ needs_disfluency_model = pytest.mark.skipif(
 
 @pytest.fixture(scope="session")
 def settings():  # type: ignore[no-untyped-def]
-    from assistant.settings import load_settings
+    from core.settings import load_settings
 
     return load_settings()
 

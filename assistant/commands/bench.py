@@ -17,15 +17,15 @@ import sys
 import time
 from pathlib import Path
 
-from assistant.audio_io import load_audio
-from assistant.commands.chat import setup_logging
 from assistant.commands.setup import utterance_manifest
 from assistant.components import Components
+from assistant.logs import setup_logging
 from assistant.metrics import summarize_latency, wer
 from assistant.pipeline import Conversation
-from assistant.settings import load_settings
 from assistant.speech_samples import speech_samples
 from assistant.turn_result import run_audio
+from core.audio import load_audio
+from core.settings import load_settings
 
 STAGES = ["endpoint", "asr", "disfluency", "nlu", "dialog", "tts_first_audio", "total"]
 
@@ -104,11 +104,11 @@ def bench_main(argv: list[str]) -> int:
         transport = argv[i + 1] if i + 1 < len(argv) else ""
         rest = argv[:i] + argv[i + 2 :]
         if transport == "web":
-            from assistant.web.bench import bench_web_main
+            from assistant.commands.bench_web import bench_web_main
 
             return bench_web_main(rest)
         if transport != "embedded":
-            from assistant.errors import InvalidInput
+            from core.errors import InvalidInput
 
             raise InvalidInput(f"unknown transport {transport!r} (valid: embedded, web)")
         argv = rest
@@ -134,7 +134,7 @@ def bench_main(argv: list[str]) -> int:
     components = Components.load(settings, db_path=None)
     load_s = time.perf_counter() - t0
     if args.concurrency:
-        from assistant.errors import InvalidInput
+        from core.errors import InvalidInput
 
         try:
             levels = [int(x) for x in args.concurrency.split(",") if x.strip()]

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.audio_io import load_audio
 from assistant.commands.bench import bench_items
 from assistant.metrics import percentile, wer
-from assistant.settings import load_settings
+from core.audio import load_audio, write_wav
+from core.settings import load_settings
 from services.asr.decoder import WhisperDecoder
 from services.asr.hints import domain_hint_words
 from services.model_files import WHISPER_TINY_EN, verified_dir
@@ -126,7 +126,6 @@ ONE_WORD_SETS = {
 
 def one_word_items() -> list[tuple[str, str, np.ndarray]]:
     """(set name, word, 16 kHz audio) for one-word answers in every generated voice (cached in DATA_DIR)."""
-    from assistant.audio_io import write_wav
     from assistant.commands.setup import VOICES, synthesize
 
     out_dir = load_settings().data_dir / "utterances" / "one_word"
@@ -136,7 +135,7 @@ def one_word_items() -> list[tuple[str, str, np.ndarray]]:
             for voice in VOICES:
                 path = out_dir / voice.name / f"{word}.wav"
                 if not path.is_file():
-                    from assistant.audio_io import resample, to_pcm16
+                    from core.audio import resample, to_pcm16
 
                     pcm, rate = synthesize(voice, word)
                     audio = to_pcm16(resample(pcm.astype(np.float32) / 32768.0, rate, 16000))

@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from pathlib import Path
 
-from assistant.audio_io import load_audio
 from assistant.components import Components
-from assistant.errors import InvalidAudio, InvalidInput
+from assistant.logs import setup_logging
 from assistant.pipeline import Conversation
-from assistant.settings import Settings, load_settings
 from assistant.turn_result import TurnResult, run_audio, run_text
+from core.audio import load_audio
+from core.errors import InvalidAudio, InvalidInput
+from core.settings import Settings, load_settings
 
 STAGES = ["endpoint", "asr", "disfluency", "nlu", "dialog", "tts_first_audio", "total"]
 
@@ -40,10 +40,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if getattr(args, "dialog", None):
         overrides["dialog"] = {"backend": args.dialog}
     return load_settings(getattr(args, "config", None), overrides)
-
-
-def setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
 def chat_main(argv: list[str]) -> int:

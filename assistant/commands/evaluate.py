@@ -24,11 +24,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import InvalidInput, QuickTurnError
+from assistant.evaluation import worker
 from assistant.evaluation.manifest import Item, read_input, speech_samples_manifest
 from assistant.evaluation.results import ResultWriter, compact, read_results, write_json
 from assistant.evaluation.scoring import OUT_OF_SCOPE, file_scores, summarize
-from assistant.settings import load_settings
+from assistant.evaluation.worker import fast_overrides
+from core.errors import InvalidInput, QuickTurnError
+from core.settings import load_settings
+from domains import intents_of, load_domains
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_SOME_FAILED, EXIT_LIMIT, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
@@ -103,8 +106,6 @@ def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 
 def _domain_filter(items: list[Item], names: str) -> list[Item]:
-    from dialog.domain import intents_of, load_domains
-
     try:
         domains = load_domains(names=[n.strip() for n in names.split(",") if n.strip()])
     except QuickTurnError as exc:
@@ -246,8 +247,6 @@ def eval_main(argv: list[str]) -> int:
 
 
 def _fast_overrides(workers: int) -> dict[str, Any]:
-    from assistant.evaluation.worker import fast_overrides
-
     return fast_overrides(workers)
 
 
@@ -277,8 +276,6 @@ def _progress(total: int, quiet: bool) -> Any:
 def _execute(pending: list[Item], args: argparse.Namespace, overrides: dict[str, Any],
              realtime: bool) -> Iterator[dict[str, object]]:
     """Yield result rows as files finish (malformed entries first, they need no model)."""
-    from assistant.evaluation import worker
-
     for it in pending:
         if it.error:
             yield worker.run_task(it.to_task())
@@ -315,8 +312,6 @@ def _execute(pending: list[Item], args: argparse.Namespace, overrides: dict[str,
 def _init_quiet_worker(config: str | None, overrides: dict[str, Any], realtime: bool, level: int) -> None:
     """Worker initializer: Ctrl-C is the parent's to handle."""
     import signal
-
-    from assistant.evaluation import worker
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     worker.init_worker(config, overrides, realtime, level)

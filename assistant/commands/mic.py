@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from assistant.audio_devices import list_devices, open_pyaudio, pick_device, quiet_stderr
-from assistant.audio_io import resample, to_pcm16
-from assistant.commands.chat import setup_logging
 from assistant.components import Components
-from assistant.events import (
+from assistant.logs import setup_logging
+from assistant.pipeline import Conversation
+from core.audio import resample, to_pcm16
+from core.events import (
     AudioChunk,
     DialogAction,
     Event,
@@ -37,8 +38,7 @@ from assistant.events import (
     TurnCancelled,
     to_json,
 )
-from assistant.pipeline import Conversation
-from assistant.settings import load_settings
+from core.settings import load_settings
 
 CAPTURE_RATE_HZ = 16000
 CAPTURE_FRAMES = 512

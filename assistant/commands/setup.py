@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from assistant.audio_io import resample, to_pcm16, write_wav
-from assistant.settings import load_settings
+from core.audio import resample, to_pcm16, write_wav
+from core.settings import load_settings
+from domains import load_domains
 
 UTTERANCES_FILE = Path(__file__).resolve().parents[1] / "data" / "utterances.yml"
 
@@ -134,8 +135,6 @@ def domain_samples(domain_name: str, out_dir: Path, samples: int = 30, seed: int
 
     from tqdm import tqdm
 
-    from dialog.domain import load_domains
-
     domains = {d.name: d for d in load_domains()}
     if domain_name not in domains:
         raise ValueError(f"unknown domain {domain_name!r} (installed: {', '.join(sorted(domains))})")
@@ -170,7 +169,7 @@ def setup_main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=2026, help="with --domain: sampling seed")
     args = parser.parse_args(argv)
     if args.domain:
-        from assistant.errors import InvalidInput
+        from core.errors import InvalidInput
 
         if args.samples < 1:
             raise InvalidInput("--samples must be at least 1")

@@ -38,7 +38,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.errors import InvalidInput
+from assistant.speech_samples import speech_samples
+from core.errors import InvalidInput
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".raw", ".pcm"}
 PATH_COLUMNS = ("audio_filepath", "file", "path", "audio", "filename", "wav")
@@ -287,8 +288,6 @@ def write_manifest(rows: list[dict[str, object]], path: Path) -> Path:
 def speech_samples_manifest(shared_dir: Path, path: Path) -> Path:
     """Write a manifest of ``<shared>/data/speech-samples`` (real recordings, ASR references only)."""
     import soundfile as sf
-
-    from assistant.speech_samples import speech_samples
 
     pairs = speech_samples(shared_dir)
     if not pairs:

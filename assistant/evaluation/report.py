@@ -16,6 +16,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from assistant.evaluation.scoring import STAGES, confusion
 from assistant.metrics import normalize_text
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -300,7 +301,7 @@ class _AudioBudget:
             if suffix in {".raw", ".pcm"}:
                 import soundfile as sf
 
-                from assistant.audio_io import load_audio
+                from core.audio import load_audio
 
                 buf = io.BytesIO()
                 sf.write(buf, load_audio(p), 16000, format="WAV", subtype="PCM_16")
@@ -396,8 +397,6 @@ def failed_section(failed: list[dict[str, Any]]) -> str:
 
 def render_report(summary: dict[str, Any], rows: list[dict[str, Any]], path: Path, *, embed_audio_mb: float = 20.0) -> Path:
     """Write the report page; returns its path."""
-    from assistant.evaluation.scoring import STAGES, confusion
-
     ok = [r for r in rows if r.get("status") == "ok"]
     latency = summary.get("latency_ms") or {}
     run = summary.get("run") or {}

@@ -20,7 +20,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import QuickTurnError
+from assistant.components import Components
+from assistant.pipeline import Conversation
+from assistant.turn_result import run_audio
+from core.audio import load_audio
+from core.errors import QuickTurnError
+from core.events import NluResultEvent, TokensTagged, TranscriptFinal
+from core.settings import load_settings
+from core.types import OUT_OF_SCOPE
 
 log = logging.getLogger(__name__)
 _STATE: dict[str, Any] = {}
@@ -40,8 +47,6 @@ def fast_overrides(workers: int) -> dict[str, Any]:
 def init_worker(config: str | None, overrides: dict[str, Any], realtime: bool, log_level: int = logging.WARNING) -> None:
     """Load the stages in this process (called once per worker)."""
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
-    from assistant.components import Components
-    from assistant.settings import load_settings
 
     t0 = time.perf_counter()
     # With --workers 1 the stages load in the calling process: a second evaluation
@@ -100,9 +105,6 @@ def _file_understanding(events: Sequence[object]) -> tuple[str | None, dict[str,
     turn's value wins), turns parsed ``out_of_scope`` (a cough, a mumble) are skipped, and a turn
     with another in-scope intent starts over. A single-turn file scores exactly its one parse.
     """
-    from assistant.events import NluResultEvent
-    from services.nlu.base import OUT_OF_SCOPE
-
     parses = [ev.result for ev in events if isinstance(ev, NluResultEvent)]
     intent: str | None = None
     slots: dict[str, str] = {}
@@ -131,11 +133,6 @@ def _normalized_reference(nlu: object, reference: object) -> dict[str, str] | No
 
 def run_task(task: dict[str, object]) -> dict[str, object]:
     """One item → one result row (``status`` ``ok`` or ``failed``)."""
-    from assistant.audio_io import load_audio
-    from assistant.events import TokensTagged, TranscriptFinal
-    from assistant.pipeline import Conversation
-    from assistant.turn_result import run_audio
-
     t0 = time.perf_counter()
     if task.get("error"):
         return _failed(task, str(task["error"]), t0)
@@ -186,7 +183,7 @@ def run_task(task: dict[str, object]) -> dict[str, object]:
         "last_turn_transcript": result.transcript,
         "clean_transcript": result.clean_transcript,
         "removed": result.removed,
-        "removal_overruled": result.removal_overruled,
+        "restored": result.restored,
         "tokens": tokens,
         # the whole file's request (see _file_understanding); last_turn_* is the last turn alone
         "intent": file_intent,

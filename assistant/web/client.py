@@ -22,6 +22,7 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 
 from assistant.web import protocol as proto
+from core.events import Event, from_json
 
 
 @dataclass
@@ -39,6 +40,15 @@ class Received:
     @property
     def turn_id(self) -> str:
         return str(self.message.get("turn_id", ""))
+
+    @property
+    def event(self) -> Event:
+        """The pipeline event this message carries, typed (:func:`core.events.from_json`).
+
+        Raises:
+            InvalidInput: a session message (``session-started``...) rather than an event.
+        """
+        return from_json(self.message, self.pcm)
 
 
 @dataclass

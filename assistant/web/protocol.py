@@ -22,15 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from assistant.errors import InvalidInput, MessageTooLarge
-from assistant.events import AudioChunk, ErrorEvent, Event, TokensTagged, to_json
+from core.errors import MessageTooLarge
+from core.events import AudioChunk, ErrorEvent, Event, TokensTagged, to_json
+from core.messages import ClientMessage, ProtocolError, parse_client_message
 
-PROTOCOL_VERSION = 1
 HEADER_LEN = struct.Struct(">I")
 MAX_HEADER_BYTES = 1024
-
-#: Control messages a client may send (text frames).
-CLIENT_TYPES = frozenset({"session-start", "config", "end-of-turn", "interrupt", "playback-stopped", "describe", "session-end"})
 
 #: Close codes used by the server (RFC 6455 section 7.4.1).
 CLOSE_NORMAL = 1000
@@ -40,12 +37,6 @@ CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL = 1011
 CLOSE_TRY_LATER = 1013
-
-
-class ProtocolError(InvalidInput):
-    """A message that breaks the protocol (wrong order, unknown type, bad field)."""
-
-    code = "protocol"
 
 
 class BadJson(ProtocolError):
@@ -97,13 +88,13 @@ def decode_audio(data: bytes, *, max_bytes: int | None = None) -> AudioFrame:
     return AudioFrame(header=header, pcm=np.frombuffer(body, dtype="<i2").astype(np.int16))
 
 
-def decode_control(text: str, *, max_bytes: int | None = None) -> dict[str, Any]:
-    """Parse a client control message.
+def decode_control(text: str, *, max_bytes: int | None = None) -> ClientMessage:
+    """Parse and validate a client control message (:mod:`core.messages`).
 
     Raises:
         MessageTooLarge: over ``max_bytes`` (UTF-8 bytes).
         BadJson: not a JSON object.
-        ProtocolError: no or unknown ``type``.
+        ProtocolError: no or unknown ``type``, or a field that does not fit its type.
     """
     size = len(text.encode("utf-8", "replace"))
     if max_bytes is not None and size > max_bytes:
@@ -114,10 +105,7 @@ def decode_control(text: str, *, max_bytes: int | None = None) -> dict[str, Any]
         raise BadJson(f"control message is not valid JSON: {exc.msg} at character {exc.pos}") from exc
     if not isinstance(msg, dict):
         raise BadJson("control message must be a JSON object")
-    kind = msg.get("type")
-    if kind not in CLIENT_TYPES:
-        raise ProtocolError(f"unknown message type {kind!r} (expected one of {', '.join(sorted(CLIENT_TYPES))})")
-    return msg
+    return parse_client_message(msg)
 
 
 def event_message(event: Event) -> dict[str, Any]:
@@ -153,7 +141,7 @@ def audio_message(event: AudioChunk) -> bytes:
 
 
 def error_message(code: str, message: str, *, session_id: str = "", turn_id: str = "", fatal: bool = True) -> str:
-    """An ``error`` event built at the transport edge (same shape as :class:`assistant.events.ErrorEvent`)."""
+    """An ``error`` event built at the transport edge (same shape as :class:`core.events.ErrorEvent`)."""
     data = to_json(ErrorEvent(session_id=session_id, turn_id=turn_id, stage="web", code=code, message=message))
     data["fatal"] = fatal
     return json.dumps(data)

@@ -43,8 +43,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from assistant.components import Components
-from assistant.errors import InvalidInput, MessageTooLarge, QuickTurnError
-from assistant.events import (
+from assistant.logs import setup_logging
+from assistant.pipeline import Conversation
+from assistant.web import protocol as proto
+from assistant.web.settings import WebSettings, web_settings
+from core import messages as msgs
+from core.errors import InvalidInput, MessageTooLarge, QuickTurnError
+from core.events import (
     AudioChunk,
     ErrorEvent,
     Event,
@@ -54,9 +59,7 @@ from assistant.events import (
     TranscriptFinal,
     TurnCancelled,
 )
-from assistant.pipeline import Conversation
-from assistant.web import protocol as proto
-from assistant.web.settings import WebSettings, web_settings
+from core.settings import load_settings, merge_settings, read_config_file
 
 log = logging.getLogger(__name__)
 
@@ -301,7 +304,7 @@ class _Session:
         self._rate(len(message))
         return message
 
-    def _control(self, message: str) -> dict[str, Any]:
+    def _control(self, message: str) -> msgs.ClientMessage:
         try:
             return proto.decode_control(message, max_bytes=self.s.max_control_bytes)
         except MessageTooLarge as exc:
@@ -329,12 +332,12 @@ class _Session:
         if isinstance(first, bytes):
             raise Violation("protocol", "binary audio before session-start: send a session-start message first")
         start = self._control(first)
-        if start["type"] != "session-start":
-            raise Violation("protocol", f"the first message must be session-start, not {start['type']!r}")
-        if query_token is None and not self._token_ok(start.get("token")):
+        if not isinstance(start, msgs.SessionStart):
+            raise Violation("protocol", f"the first message must be session-start, not {start.type!r}")
+        if query_token is None and not self._token_ok(start.token):
             raise Violation("unauthorized", "missing or wrong access token (?token= in the URL or 'token' in session-start)")
         self._start(start)
-        await self.ws.send(proto.dumps(self._started_message(start)))
+        await self.ws.send(proto.dumps(self._started_message().to_json()))
         self.pump = asyncio.create_task(self._pump(), name=f"pump-{self.session_id}")
         while True:
             message = await self._recv(self.s.idle_timeout_s)
@@ -348,9 +351,9 @@ class _Session:
                 if done:
                     return
 
-    def _start(self, start: dict[str, Any]) -> None:
-        rate = start.get("sample_rate_hz", PIPELINE_RATE_HZ)
-        if not isinstance(rate, int) or not self.s.min_sample_rate_hz <= rate <= self.s.max_sample_rate_hz:
+    def _start(self, start: msgs.SessionStart) -> None:
+        rate = start.sample_rate_hz
+        if not self.s.min_sample_rate_hz <= rate <= self.s.max_sample_rate_hz:
             raise Violation("invalid-audio", f"sample_rate_hz must be an integer in "
                             f"[{self.s.min_sample_rate_hz}, {self.s.max_sample_rate_hz}], got {rate!r}")
         self.input_rate_hz = rate
@@ -359,33 +362,31 @@ class _Session:
         # Session ids are minted here, never taken from the client: a client
         # cannot name (and so reach) another session's dialog state.
         self.session_id = f"web-{secrets.token_hex(6)}"
-        self.conv = Conversation(self.server.components, self.session_id, barge_in=bool(start.get("barge_in", True)))
+        self.conv = Conversation(self.server.components, self.session_id, barge_in=start.barge_in)
         self.server._pending -= 1
         self.server.sessions[self.session_id] = self
         log.info("session %s started (%s Hz) from %s", self.session_id, rate, self.ws.remote_address)
 
-    def _started_message(self, start: dict[str, Any]) -> dict[str, Any]:
+    def _started_message(self) -> msgs.SessionStarted:
         assert self.conv is not None
-        return {
-            "type": "session-started",
-            "session_id": self.session_id,
-            "protocol": proto.PROTOCOL_VERSION,
-            "input_sample_rate_hz": self.input_rate_hz,
-            "pipeline_sample_rate_hz": PIPELINE_RATE_HZ,
-            "reply_sample_rate_hz": int(self.server.components.tts.sample_rate_hz),
-            "barge_in": self.conv.barge_in,
-            "limits": self._limits(),
-        }
+        return msgs.SessionStarted(
+            session_id=self.session_id,
+            input_sample_rate_hz=self.input_rate_hz,
+            pipeline_sample_rate_hz=PIPELINE_RATE_HZ,
+            reply_sample_rate_hz=int(self.server.components.tts.sample_rate_hz),
+            barge_in=self.conv.barge_in,
+            limits=self._limits(),
+        )
 
-    def _limits(self) -> dict[str, Any]:
+    def _limits(self) -> msgs.Limits:
         s = self.s
-        return {
-            "max_frame_bytes": s.max_frame_bytes,
-            "max_control_bytes": s.max_control_bytes,
-            "rate_messages_per_s": s.rate_messages_per_s,
-            "rate_bytes_per_s": s.rate_bytes_per_s,
-            "idle_timeout_s": s.idle_timeout_s,
-        }
+        return msgs.Limits(
+            max_frame_bytes=s.max_frame_bytes,
+            max_control_bytes=s.max_control_bytes,
+            rate_messages_per_s=s.rate_messages_per_s,
+            rate_bytes_per_s=s.rate_bytes_per_s,
+            idle_timeout_s=s.idle_timeout_s,
+        )
 
     # ---------------------------------------------------------------- input
     async def _audio(self, message: bytes) -> None:
@@ -403,62 +404,56 @@ class _Session:
         if pcm.size:
             await self.conv.feed(np.ascontiguousarray(pcm, dtype=np.int16))
 
-    async def _handle(self, msg: dict[str, Any]) -> bool:
+    async def _handle(self, msg: msgs.ClientMessage) -> bool:
         """Act on one control message; True ends the session."""
         conv = self.conv
         assert conv is not None
-        kind = msg["type"]
-        if kind == "session-start":
+        if isinstance(msg, msgs.SessionStart):
             raise Violation("protocol", "session-start was already received on this connection")
-        if kind == "config":
-            if "barge_in" in msg:
-                conv.barge_in = bool(msg["barge_in"])
-            await self.ws.send(proto.dumps({"type": "config-applied", "session_id": self.session_id, "barge_in": conv.barge_in}))
-        elif kind == "end-of-turn":
+        if isinstance(msg, msgs.Config):
+            if msg.barge_in is not None:
+                conv.barge_in = msg.barge_in
+            applied = msgs.ConfigApplied(session_id=self.session_id, barge_in=conv.barge_in)
+            await self.ws.send(proto.dumps(applied.to_json()))
+        elif isinstance(msg, msgs.EndOfTurn):
             # The user released the talk button: enough silence to close the turn now.
             ms = self.server.components.settings.vad.silence_ms + 200
             await conv.feed(np.zeros(int(PIPELINE_RATE_HZ * ms / 1000), np.int16))
-        elif kind == "interrupt":
-            turn_id = msg.get("turn_id")
-            targets = [turn_id] if isinstance(turn_id, str) and turn_id else sorted(self.replying)
+        elif isinstance(msg, msgs.Interrupt):
+            targets = [msg.turn_id] if msg.turn_id else sorted(self.replying)
             for t in targets:
                 if t in self.known_turns:
                     self.cancelled.append(t)
-                    await conv.cancel_turn(t, reason="interrupt", played_ms=_int(msg.get("played_ms")))
-        elif kind == "playback-stopped":
+                    await conv.cancel_turn(t, reason="interrupt", played_ms=msg.played_ms)
+        elif isinstance(msg, msgs.PlaybackStopped):
             await self._playback_stopped(msg)
-        elif kind == "describe":
-            await self.ws.send(proto.dumps(self._info()))
-        elif kind == "session-end":
+        elif isinstance(msg, msgs.Describe):
+            await self.ws.send(proto.dumps(self._info().to_json()))
+        elif isinstance(msg, msgs.SessionEnd):
             with contextlib.suppress(ConnectionClosed):
                 await self.ws.close(proto.CLOSE_NORMAL, "session ended")
             return True
         return False
 
-    async def _playback_stopped(self, msg: dict[str, Any]) -> None:
+    async def _playback_stopped(self, msg: msgs.PlaybackStopped) -> None:
         """Record how much of a reply the user actually heard (barge-in or stop)."""
-        turn_id = msg.get("turn_id")
-        played = _int(msg.get("played_ms"))
-        if not isinstance(turn_id, str) or turn_id not in self.known_turns or played is None:
+        if msg.turn_id not in self.known_turns:
             raise Violation("protocol", "playback-stopped needs a turn_id of this session and an integer played_ms")
-        self.playback_until.pop(turn_id, None)
-        mark = getattr(self.server.components.dialog, "mark_interrupted", None)
-        if mark is not None:
-            await asyncio.to_thread(mark, self.session_id, turn_id, played)
+        self.playback_until.pop(msg.turn_id, None)
+        await asyncio.to_thread(self.server.components.dialog.mark_interrupted, self.session_id, msg.turn_id,
+                                msg.played_ms)
 
-    def _info(self) -> dict[str, Any]:
+    def _info(self) -> msgs.Info:
         c = self.server.components
-        return {
-            "type": "info",
-            "session_id": self.session_id,
-            "protocol": proto.PROTOCOL_VERSION,
-            "backend": c.settings.backend.uri,
-            "tts": getattr(c.tts, "name", "tts"),
-            "reply_sample_rate_hz": int(c.tts.sample_rate_hz),
-            "pipeline_sample_rate_hz": PIPELINE_RATE_HZ,
-            "client_types": sorted(proto.CLIENT_TYPES),
-            "limits": self._limits(),
-        }
+        return msgs.Info(
+            session_id=self.session_id,
+            backend=c.settings.backend.uri,
+            tts=c.tts.name,
+            reply_sample_rate_hz=int(c.tts.sample_rate_hz),
+            pipeline_sample_rate_hz=PIPELINE_RATE_HZ,
+            client_types=sorted(msgs.CLIENT_TYPES),
+            limits=self._limits(),
+        )
 
     # --------------------------------------------------------------- output
     async def _pump(self) -> None:
@@ -531,14 +526,6 @@ class _Session:
         self.registered = False
 
 
-def _int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)) and value >= 0:
-        return int(value)
-    return None
-
-
 # ---------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="quickturn serve web", description="Serve the websocket voice client and its page.")
@@ -560,9 +547,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def serve_web_main(argv: list[str]) -> int:
     """Entry point of ``quickturn serve web``; runs until Ctrl-C / SIGTERM."""
-    from assistant.commands.chat import setup_logging
-    from assistant.settings import load_settings
-
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     overrides: dict[str, Any] = {}
@@ -578,7 +562,7 @@ def serve_web_main(argv: list[str]) -> int:
         web = web.model_copy(update={"allowed_origins": [*web.allowed_origins, *args.allow_origin]})
     tls_context(web)  # fail on a bad certificate before spending seconds on the models
     config_file, file_values = _pipeline_config(args.config)
-    settings = load_settings(config_file, _merge(file_values, overrides) or None)
+    settings = load_settings(config_file, merge_settings(file_values, overrides) or None)
     print("loading models…", flush=True)
     db_path: Path = args.db or settings.data_dir / "dialog.sqlite"
     db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -593,21 +577,12 @@ def _pipeline_config(path: str | None) -> tuple[str | None, dict[str, Any]]:
     Returns the file to give ``load_settings`` (unchanged when it has no ``web`` key) or
     ``None`` plus the file's other sections as overrides.
     """
-    from assistant.settings import _read_file
-
     if not path or not Path(path).is_file():
         return path, {}
-    values = _read_file(Path(path))
+    values = read_config_file(Path(path))
     if "web" not in values:
         return path, {}
     return None, {k: v for k, v in values.items() if k != "web"}
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 async def _serve_forever(components: Components, web: WebSettings) -> None:

@@ -1,6 +1,6 @@
 """Typed settings of the web transport; every limit is on by default.
 
-Meant to become the ``web`` section of :class:`assistant.settings.Settings`
+Meant to become the ``web`` section of :class:`core.settings.Settings`
 (``QUICKTURN_WEB__MAX_SESSIONS=4`` etc.); until then :func:`web_settings`
 reads the ``web:`` mapping of the config file and ``QUICKTURN_WEB__*``
 variables itself.

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
+from core.numbers import spoken_number
 from dialog.skills.base import Reply, Skill, SkillContext, display_name, skill
-from dialog.speech_format import parse_int, spoken_number
+from dialog.speech_format import parse_int
 from dialog.state import Frame
 
 

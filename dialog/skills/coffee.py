@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.numbers import spoken_number
 from dialog.skills.base import Reply, Skill, SkillConfig, SkillContext, skill
-from dialog.speech_format import parse_int, spoken_list, spoken_number
+from dialog.speech_format import parse_int, spoken_list
 from dialog.state import Frame
 
 _SHOT_WORDS = {"single": 1, "double": 2, "triple": 3, "quad": 4}

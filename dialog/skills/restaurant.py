@@ -12,8 +12,9 @@ import re
 from datetime import date, datetime, time
 from typing import Any
 
+from core.numbers import spoken_number
 from dialog.skills.base import Reply, Skill, SkillConfig, SkillContext, find_phrase, skill
-from dialog.speech_format import TimeRange, find_time_range, parse_int, parse_time_range, spoken_number
+from dialog.speech_format import TimeRange, find_time_range, parse_int, parse_time_range
 from dialog.state import Frame
 
 _PARTY_WORDS = {"me": 1, "myself": 1, "just me": 1, "me and my wife": 2, "me and my husband": 2,

@@ -10,6 +10,7 @@ import re
 from datetime import date
 from typing import Any
 
+from core.numbers import spoken_number
 from dialog.skills.base import Reply, Skill, SkillConfig, SkillContext, display_name, find_phrase, skill
 from dialog.speech_format import (
     TimeRange,
@@ -17,7 +18,6 @@ from dialog.speech_format import (
     parse_time,
     parse_time_range,
     spoken_list,
-    spoken_number,
     spoken_time,
 )
 from dialog.state import Frame

@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from core.numbers import parse_number, spoken_number
 from dialog.skills.base import Reply, Skill, SkillConfig, SkillContext, find_phrase, skill
-from dialog.speech_format import parse_int, spoken_list, spoken_number
+from dialog.speech_format import parse_int, spoken_list
 from dialog.state import Frame, Slot
-from services.nlu.normalize import parse_number
 
 
 def _norm(s: str | None) -> str:

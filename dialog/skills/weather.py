@@ -3,7 +3,7 @@
 The offline provider (the default) reads ``dialog/data/forecast.json``, whose days
 are relative (``days[0]`` is today), so it never goes stale. The Open-Meteo
 provider geocodes the place and fetches a daily forecast over HTTPS with a short
-timeout; any failure raises :class:`~assistant.errors.BackendUnavailable`, which
+timeout; any failure raises :class:`~core.errors.BackendUnavailable`, which
 the skill turns into a spoken apology.
 """
 
@@ -18,9 +18,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
-from assistant.errors import BackendUnavailable
+from core.errors import BackendUnavailable
+from core.numbers import spoken_number
 from dialog.skills.base import Reply, Skill, SkillConfig, SkillContext, display_name, find_phrase, skill
-from dialog.speech_format import find_time_range, parse_time_range, spoken_number
+from dialog.speech_format import find_time_range, parse_time_range
 from dialog.state import Frame
 
 log = logging.getLogger(__name__)

@@ -4,17 +4,21 @@ The orchestrator pushes audio as it arrives and asks for hypotheses when it
 wants them (every ~300 ms of new speech, at a pause, at the endpoint). Keeping
 the *when* in the orchestrator lets every backend (embedded, Triton sequence,
 Riva streaming) share one scheduling policy.
+
+Backends subclass :class:`AsrBackend` / :class:`AsrStream`; optional capabilities
+have their defaults here.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from services.asr.decoder import Hypothesis
+from core.types import Hypothesis
 
 
+@runtime_checkable
 class AsrStream(Protocol):
     """Recognition of one turn."""
 
@@ -31,8 +35,12 @@ class AsrStream(Protocol):
         ...
 
     async def speculate(self) -> Hypothesis:
-        """Optional: a final-quality decode at a pause, reused by :meth:`final` if no audio follows."""
-        ...
+        """A final-quality decode at a pause, reused by :meth:`final` if no audio follows.
+
+        Default: :meth:`hypothesis` (a backend without a final-quality speculative decode
+        gives its partial; :meth:`final` then decodes again).
+        """
+        return await self.hypothesis()
 
     async def final(self) -> Hypothesis:
         """The final transcript; reuses a speculative decode of the same audio."""
@@ -41,6 +49,7 @@ class AsrStream(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
 class AsrBackend(Protocol):
     """A recognizer that opens streams."""
 

@@ -3,7 +3,7 @@
 Whisper is trained on 30 s windows. Decoding a window cut to the utterance is
 ~6x cheaper here but makes the decoder loop (repeat its transcript until the
 length limit). Three guards keep the cheap window safe; each was measured on
-real recordings (`quickturn bench --asr-sweep`, see README):
+real recordings (`quickturn bench asr`, docs/experiments/asr.md):
 
 1. *Minimum window*: audio is zero-padded to ``min_window_s`` so the decoder
    sees trailing silence and emits end-of-text.
@@ -31,7 +31,8 @@ import numpy as np
 import tokenizers
 from faster_whisper.feature_extractor import FeatureExtractor
 
-from services.asr.numbers import spell_numbers
+from core.text import normalize_transcript
+from core.types import Hypothesis
 
 SAMPLE_RATE_HZ = 16000
 _PUNCT = re.compile(r"[^\w\s']")
@@ -44,29 +45,6 @@ MAX_WORDS_PER_S = 4.5
 def _faster_than_speech(n_words: int, speech_s: float, max_words_per_s: float) -> bool:
     """True when ``n_words`` over ``speech_s`` seconds of audio is above ``max_words_per_s``."""
     return n_words / max(speech_s, 0.5) > max_words_per_s
-
-
-_ABBREV = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint", "ok": "okay", "oz": "ounce"}
-
-
-def normalize_transcript(text: str) -> str:
-    """ASR output as the next stages expect it: lower case, digits spelled out, no punctuation."""
-    text = spell_numbers(text.lower()).replace("-", " ")
-    text = _PUNCT.sub(" ", text)
-    return " ".join(_ABBREV.get(w, w) for w in text.split())
-
-
-@dataclass(frozen=True, slots=True)
-class Hypothesis:
-    """A decoded window: normalized text, raw text and mean token log-probability."""
-
-    text: str
-    raw_text: str
-    avg_logprob: float
-    loop_cut: bool = False
-    fallback: bool = False
-    fallback_window_s: float = 0.0
-    """Window of the re-decode that produced this result (0: the short window's own result)."""
 
 
 def looks_looped(words: list[str], speech_s: float | None = None, max_words_per_s: float = MAX_WORDS_PER_S) -> bool:

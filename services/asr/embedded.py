@@ -7,11 +7,13 @@ import functools
 
 import numpy as np
 
-from services.asr.decoder import Hypothesis, WhisperDecoder
+from core.types import Hypothesis
+from services.asr.base import AsrBackend, AsrStream
+from services.asr.decoder import WhisperDecoder
 from services.model_files import WHISPER_TINY_EN, verified_dir
 
 
-class EmbeddedAsrStream:
+class EmbeddedAsrStream(AsrStream):
     """Buffers one turn's audio; decodes are memoized by buffer length."""
 
     def __init__(self, decoder: WhisperDecoder, hint_words: list[str] | None) -> None:
@@ -57,7 +59,7 @@ class EmbeddedAsrStream:
         return self._samples / 16000
 
 
-class EmbeddedAsr:
+class EmbeddedAsr(AsrBackend):
     """Whisper tiny.en (or base) from the packaged CTranslate2 model."""
 
     name = "embedded"

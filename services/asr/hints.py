@@ -22,6 +22,8 @@ import logging
 from functools import cache
 from pathlib import Path
 
+from domains import load_domains
+
 log = logging.getLogger(__name__)
 
 HINT_SLOTS = ("coffeeDrink", "device", "room", "city")
@@ -34,7 +36,7 @@ def domain_hint_words(max_words: int = 40) -> tuple[str, ...]:
     """A short de-duplicated vocabulary from the installed domains (empty if they cannot load)."""
     words: list[str] = list(BASE_WORDS)
     try:
-        from dialog.domain import load_domains
+        from domains import load_domains
 
         for domain in load_domains():
             for name in HINT_SLOTS:
@@ -73,8 +75,6 @@ def vocabulary_hint_words(domain_names: tuple[str, ...], max_words: int = 60) ->
         ValueError: a name that is not an installed domain (a typo would silently
             mean no hints).
     """
-    from dialog.domain import load_domains
-
     domains = {d.name: d for d in load_domains()}
     unknown = [n for n in domain_names if n not in domains]
     if unknown:

@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from assistant.errors import BackendUnavailable, InvalidInput
-from services.asr.decoder import Hypothesis, normalize_transcript
+from core.errors import BackendUnavailable, InvalidInput
+from core.text import normalize_transcript
+from core.types import Hypothesis
+from services.asr.base import AsrBackend, AsrStream
 
 _END = object()
 
@@ -41,7 +43,7 @@ def riva_error(address: str, exc: BaseException) -> Exception:
     return BackendUnavailable(f"Riva at {address}: {exc}")
 
 
-class RivaAsrStream:
+class RivaAsrStream(AsrStream):
     """One turn as one StreamingRecognize call."""
 
     def __init__(self, service: Any, address: str, hint_words: list[str] | None, timeout_s: float,
@@ -143,7 +145,7 @@ class RivaAsrStream:
             self._audio.put(_END)
 
 
-class RivaAsr:
+class RivaAsr(AsrBackend):
     """The AsrBackend protocol on a Riva ASR service."""
 
     name = "riva"

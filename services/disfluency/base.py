@@ -7,38 +7,21 @@ punctuation) as kept or removed, with the kind of disfluency. Two ways in:
 * ``stream()``: a :class:`StreamingTagger` fed growing word prefixes (partial
   transcripts) that commits a word's label only once it is trusted, so the
   cleaned text shown while the user speaks does not flicker.
+
+Backends subclass :class:`Tagger` / :class:`StreamingTagger`; the ``a*`` methods,
+for callers on an event loop, have defaults here (inline: the embedded taggers
+answer in about a millisecond) that a remote backend overrides.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol, runtime_checkable
 
-DisfluencyKind = Literal["filler", "repetition", "repair", "restart", "interregnum"]
-
-#: Triton wire format: the KIND string of a ``pending`` word (the label tensors have
-#: no pending flag).
-PENDING_KIND = "pending"
+from core.types import TaggedToken
 
 
-@dataclass(frozen=True, slots=True)
-class TaggedToken:
-    """One word with its keep/remove decision."""
-
-    word: str
-    remove: bool
-    kind: DisfluencyKind | None = None
-    #: Streaming only: the word's label is not committed yet (a later word's
-    #: already is); ``remove`` means nothing until it is.
-    pending: bool = False
-
-
-def clean_text(tokens: Sequence[TaggedToken]) -> str:
-    """The transcript with removed words (and words whose label is still pending) dropped."""
-    return " ".join(t.word for t in tokens if not t.remove and not t.pending)
-
-
+@runtime_checkable
 class StreamingTagger(Protocol):
     """Incremental tagging of one utterance."""
 
@@ -57,7 +40,16 @@ class StreamingTagger(Protocol):
         """The utterance is final: label every word."""
         ...
 
+    async def aupdate(self, words: Sequence[str]) -> list[TaggedToken]:
+        """:meth:`update` without blocking the event loop (default: inline)."""
+        return self.update(words)
 
+    async def afinish(self, words: Sequence[str]) -> list[TaggedToken]:
+        """:meth:`finish` without blocking the event loop (default: inline)."""
+        return self.finish(words)
+
+
+@runtime_checkable
 class Tagger(Protocol):
     """A disfluency tagger backend."""
 
@@ -70,3 +62,7 @@ class Tagger(Protocol):
     def stream(self) -> StreamingTagger:
         """A fresh streaming session for one utterance."""
         ...
+
+    async def atag(self, words: Sequence[str]) -> list[TaggedToken]:
+        """:meth:`tag` without blocking the event loop (default: inline)."""
+        return self.tag(words)

@@ -31,11 +31,12 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 import numpy as np
 
-from assistant.errors import ModelFileError
-from services.disfluency.base import DisfluencyKind, StreamingTagger, TaggedToken
+from core.errors import ModelFileError
+from core.text import normalize_text
+from core.types import DisfluencyKind, TaggedToken
+from services.disfluency.base import StreamingTagger, Tagger
 from services.disfluency.rules import repetition_indices
 from services.disfluency.streaming import keep_consistent
-from services.disfluency.text import normalize
 from services.model_files import read_manifest, sha256_file
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class WordScores:
     wait_prob: np.ndarray  # (words,) probability the label is not yet trustworthy
 
 
-class BertTagger:
+class BertTagger(Tagger):
     """ONNX MiniLM token classifier with a wait head; see the module docstring.
 
     Args:
@@ -170,7 +171,7 @@ class BertTagger:
 
     def _pieces(self, words: Sequence[str]) -> list[list[int]]:
         """Sub-word ids per word (normalised like ASR output; at least one piece)."""
-        model_words = [normalize(w) or "," for w in words]
+        model_words = [normalize_text(w) or "," for w in words]
         enc = self._tokenizer.encode(model_words, is_pretokenized=True, add_special_tokens=False)
         pieces: list[list[int]] = [[] for _ in words]
         for tok_id, wid in zip(enc.ids, enc.word_ids, strict=True):
@@ -222,7 +223,7 @@ class BertTagger:
             start = end
         # Backstop: exact word/bigram repetitions the model kept ("the the",
         # "can i can i") are removed; the 3-layer student misses many of them.
-        normalised = [normalize(w) for w in words]
+        normalised = [normalize_text(w) for w in words]
         for k in repetition_indices(normalised, [int(i) != 0 for i in label_ids]):
             label_ids[k] = self._repetition_id
         return WordScores(label_ids, keep_prob, wait_prob)
@@ -279,7 +280,7 @@ class ScoringTagger(Protocol):
     def tag(self, words: Sequence[str]) -> list[TaggedToken]: ...
 
 
-class WaitSession:
+class WaitSession(StreamingTagger):
     """Streaming with the wait head: commit each word once its label is trusted.
 
     On every ``update`` the whole prefix is tagged again. Each uncommitted word

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.disfluency.base import DisfluencyKind, StreamingTagger, TaggedToken
+from core.text import normalize_text
+from core.types import DisfluencyKind, TaggedToken
+from services.disfluency.base import StreamingTagger, Tagger
 from services.disfluency.streaming import LookaheadSession
-from services.disfluency.text import normalize
 
 FILLERS = frozenset({"uh", "um", "uhm", "umm", "uhh", "er", "erm", "ah", "hmm", "hm", "mm", "mmm", "eh"})
 
@@ -95,14 +96,14 @@ def repetition_indices(words: Sequence[str], skip: Sequence[bool]) -> list[int]:
     return out
 
 
-class RuleTagger:
+class RuleTagger(Tagger):
     """Filler list, editing phrases and repetitions; see the module docstring."""
 
     name = "rules"
 
     def tag(self, words: Sequence[str]) -> list[TaggedToken]:
         given = list(words)
-        words = [normalize(w) for w in given]
+        words = [normalize_text(w) for w in given]
         n = len(words)
         kinds: list[DisfluencyKind | None] = [None] * n
 

@@ -15,9 +15,10 @@ from typing import Any, cast
 
 import numpy as np
 
-from services.disfluency.base import PENDING_KIND, DisfluencyKind, TaggedToken
-from services.remote import TritonConnection, new_sequence_id
-from services.serving import tensors as T
+from core.types import PENDING_KIND, DisfluencyKind, TaggedToken
+from services import triton_tensors as T
+from services.disfluency.base import StreamingTagger, Tagger
+from services.triton_transport import TritonConnection, new_sequence_id
 
 _OUTPUTS = [T.TAGGED_WORDS, T.REMOVE, T.KIND]
 
@@ -47,7 +48,7 @@ def _tokens(result: Any) -> list[TaggedToken]:
     return out
 
 
-class TritonStreamingTagger:
+class TritonStreamingTagger(StreamingTagger):
     """One utterance's streaming session on the server."""
 
     def __init__(self, conn: TritonConnection, model: str) -> None:
@@ -57,24 +58,32 @@ class TritonStreamingTagger:
         self._state = {"started": False, "ended": False}
         self._finalizer = weakref.finalize(self, _end_sequence, conn, model, self._seq, self._state)
 
-    def _call(self, words: Sequence[str], finish: bool) -> list[TaggedToken]:
+    def _request(self, words: Sequence[str], finish: bool) -> dict[str, Any] | None:
+        """The next request of the sequence (None: nothing to ask)."""
         if self._state["ended"]:
             raise RuntimeError("the streaming tagger is finished")
         if not words and not finish:
-            return []
+            return None
         start = not self._state["started"]
         self._state["started"] = True
         if finish:
             self._state["ended"] = True
-        result = self._conn.infer(self._model, _inputs(words, finish), _OUTPUTS, sequence_id=self._seq,
-                                  sequence_start=start, sequence_end=finish)
-        return _tokens(result)
+        return {"inputs": _inputs(words, finish), "outputs": _OUTPUTS, "sequence_id": self._seq,
+                "sequence_start": start, "sequence_end": finish}
 
     def update(self, words: Sequence[str]) -> list[TaggedToken]:
-        return self._call(words, False)
+        request = self._request(words, False)
+        return _tokens(self._conn.infer(self._model, **request)) if request else []
 
     def finish(self, words: Sequence[str]) -> list[TaggedToken]:
-        return self._call(words, True)
+        return _tokens(self._conn.infer(self._model, **self._request(words, True)))  # type: ignore[arg-type]
+
+    async def aupdate(self, words: Sequence[str]) -> list[TaggedToken]:
+        request = self._request(words, False)
+        return _tokens(await self._conn.ainfer(self._model, **request)) if request else []
+
+    async def afinish(self, words: Sequence[str]) -> list[TaggedToken]:
+        return _tokens(await self._conn.ainfer(self._model, **self._request(words, True)))  # type: ignore[arg-type]
 
 
 def _end_sequence(conn: TritonConnection, model: str, seq: int, state: dict[str, bool]) -> None:
@@ -97,7 +106,12 @@ def _end_sequence(conn: TritonConnection, model: str, seq: int, state: dict[str,
         pass
 
 
-class TritonTagger:
+def _one_shot() -> dict[str, Any]:
+    """A whole utterance is a sequence of one request."""
+    return {"sequence_id": new_sequence_id(), "sequence_start": True, "sequence_end": True}
+
+
+class TritonTagger(Tagger):
     """The Tagger protocol on models/disfluency."""
 
     name = "triton"
@@ -109,9 +123,12 @@ class TritonTagger:
     def tag(self, words: Sequence[str]) -> list[TaggedToken]:
         if not words:
             return []
-        result = self.conn.infer(self.model, _inputs(words, True), _OUTPUTS, sequence_id=new_sequence_id(),
-                                 sequence_start=True, sequence_end=True)
-        return _tokens(result)
+        return _tokens(self.conn.infer(self.model, _inputs(words, True), _OUTPUTS, **_one_shot()))
+
+    async def atag(self, words: Sequence[str]) -> list[TaggedToken]:
+        if not words:
+            return []
+        return _tokens(await self.conn.ainfer(self.model, _inputs(words, True), _OUTPUTS, **_one_shot()))
 
     def stream(self) -> TritonStreamingTagger:
         return TritonStreamingTagger(self.conn, self.model)

@@ -4,7 +4,7 @@
 
 ``bert``
     the shipped JointBERT model (INT8 ONNX under ``<models_dir>/nlu/1``);
-    missing or corrupt files raise :class:`~assistant.errors.ModelFileError`.
+    missing or corrupt files raise :class:`~core.errors.ModelFileError`.
 ``keywords``
     :class:`~services.nlu.keywords.KeywordNlu`, the regex baseline.
 ``auto``
@@ -20,12 +20,14 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from services.nlu.base import OUT_OF_SCOPE, NluBackend, NluHints, NluResult, SlotValue
+from core.settings import load_settings
+from domains import load_domains
+from services.nlu.base import NluBackend
 
 if TYPE_CHECKING:
-    from assistant.settings import Settings
+    from core.settings import Settings
 
-__all__ = ["OUT_OF_SCOPE", "NluBackend", "NluHints", "NluResult", "SlotValue", "load_nlu", "model_dir"]
+__all__ = ["NluBackend", "load_named", "load_nlu", "model_dir"]
 
 log = logging.getLogger(__name__)
 _CACHE: dict[tuple[str, str], NluBackend] = {}
@@ -40,28 +42,41 @@ def model_dir(settings: Settings) -> Path:
 def load_nlu(settings: Settings) -> NluBackend:
     """The NLU backend named by ``settings.nlu`` (cached per process).
 
+    The backend is given the built-in domains (their slot lists and values); a broken domain
+    file stops the load with its ``file:line``.
+
     Raises:
         ModelFileError: ``nlu="bert"`` and the model files are missing or fail their sha256 check
             (``auto`` also raises on a *corrupt* model; it falls back only when the folder is absent).
+        DomainError: a domain file is invalid.
     """
     folder = model_dir(settings)
     key = (settings.nlu, str(folder))
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key]
+        domains = load_domains()
         backend: NluBackend
         if settings.nlu == "keywords":
             from services.nlu.keywords import KeywordNlu
 
-            backend = KeywordNlu()
+            backend = KeywordNlu(domains)
         elif settings.nlu == "bert" or (folder / "model.onnx").is_file():
             from services.nlu.bert import JointBertNlu
 
-            backend = JointBertNlu(folder)
+            backend = JointBertNlu(folder, domains)
         else:
             from services.nlu.keywords import KeywordNlu
 
             log.warning("NLU model not found in %s; using the keyword baseline (run `quickturn train nlu`)", folder)
-            backend = KeywordNlu()
+            backend = KeywordNlu(domains)
         _CACHE[key] = backend
         return backend
+
+
+def load_named(name: str) -> NluBackend:
+    """The backend ``name`` (``auto``, ``bert`` or ``keywords``), everything else as configured.
+
+    What ``parse``, ``bench nlu`` and ``eval nlu --backend NAME`` load.
+    """
+    return load_nlu(load_settings(overrides={"nlu": name}))

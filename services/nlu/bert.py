@@ -16,11 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from assistant.errors import DomainError, ModelFileError
+from core.errors import ModelFileError
+from core.text import words as split_words
+from core.types import OUT_OF_SCOPE, NluHints, NluResult, SlotValue
+from domains import Domain
+from domains.normalize import normalize_slot
 from services.model_files import sha256_file
-from services.nlu.base import OUT_OF_SCOPE, NluHints, NluResult, SlotValue
-from services.nlu.normalize import normalize_slot
-from services.nlu.text import words as split_words
+from services.nlu.base import NluBackend
 
 MANIFEST = "manifest.sha256"
 REQUIRED = ("model.onnx", "tokenizer.json", "labels.json")
@@ -60,7 +62,7 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-class JointBertNlu:
+class JointBertNlu(NluBackend):
     """Intent + BIO slots from one ONNX forward pass.
 
     An utterance is rejected as ``out_of_scope`` when the model says so or when
@@ -73,6 +75,9 @@ class JointBertNlu:
 
     Args:
         model_dir: folder with model.onnx, tokenizer.json, labels.json, manifest.sha256.
+        domains: the domains the model serves: their slot lists filter each intent's slots, and
+            their slot values keep a one-word answer in the active frame. The caller loads them
+            (:func:`services.nlu.load_nlu`), so a broken domain file is reported where it is read.
         threads: onnxruntime intra-op threads (1 = the latency budget's assumption).
         threshold: minimum intent probability; below it the result is out_of_scope.
     """
@@ -80,7 +85,8 @@ class JointBertNlu:
     name = "bert"
 
     def __init__(
-        self, model_dir: str | Path, threads: int = 1, threshold: float = 0.5, hint_bonus: float = 1.0,
+        self, model_dir: str | Path, domains: Sequence[Domain], threads: int = 1, threshold: float = 0.5,
+        hint_bonus: float = 1.0,
         transition_weight: float | None = None, joint_decoding: bool | None = None,
     ) -> None:
         import onnxruntime as ort
@@ -97,7 +103,7 @@ class JointBertNlu:
         except (ValueError, KeyError) as exc:
             raise ModelFileError(f"{self.model_dir / 'labels.json'}: unreadable ({exc})") from exc
         self.meta = meta
-        # Constrained Viterbi decoding of the BIO tags (see services.nlu.train.label_statistics).
+        # Constrained Viterbi decoding of the BIO tags (see training.nlu.train.label_statistics).
         self._start = np.asarray(meta["start_logprob"], dtype=np.float64) if "start_logprob" in meta else None
         self._trans = np.asarray(meta["transition_logprob"], dtype=np.float64) if "transition_logprob" in meta else None
         if transition_weight is None:
@@ -128,16 +134,11 @@ class JointBertNlu:
         self.tokenizer.enable_truncation(self.max_seq_len)
         self._allowed: dict[str, set[str]] = {}
         self._slot_defs: dict[str, Any] = {}
-        try:
-            from dialog.domain import load_domains
-
-            for d in load_domains():
-                for intent in d.intents:
-                    self._allowed[intent] = set(d.slots)
-                for s in d.slots.values():
-                    self._slot_defs.setdefault(s.name, s)
-        except DomainError:
-            pass  # no filtering if the domain files are broken; the loader reports them elsewhere
+        for d in domains:
+            for intent in d.intents:
+                self._allowed[intent] = set(d.slots)
+            for s in d.slots.values():
+                self._slot_defs.setdefault(s.name, s)
 
     # ------------------------------------------------------------------ inference
 

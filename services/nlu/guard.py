@@ -24,12 +24,12 @@ removed a word that is not a filler, and a third when a removed run has carrier 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
-from services.disfluency.base import TaggedToken, clean_text
+from core.types import OUT_OF_SCOPE, NluHints, NluResult, TaggedToken, clean_text
 from services.disfluency.rules import FILLERS, INTERREGNA
-from services.nlu.base import OUT_OF_SCOPE, NluBackend, NluHints, NluResult
+from services.nlu.base import NluBackend
 
 #: Removed words that mark an explicit self-correction: the interregna of
 #: ``services.disfluency.rules`` ("no", "sorry", "i mean", "make that", ...) and a few more.
@@ -121,15 +121,20 @@ def cut_slot_runs(tokens: Sequence[TaggedToken], cleaned: NluResult, heard: NluR
     return cut or None
 
 
-def parse_tagged(nlu: NluBackend, tokens: Sequence[TaggedToken], hints: NluHints | None = None,
-                 *, guard: bool = True) -> GuardedParse:
-    """Parse the cleaned transcript; with ``guard``, overrule removals that cut slots (see module doc)."""
-    tokens = tuple(tokens)
-    cleaned = nlu.parse(clean_text(tokens), hints)
+ParseRequest = tuple[str, NluHints | None]
+"""A text for the NLU to parse, with the hints to parse it with."""
+
+
+def _guarded(tokens: tuple[TaggedToken, ...], hints: NluHints | None,
+             guard: bool) -> Generator[ParseRequest, NluResult, GuardedParse]:
+    """The guard's decision as a Sans-I/O generator: it yields each text it needs parsed and is
+    sent the parse, so the same logic serves a blocking caller (:func:`parse_tagged`) and one on an
+    event loop (:func:`aparse_tagged`)."""
+    cleaned = yield clean_text(tokens), hints
     kept = _as_heard(tokens)
     if not guard or kept == tokens:  # nothing removed, or fillers only
         return GuardedParse(cleaned, tokens)
-    heard = nlu.parse(clean_text(kept), hints)
+    heard = yield clean_text(kept), hints
     cut = cut_slot_runs(tokens, cleaned, heard)
     if cut is None:
         return GuardedParse(cleaned, tokens)
@@ -142,6 +147,30 @@ def parse_tagged(nlu: NluBackend, tokens: Sequence[TaggedToken], hints: NluHints
         if all(i in in_slot for i in content):
             continue
         fragment = " ".join(tokens[i].word for i in content)
-        if nlu.parse(fragment).intent not in (heard.intent, OUT_OF_SCOPE):
+        if (yield fragment, None).intent not in (heard.intent, OUT_OF_SCOPE):
             return GuardedParse(cleaned, tokens)
     return GuardedParse(heard, kept, restored=True)
+
+
+def parse_tagged(nlu: NluBackend, tokens: Sequence[TaggedToken], hints: NluHints | None = None,
+                 *, guard: bool = True) -> GuardedParse:
+    """Parse the cleaned transcript; with ``guard``, overrule removals that cut slots (see module doc)."""
+    steps = _guarded(tuple(tokens), hints, guard)
+    request = next(steps)
+    while True:
+        try:
+            request = steps.send(nlu.parse(*request))
+        except StopIteration as done:
+            return done.value
+
+
+async def aparse_tagged(nlu: NluBackend, tokens: Sequence[TaggedToken], hints: NluHints | None = None,
+                        *, guard: bool = True) -> GuardedParse:
+    """:func:`parse_tagged` through the backend's ``aparse``: never blocks the event loop."""
+    steps = _guarded(tuple(tokens), hints, guard)
+    request = next(steps)
+    while True:
+        try:
+            request = steps.send(await nlu.aparse(*request))
+        except StopIteration as done:
+            return done.value

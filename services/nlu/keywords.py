@@ -11,11 +11,14 @@ microseconds, but it knows only the phrasings written here; anything else is
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from assistant.errors import DomainError
-from services.nlu.base import OUT_OF_SCOPE, NluHints, NluResult, SlotValue
-from services.nlu.normalize import normalize_duration, normalize_slot, normalize_time, parse_number
-from services.nlu.text import clean_text
+from core.numbers import parse_number
+from core.text import normalize_text
+from core.types import OUT_OF_SCOPE, NluHints, NluResult, SlotValue
+from domains import Domain
+from domains.normalize import normalize_duration, normalize_slot, normalize_time
+from services.nlu.base import NluBackend
 
 # (intent, pattern) — the order matters: specific before general.
 _RULES: list[tuple[str, str]] = [
@@ -59,31 +62,23 @@ _NUMBERISH = re.compile(r"^(\d+|a|an|and|half|couple|of|few|one|two|three|four|f
 _STOP_TIME = {"please", "tomorrow", "today", "tonight", "thanks"}
 
 
-class KeywordNlu:
+class KeywordNlu(NluBackend):
     """Regex intents + value-list slots; the fallback backend.
 
     Args:
-        domains: domains whose slot value lists and patterns are searched;
-            ``None`` loads the built-in ones (and works without them if they are broken).
+        domains: domains whose slot value lists and patterns are searched (the caller loads them).
     """
 
     name = "keywords"
 
-    def __init__(self, domains: list | None = None) -> None:
-        if domains is None:
-            try:
-                from dialog.domain import load_domains
-
-                domains = load_domains()
-            except DomainError:
-                domains = []
+    def __init__(self, domains: Sequence[Domain]) -> None:
         self._slots_by_intent: dict[str, list] = {}
         for d in domains:
             for intent in d.intents:
                 self._slots_by_intent[intent] = list(d.slots.values())
 
     def parse(self, text: str, hints: NluHints | None = None) -> NluResult:
-        cleaned = clean_text(text)
+        cleaned = normalize_text(text)
         words = cleaned.split() if cleaned else []
         if not words:
             return NluResult(OUT_OF_SCOPE, 1.0, ())

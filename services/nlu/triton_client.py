@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from services.nlu.base import NluHints, NluResult, SlotValue
-from services.remote import TritonConnection
-from services.serving import tensors as T
+from core.types import NluHints, NluResult, SlotValue
+from services import triton_tensors as T
+from services.nlu.base import NluBackend
+from services.triton_transport import TritonConnection
 
 
 def _string(name: str, value: str) -> Any:
@@ -27,7 +28,7 @@ def result_from(intent: str, confidence: float, slots_json: str) -> NluResult:
     return NluResult(intent, float(confidence), slots)
 
 
-class TritonNlu:
+class TritonNlu(NluBackend):
     """The NluBackend protocol on models/nlu (one unary call per utterance)."""
 
     name = "triton"
@@ -37,16 +38,29 @@ class TritonNlu:
         self.model = model
 
     def parse(self, text: str, hints: NluHints | None = None) -> NluResult:
-        inputs = [_string(T.TEXT, text)]
-        if hints is not None and hints.active_intent:
-            inputs.append(_string(T.ACTIVE_INTENT, hints.active_intent))
-        if hints is not None and hints.expected_slot:
-            inputs.append(_string(T.EXPECTED_SLOT, hints.expected_slot))
-        r = self.conn.infer(self.model, inputs, [T.INTENT, T.CONFIDENCE, T.SLOTS_JSON])
-        intent = r.as_numpy(T.INTENT).reshape(-1)[0]
-        slots = r.as_numpy(T.SLOTS_JSON).reshape(-1)[0]
-        return result_from(
-            intent.decode("utf-8") if isinstance(intent, bytes) else str(intent),
-            float(r.as_numpy(T.CONFIDENCE).reshape(-1)[0]),
-            slots.decode("utf-8") if isinstance(slots, bytes) else str(slots),
-        )
+        return _result(self.conn.infer(self.model, _request(text, hints), _OUTPUTS))
+
+    async def aparse(self, text: str, hints: NluHints | None = None) -> NluResult:
+        return _result(await self.conn.ainfer(self.model, _request(text, hints), _OUTPUTS))
+
+
+_OUTPUTS = [T.INTENT, T.CONFIDENCE, T.SLOTS_JSON]
+
+
+def _request(text: str, hints: NluHints | None) -> list[Any]:
+    inputs = [_string(T.TEXT, text)]
+    if hints is not None and hints.active_intent:
+        inputs.append(_string(T.ACTIVE_INTENT, hints.active_intent))
+    if hints is not None and hints.expected_slot:
+        inputs.append(_string(T.EXPECTED_SLOT, hints.expected_slot))
+    return inputs
+
+
+def _result(r: Any) -> NluResult:
+    intent = r.as_numpy(T.INTENT).reshape(-1)[0]
+    slots = r.as_numpy(T.SLOTS_JSON).reshape(-1)[0]
+    return result_from(
+        intent.decode("utf-8") if isinstance(intent, bytes) else str(intent),
+        float(r.as_numpy(T.CONFIDENCE).reshape(-1)[0]),
+        slots.decode("utf-8") if isinstance(slots, bytes) else str(slots),
+    )

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from services.asr.decoder import Hypothesis
+from core.types import Hypothesis
 from services.serving.sequences import SequenceStates, UnknownSequence
 
 log = logging.getLogger(__name__)

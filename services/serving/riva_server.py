@@ -47,7 +47,16 @@ from typing import Any
 
 import numpy as np
 
-from assistant.errors import BackendUnavailable
+from core.errors import BackendUnavailable
+from core.settings import load_settings
+from core.text import normalize_transcript
+from core.types import NluHints
+from services.disfluency import load_tagger
+from services.nlu import load_nlu
+from services.nlu.guard import parse_tagged
+from services.serving.asr_sessions import AsrSessions
+from services.serving.tts_worker import phrase_chunks
+from services.tts import load_tts
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +98,6 @@ class Stages:
     @classmethod
     def load(cls, settings: Any) -> Stages:
         from services.asr.embedded import EmbeddedAsr
-        from services.disfluency import load_tagger
-        from services.nlu import load_nlu
-        from services.serving.asr_sessions import AsrSessions
-        from services.tts import load_tts
 
         a = settings.asr
         asr = EmbeddedAsr(a.model, a.threads, a.min_window_s, a.tokens_per_second, a.beam_size, a.fallback_window_s,
@@ -121,7 +126,7 @@ def _pcm16k(audio: bytes, config: Any, audio_pb2: Any) -> np.ndarray:
     pcm = np.frombuffer(audio, dtype="<i2").astype(np.int16)
     rate = config.sample_rate_hertz or SAMPLE_RATE_HZ
     if rate != SAMPLE_RATE_HZ:
-        from assistant.audio_io import resample, to_pcm16
+        from core.audio import resample, to_pcm16
 
         pcm = to_pcm16(resample(pcm.astype(np.float32) / 32768.0, rate, SAMPLE_RATE_HZ))
     return pcm
@@ -272,8 +277,6 @@ def build_server(stages: Stages, port: int, host: str = "0.0.0.0", max_workers: 
                 stages.sessions.discard(key)
 
     def synthesize_pcm(request: Any, context: Any) -> Iterator[bytes]:
-        from services.serving.tts_worker import phrase_chunks
-
         if request.encoding not in (audio_pb2.LINEAR_PCM, audio_pb2.ENCODING_UNSPECIFIED):
             raise InvalidRequest("only LINEAR_PCM output is supported")
         if not request.text.strip():
@@ -285,7 +288,7 @@ def build_server(stages: Stages, port: int, host: str = "0.0.0.0", max_workers: 
         chunk = max(1, voice_rate // 2)
         for _index, audio in phrase_chunks(stages.tts.synthesize, request.text, chunk, lambda: not context.is_active()):
             if rate != voice_rate:
-                from assistant.audio_io import resample, to_pcm16
+                from core.audio import resample, to_pcm16
 
                 audio = to_pcm16(resample(audio.astype(np.float32) / 32768.0, voice_rate, rate))
             yield audio.astype("<i2").tobytes()
@@ -305,10 +308,6 @@ def build_server(stages: Stages, port: int, host: str = "0.0.0.0", max_workers: 
                     yield tts_pb2.SynthesizeSpeechResponse(audio=audio)
 
     def understand(query: str, previous_intent: str = "") -> tuple[str, Any]:
-        from services.asr.decoder import normalize_transcript
-        from services.nlu.base import NluHints
-        from services.nlu.guard import parse_tagged
-
         words = normalize_transcript(query).split()
         hints = NluHints(active_intent=previous_intent) if previous_intent else None
         parsed = parse_tagged(stages.nlu, stages.tagger.tag(words) if words else [], hints, guard=stages.nlu_guard)
@@ -343,8 +342,6 @@ def build_server(stages: Stages, port: int, host: str = "0.0.0.0", max_workers: 
 
         @guarded
         def ClassifyTokens(self, request: Any, context: Any) -> Any:
-            from services.asr.decoder import normalize_transcript
-
             disfluency = request.model.model_name == "disfluency"
             sequences = []
             for text in request.text:
@@ -398,7 +395,6 @@ def serve_riva_main(argv: list[str]) -> int:
     parser.add_argument("--config", help="QuickTurn settings file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from assistant.settings import load_settings
 
     stages = Stages.load(load_settings(args.config))
     server = build_server(stages, args.port, args.host, args.max_workers, args.interim_ms)

@@ -34,7 +34,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.errors import BackendUnavailable, InvalidInput
+from core.errors import BackendUnavailable, InvalidInput
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Streaming synthesis for the Triton tts model and the Riva facade.
 
 A few worker threads (``workers``; each text stays on one thread) take texts in
-order, splits each into phrases (:func:`services.tts.phrases.split_phrases`,
+order, splits each into phrases (:func:`core.text.split_phrases`,
 first phrase short), and hands the audio of each phrase to ``emit`` as soon as
 it is synthesized, cut into chunks of at most ``max_chunk_ms``. ``cancelled``
 is checked between phrases; ``done`` is always called last, exactly once per
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.tts.phrases import split_phrases
+from core.text import split_phrases
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,13 @@ from collections import OrderedDict
 
 import numpy as np
 
+from core.audio import resample, to_pcm16
 from services.tts.base import TtsBackend
 
 log = logging.getLogger(__name__)
 
 
-class FallbackTts:
+class FallbackTts(TtsBackend):
     """Tries the primary engine and falls back (per phrase) to the secondary.
 
     Also keeps an LRU cache of synthesized phrases: replies reuse short
@@ -22,7 +23,7 @@ class FallbackTts:
 
     def __init__(self, primary: TtsBackend | None, fallback: TtsBackend | None, cache_size: int = 256) -> None:
         if primary is None and fallback is None:
-            from assistant.errors import BackendUnavailable
+            from core.errors import BackendUnavailable
 
             raise BackendUnavailable("no TTS engine available: install piper-tts or espeak-ng")
         self.primary = primary
@@ -61,7 +62,6 @@ class FallbackTts:
     def _convert(self, audio: np.ndarray, rate: int) -> np.ndarray:
         if rate == self.sample_rate_hz:
             return audio
-        from assistant.audio_io import resample, to_pcm16
 
         return to_pcm16(resample(audio.astype(np.float32) / 32768.0, rate, self.sample_rate_hz))
 

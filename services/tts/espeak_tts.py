@@ -9,10 +9,11 @@ import subprocess
 import numpy as np
 import soundfile as sf
 
-from assistant.errors import BackendUnavailable
+from core.errors import BackendUnavailable
+from services.tts.base import TtsBackend
 
 
-class EspeakTts:
+class EspeakTts(TtsBackend):
     """Calls ``espeak-ng --stdout`` per phrase (~10 ms on this machine)."""
 
     name = "espeak"

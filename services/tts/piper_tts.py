@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from services.model_files import PIPER_JOE, verified_dir
+from services.tts.base import TtsBackend
 
 
-class PiperTts:
+class PiperTts(TtsBackend):
     """Piper voice loaded once; ``synthesize`` returns int16 samples."""
 
     name = "piper"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from assistant.errors import BackendUnavailable
+from core.errors import BackendUnavailable
+from services.tts.base import TtsBackend
 
 
-class RivaTts:
+class RivaTts(TtsBackend):
     """The TtsBackend protocol on Riva's ``Synthesize`` (LINEAR_PCM at ``sample_rate_hz``).
 
     Construction checks the server with a one-word synthesis.

@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from assistant.errors import BackendUnavailable, QuickTurnError
-from services.remote import TritonConnection
-from services.serving import tensors as T
+from core.errors import BackendUnavailable, QuickTurnError
+from services import triton_tensors as T
+from services.triton_transport import TritonConnection
+from services.tts.base import TtsBackend
 
 _OUTPUTS = [T.TTS_AUDIO, T.SAMPLE_RATE_HZ, T.PHRASE_INDEX]
 _DONE = object()
@@ -24,7 +25,7 @@ def _text_input(text: str) -> Any:
     return t
 
 
-class TritonTts:
+class TritonTts(TtsBackend):
     """Speech from models/tts.
 
     ``sample_rate_hz`` is learned from a one-word synthesis at construction

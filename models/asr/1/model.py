@@ -5,23 +5,23 @@ END request) is answered, possibly later, with the transcript of all audio so
 far. Null requests (READY=0) of the direct strategy are completed empty.
 """
 
-import sys
+import runpy
 from pathlib import Path
 
-_ROOT = Path(__file__).resolve().parents[3]
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
+_BOOTSTRAP = Path(__file__).resolve().parents[2] / "bootstrap.py"  # puts QuickTurn on sys.path
+if _BOOTSTRAP.is_file():  # absent when this model was copied into another repository
+    runpy.run_path(str(_BOOTSTRAP))
 
 import numpy as np  # noqa: E402
 
+from services import triton_tensors as T  # noqa: E402
 from services.serving import python_backend as pb  # noqa: E402
-from services.serving import tensors as T  # noqa: E402
 from services.serving.sequences import idle_seconds, string_parameters  # noqa: E402
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        from assistant.settings import load_settings
+        from core.settings import load_settings
         from services.asr.embedded import EmbeddedAsr  # verifies the model files' sha256
         from services.serving.asr_sessions import AsrSessions
 

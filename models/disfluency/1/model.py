@@ -5,24 +5,24 @@ The tagger and its streaming policy come from services.disfluency
 their sha256 check, else the rule tagger); this file only moves tensors.
 """
 
-import sys
+import runpy
 from pathlib import Path
 
-_ROOT = Path(__file__).resolve().parents[3]
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
+_BOOTSTRAP = Path(__file__).resolve().parents[2] / "bootstrap.py"  # puts QuickTurn on sys.path
+if _BOOTSTRAP.is_file():  # absent when this model was copied into another repository
+    runpy.run_path(str(_BOOTSTRAP))
 
 import numpy as np  # noqa: E402
 
-from services.disfluency.base import PENDING_KIND  # noqa: E402
+from core.types import PENDING_KIND  # noqa: E402
+from services import triton_tensors as T  # noqa: E402
 from services.serving import python_backend as pb  # noqa: E402
-from services.serving import tensors as T  # noqa: E402
 from services.serving.sequences import SequenceStates, idle_seconds, string_parameters  # noqa: E402
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        from assistant.settings import load_settings
+        from core.settings import load_settings
         from services.disfluency import load_tagger
 
         config = pb.parse_config(args)

@@ -5,23 +5,23 @@ when its files exist and pass their sha256 check, else the keyword baseline).
 """
 
 import json
-import sys
+import runpy
 from pathlib import Path
 
-_ROOT = Path(__file__).resolve().parents[3]
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
+_BOOTSTRAP = Path(__file__).resolve().parents[2] / "bootstrap.py"  # puts QuickTurn on sys.path
+if _BOOTSTRAP.is_file():  # absent when this model was copied into another repository
+    runpy.run_path(str(_BOOTSTRAP))
 
 import numpy as np  # noqa: E402
 
+from services import triton_tensors as T  # noqa: E402
 from services.serving import python_backend as pb  # noqa: E402
-from services.serving import tensors as T  # noqa: E402
 from services.serving.sequences import string_parameters  # noqa: E402
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        from assistant.settings import load_settings
+        from core.settings import load_settings
         from services.nlu import load_nlu
 
         p = string_parameters(pb.parse_config(args))
@@ -30,7 +30,7 @@ class TritonPythonModel:
         self.nlu = load_nlu(settings)
 
     def execute(self, requests):
-        from services.nlu.base import NluHints
+        from core.types import NluHints
 
         responses = []
         for request in requests:

@@ -4,17 +4,17 @@ Synthesis runs on services.serving.tts_worker (one worker thread, phrase by
 phrase), so execute returns at once; cancellation is checked between phrases.
 """
 
-import sys
+import runpy
 from pathlib import Path
 
-_ROOT = Path(__file__).resolve().parents[3]
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
+_BOOTSTRAP = Path(__file__).resolve().parents[2] / "bootstrap.py"  # puts QuickTurn on sys.path
+if _BOOTSTRAP.is_file():  # absent when this model was copied into another repository
+    runpy.run_path(str(_BOOTSTRAP))
 
 import numpy as np  # noqa: E402
 
+from services import triton_tensors as T  # noqa: E402
 from services.serving import python_backend as pb  # noqa: E402
-from services.serving import tensors as T  # noqa: E402
 from services.serving.sequences import string_parameters  # noqa: E402
 
 

@@ -1,0 +1,168 @@
+"""The one typed settings object.
+
+Values come, lowest priority first, from the defaults below, a TOML/YAML/JSON
+file (``--config FILE`` or ``QUICKTURN_CONFIG``), environment variables
+(``QUICKTURN_<SECTION>__<FIELD>``, e.g. ``QUICKTURN_VAD__SILENCE_MS=400``) and
+CLI flags. Every limit is on by default and states its unit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import InvalidInput
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class AudioSettings(BaseModel):
+    sample_rate_hz: int = 16000
+    frame_ms: int = Field(32, description="Frame size fed to the VAD (Silero needs 512 samples at 16 kHz).")
+    max_utterance_s: float = Field(30.0, description="Longest single utterance accepted (seconds).")
+    max_file_s: float = Field(120.0, description="Longest input file accepted by chat/eval (seconds).")
+
+
+class VadSettings(BaseModel):
+    threshold: float = 0.5
+    silence_ms: int = Field(400, description="Silence after speech that ends the turn (endpointing timeout).")
+    min_speech_ms: int = Field(150, description="Speech shorter than this is ignored (clicks, breaths).")
+    pre_roll_ms: int = Field(200, description="Audio kept before the detected speech start.")
+
+
+class AsrSettings(BaseModel):
+    model: Literal["tiny.en", "base"] = "tiny.en"
+    threads: int = 2
+    beam_size: int = Field(1, description="Beam of partial decodes (greedy keeps up with speech).")
+    final_beam_size: int = Field(5, description="Beam of the (speculative) final decode: WER 0.12 → 0.09 here.")
+    min_window_s: float = Field(
+        6.0, description="Audio is zero-padded to at least this length before decoding (limits looping)."
+    )
+    fallback_window_s: float = Field(
+        10.0,
+        description="Window of the re-decode when a short-window result looks looped (0 disables); if that "
+        "still looks looped, a last re-decode on Whisper's 30 s window.",
+    )
+    timestamp_cut: bool = Field(
+        False,
+        description="Final short-window decode with Whisper's timestamps; segments starting after the audio "
+        "ended (in the zero padding) are dropped before the loop checks (docs/experiments/asr.md).",
+    )
+    partial_interval_ms: int = Field(300, description="New speech between two partial hypotheses.")
+    tokens_per_second: float = Field(6.0, description="Token cap per second of speech (plus a small floor).")
+    speculative: bool = Field(True, description="Decode at the first silence so the final is ready at the endpoint.")
+    use_prompt_hints: bool = Field(True, description="Prompt Whisper with the dialog's expected answers (speech hints).")
+    domain_hints: bool = Field(
+        False,
+        description="Also prompt with domain vocabulary (services/asr/hints.py). Off: measured worse overall "
+        "(`quickturn bench asr`, docs/experiments/asr.md).",
+    )
+    hint_domains: list[str] = Field(
+        default_factory=list,
+        description="Prime Whisper with the closed vocabulary (categorical slot values) of these domains, "
+        "e.g. [\"coffee\"] for a kiosk that only takes orders (docs/pipeline.md). Empty: no priming.",
+    )
+
+
+class TtsSettings(BaseModel):
+    engine: Literal["piper", "espeak"] = "piper"
+    chunk_ms: int = Field(40, description="Reply audio is sent in chunks of this length (fast barge-in).")
+    espeak_voice: str = "en-us"
+    cache_phrases: int = Field(256, description="Synthesized phrases kept in an LRU cache (0 disables).")
+
+
+class BackendSettings(BaseModel):
+    uri: str = Field("embedded", description="embedded | triton://HOST:PORT | riva://HOST:PORT")
+    timeout_s: float = 10.0
+
+
+class DialogSettings(BaseModel):
+    backend: str = Field(
+        "embedded", description="embedded | rasa://HOST:PORT (a Rasa server's REST channel, dialog/rasa_backend.py)"
+    )
+    timeout_s: float = Field(5.0, description="Longest wait for a remote dialog server per turn (seconds).")
+    rasa_nlu: Literal["rasa", "quickturn"] = Field(
+        "rasa", description="What Rasa gets: the cleaned text (rasa) or QuickTurn's intent/slots as /intent{...}."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything configurable in QuickTurn, in one place."""
+
+    model_config = SettingsConfigDict(env_prefix="QUICKTURN_", env_nested_delimiter="__", extra="forbid")
+
+    audio: AudioSettings = AudioSettings()
+    vad: VadSettings = VadSettings()
+    asr: AsrSettings = AsrSettings()
+    tts: TtsSettings = TtsSettings()
+    backend: BackendSettings = BackendSettings()
+    dialog: DialogSettings = DialogSettings()
+    web: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Web transport section, validated by assistant.web.settings.WebSettings "
+        "(host, port, token, allowed_origins, limits).",
+    )
+    models_dir: Path = REPO_ROOT / "models"
+    data_dir: Path = Field(REPO_ROOT / "var", description="Generated audio, databases, caches.")
+    shared_dir: Path = REPO_ROOT.parent / "shared"
+    disfluency: Literal["auto", "bert", "rules"] = "auto"
+    nlu: Literal["auto", "bert", "keywords"] = "auto"
+    nlu_guard: bool = Field(
+        True,
+        description="Let the NLU overrule disfluency removals that cut slot words out of a command "
+        "(services/nlu/guard.py); costs one or two more NLU calls on turns with removals.",
+    )
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A settings file's values (YAML, TOML or JSON by suffix), unvalidated."""
+    text = path.read_text()
+    if path.suffix == ".json":
+        return json.loads(text)
+    if path.suffix == ".toml":
+        import tomllib
+
+        return tomllib.loads(text)
+    return yaml.safe_load(text) or {}
+
+
+def merge_settings(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` laid on ``base``, section by section (nested dicts merge, other values replace)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_settings(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_settings(config_file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Build settings from file, environment and explicit overrides (highest priority).
+
+    Args:
+        config_file: a YAML/TOML/JSON file; ``None`` means ``$QUICKTURN_CONFIG`` if set.
+        overrides: nested dict of values from CLI flags.
+    """
+    values: dict[str, Any] = {}
+    path = config_file or os.environ.get("QUICKTURN_CONFIG")
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise InvalidInput(f"config file not found: {p}")
+        values = read_config_file(p)
+    # Environment wins over the file: construct from env first, then merge.
+    env_settings = Settings().model_dump(exclude_unset=True)
+    values = merge_settings(values, env_settings)
+    if overrides:
+        values = merge_settings(values, overrides)
+    try:
+        return Settings(**values)
+    except Exception as exc:  # pydantic.ValidationError
+        raise InvalidInput(f"invalid settings: {exc}") from exc
