@@ -26,6 +26,7 @@ PLUGINS: dict[tuple[str, ...], str] = {
     ("train", "nlu-quantize"): "training.nlu.commands:quantize_main",
     ("eval", "nlu"): "training.nlu.commands:eval_main",
     ("bench", "asr"): "assistant.commands.bench_asr:bench_asr_main",
+    ("bench", "turns"): "assistant.commands.bench_turns:bench_turns_main",
     ("bench", "nlu"): "services.nlu.commands:bench_main",
     ("parse",): "services.nlu.commands:parse_main",
     ("serve", "web"): "assistant.web.server:serve_web_main",
@@ -51,6 +52,7 @@ The assistant:
   say "TEXT" [--json]        the same from text (skips VAD and ASR)
   mic                        a live microphone session (pyaudio)
   bench [--json]             per-stage latency p50/p95 and ASR WER on the utterance set
+  bench turns [--json]       turn-taking from the outside: cut-offs, end of speech → reply audio, holds
   eval MANIFEST              batch evaluation of recorded audio
   setup                      generate the benchmark/demo utterances with the TTS voices
   serve web|triton|riva      the websocket web client, a Triton server, the Riva API facade

@@ -8,10 +8,12 @@ share it across sessions; per-stream state lives in the streams, not here.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import InvalidInput
 from core.settings import Settings
@@ -23,6 +25,9 @@ from services.nlu.base import NluBackend
 from services.registry import load_stages
 from services.tts.base import TtsBackend
 from services.vad.silero import SileroVad
+
+if TYPE_CHECKING:
+    from services.turn.smart_turn import SmartTurn
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,8 @@ class Components:
     nlu: NluBackend
     dialog: DialogBackend
     tts: TtsBackend
+    smart_turn: SmartTurn | None = None
+    """The audio end-of-turn model (semantic turn policy with ``turn.smart_turn``), shared by every session."""
     load_ms: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -61,7 +68,58 @@ class Components:
 
         stages = load_stages(settings, need_asr=need_asr, timed=timed)
         dialog = timed("dialog", lambda: load_dialog(settings, db_path))
+        turn = settings.turn
+        smart_turn = None
+        if need_asr and turn.policy == "semantic" and turn.smart_turn:
+            from services.turn.smart_turn import load_smart_turn  # onnxruntime + features: only when used
+
+            smart_turn = timed("smart_turn", load_smart_turn)
         return cls(settings=settings, vad_factory=SileroVad, asr=stages.asr, tagger=stages.tagger, nlu=stages.nlu,
-                   dialog=dialog, tts=stages.tts, load_ms=timings)
+                   dialog=dialog, tts=stages.tts, smart_turn=smart_turn, load_ms=timings)
 
 
+
+
+def reply_openers() -> list[str]:
+    """The first phrase of every response template that has no variable in it ("Sure.", "Okay,",
+    "For how long?"): what most replies start with, so worth synthesizing before the first turn."""
+    from core.text import split_phrases
+    from dialog.responses import Responses
+
+    out: dict[str, None] = {}
+    for variants in Responses().templates.values():
+        for variant in variants:
+            phrases = split_phrases(variant)
+            if phrases and "{" not in phrases[0]:
+                out[phrases[0]] = None
+    return list(out)
+
+
+def warm_replies(components: Components, stop: threading.Event | None = None) -> int:
+    """Fill the TTS phrase cache with :func:`reply_openers` (a no-op for an engine without a cache);
+    ``stop`` ends it after the phrase in progress."""
+    if not components.settings.tts.cache_phrases:
+        return 0
+    t0 = time.perf_counter()
+    added = 0
+    for phrase in reply_openers():
+        if stop is not None and stop.is_set():
+            break
+        added += components.tts.warm([phrase])
+    log.info("TTS cache warmed with %d reply openers in %.1f s", added, time.perf_counter() - t0)
+    return added
+
+
+def warm_in_background(components: Components) -> Callable[[], None]:
+    """Run :func:`warm_replies` in a thread, so a server or a microphone session starts at once;
+    returns the function that stops it and waits for it (call it before exiting: a synthesis still
+    running in a native thread at interpreter exit aborts the process)."""
+    stop = threading.Event()
+    thread = threading.Thread(target=warm_replies, args=(components, stop), name="warm-replies", daemon=True)
+    thread.start()
+
+    def done() -> None:
+        stop.set()
+        thread.join(timeout=30)
+
+    return done

@@ -6,13 +6,27 @@ turn runs disfluency → NLU → dialog → TTS in its own task, so the next tur
 audio is already being heard while the reply is synthesized. Events go to
 ``conversation.events`` (an :class:`asyncio.Queue`) in the order they happen.
 
-Latency policy (the 300 ms budget runs from endpoint detection to the first
-reply audio):
+Turn-taking (``turn.policy``, docs/turn-taking.md). With ``semantic`` (the
+default), a short silence starts a *speculation*: the final-quality decode of
+the audio so far, its disfluency labels and parse, the dialog's *plan* (the
+reply it would give, with no side effect) and the Smart Turn probability, and
+the first phrase of the planned reply is synthesized. After
+``turn.eval_silence_ms`` the end-of-turn policy (:mod:`services.turn.policy`)
+decides from those signals whether the user is done: if so the turn ends at
+once, the dialog commits the same reply (timers, orders and devices change
+only now) and the already-synthesized phrase goes out; if not, the assistant
+keeps listening and decides again as the silence grows, up to
+``turn.max_hold_ms``. Speech that resumes throws the speculation away; it
+left nothing in the dialog store and no audio. ``fixed`` is the old rule:
+``vad.silence_ms`` of silence ends the turn.
+
+Latency policy (the 300 ms budget runs from the true end of speech to the
+first reply audio):
 
 * partial hypotheses every ``asr.partial_interval_ms`` of new speech, never
   more than one decode in flight;
-* a *speculative* decode at the first ``speculate_ms`` of silence, so the
-  final transcript is usually ready when the endpointer fires;
+* the final transcript and reply are prepared during the first silence, so
+  they are ready when the turn is judged complete;
 * the reply is split into phrases (first one short) and spoken phrase by
   phrase, in 40 ms chunks, while later phrases are still being synthesized.
 """
@@ -45,14 +59,17 @@ from core.events import (
     TranscriptFinal,
     TranscriptPartial,
     TurnCancelled,
+    TurnDecision,
 )
 from core.text import normalize_transcript, split_phrases
-from core.types import NluHints
+from core.types import Hypothesis, NluHints, TaggedToken
+from dialog.base import DialogReply
 from services.asr.base import AsrStream
 from services.asr.hints import domain_hint_words, vocabulary_hint_words
 from services.asr.stabilizer import PrefixStabilizer
 from services.disfluency.base import StreamingTagger
-from services.nlu.guard import aparse_tagged
+from services.nlu.guard import GuardedParse, aparse_tagged
+from services.turn.policy import TurnSignals, TurnVerdict, decide
 from services.vad.endpointing import Endpointer
 from services.vad.silero import FRAME_SAMPLES
 
@@ -66,11 +83,25 @@ def _ms(t0_ns: int, t1_ns: int) -> float:
 
 
 @dataclass
+class _Prepared:
+    """What a speculation found for the audio up to a pause (see the module doc)."""
+
+    hyp: Hypothesis
+    tokens: tuple[TaggedToken, ...]
+    parsed: GuardedParse
+    plan: DialogReply | None
+    held_words: int
+    smart_turn: float | None
+    first_audio: asyncio.Future[np.ndarray] | None = None
+
+
+@dataclass
 class _Turn:
     """State of the user turn being heard."""
 
     turn_id: str
     asr: AsrStream
+    start_ms: float = 0.0
     stabilizer: PrefixStabilizer = field(default_factory=PrefixStabilizer)
     tagger: StreamingTagger | None = None
     new_audio_ms: float = 0.0
@@ -79,6 +110,10 @@ class _Turn:
     partial_task: asyncio.Task[None] | None = None
     # Held only so the running speculative decode is not garbage-collected; final() reuses its result.
     speculative: asyncio.Task[object] | None = None
+    audio: list[np.ndarray] = field(default_factory=list)  # every frame of the turn (the audio end-of-turn model)
+    speculation: asyncio.Task[_Prepared] | None = None
+    next_eval_ms: float = 0.0
+    last_reason: str = ""
 
 
 class Conversation:
@@ -97,9 +132,12 @@ class Conversation:
         self.barge_in = barge_in
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self._vad = components.vad_factory()
-        v = self.settings.vad
+        v, t = self.settings.vad, self.settings.turn
+        self._semantic = t.policy == "semantic"
+        # The endpointer's own end is the hard one: the fixed timeout, or the semantic policy's max hold.
         self._endpointer = Endpointer(
-            frame_ms=FRAME_MS, threshold=v.threshold, silence_ms=v.silence_ms, min_speech_ms=v.min_speech_ms
+            frame_ms=FRAME_MS, threshold=v.threshold, silence_ms=t.max_hold_ms if self._semantic else v.silence_ms,
+            min_speech_ms=v.min_speech_ms, speculate_ms=t.speculate_ms if self._semantic else 160,
         )
         self._residual = np.zeros(0, np.int16)
         # The start decision comes min_speech_ms after speech began, and those frames are
@@ -131,6 +169,8 @@ class Conversation:
         probability = self._vad(frame)
         decisions = self._endpointer.push(probability)
         turn = self._turn
+        if turn is not None:
+            turn.audio.append(frame)
         if turn is not None and not turn.paused:
             await turn.asr.accept(frame)
             turn.new_audio_ms += FRAME_MS
@@ -142,19 +182,27 @@ class Conversation:
             if d.kind == "start":
                 await self._start_turn(d.audio_ms)
             elif d.kind == "pause" and self._turn is not None:
-                self._turn.paused = True
-                if self.settings.asr.speculative:
-                    self._turn.speculative = asyncio.create_task(self._turn.asr.speculate())
+                t = self._turn
+                t.paused = True
+                if self._semantic:
+                    t.speculation = asyncio.create_task(self._prepare(t))
+                    t.next_eval_ms = self.settings.turn.eval_silence_ms
+                elif self.settings.asr.speculative:
+                    t.speculative = asyncio.create_task(t.asr.speculate())
             elif d.kind == "resume" and self._turn is not None:
                 t = self._turn
                 t.paused = False
+                self._discard(t)
                 for held in t.held:
                     await t.asr.accept(held)
                 t.new_audio_ms += FRAME_MS * len(t.held)
                 t.held.clear()
             elif d.kind == "end" and self._turn is not None:
-                self._end_turn(d.audio_ms)
+                await self._hard_end(self._turn, d.audio_ms)
         turn = self._turn
+        if self._semantic and turn is not None and turn.paused:
+            await self._evaluate(turn)
+            turn = self._turn
         if (
             turn is not None
             and not turn.paused
@@ -173,19 +221,148 @@ class Conversation:
         asr = self.c.asr.open_stream(self.session_id, turn_id, self._asr_hints() or None)
         for frame in self._preroll:
             await asr.accept(frame)
+        self._turn = _Turn(turn_id=turn_id, asr=asr, start_ms=audio_ms, tagger=self.c.tagger.stream(),
+                           audio=list(self._preroll))
         self._preroll.clear()
-        self._turn = _Turn(turn_id=turn_id, asr=asr, tagger=self.c.tagger.stream())
         await self._emit(SpeechStarted(session_id=self.session_id, turn_id=turn_id, stage="vad", audio_ms=audio_ms))
 
-    def _end_turn(self, speech_end_ms: float) -> None:
+    def _end_turn(self, speech_end_ms: float, verdict: TurnVerdict, prepared: _Prepared | None = None) -> None:
+        """The turn is over: say why (``turn-decision``), then ``speech-ended``, then answer it."""
         turn, self._turn = self._turn, None
         assert turn is not None
+        self._discard(turn, keep=prepared)
         delay = self._endpointer.pos_ms - speech_end_ms
+        self.events.put_nowait(TurnDecision(
+            session_id=self.session_id, turn_id=turn.turn_id, stage="turn", decision=verdict.decision,
+            reason=verdict.reason, silence_ms=round(delay, 1), audio_ms=speech_end_ms, signals=verdict.signals,
+        ))  # fmt: skip
         ended = SpeechEnded(
             session_id=self.session_id, turn_id=turn.turn_id, stage="vad", audio_ms=speech_end_ms, endpoint_delay_ms=delay
         )
         self.events.put_nowait(ended)
-        self._replies[turn.turn_id] = asyncio.create_task(self._finish_turn(turn, ended))
+        self._replies[turn.turn_id] = asyncio.create_task(self._finish_turn(turn, ended, prepared))
+
+    async def _hard_end(self, turn: _Turn, speech_end_ms: float) -> None:
+        """The endpointer's own end: the fixed timeout, or (semantic policy) the longest hold."""
+        silence = self._endpointer.pos_ms - speech_end_ms
+        if not self._semantic:
+            self._end_turn(speech_end_ms, TurnVerdict("fixed", f"{silence:.0f} ms of silence (vad.silence_ms)"))
+            return
+        prepared = await self._speculation_result(turn)
+        if self._turn is not turn:
+            return
+        signals = self._signals(turn, prepared)
+        verdict = decide(signals, silence, self.settings.turn) if signals is not None else None
+        if verdict is None or verdict.decision != "max-hold":
+            verdict = TurnVerdict("max-hold", f"{silence:.0f} ms of silence", verdict.signals if verdict else {})
+        self._end_turn(speech_end_ms, verdict, prepared)
+
+    def _silence_ms(self) -> float:
+        return self._endpointer.pos_ms - self._endpointer.last_speech_ms
+
+    async def _evaluate(self, turn: _Turn) -> None:
+        """The end-of-turn decision, once ``eval_silence_ms`` of silence is heard and again every
+        ``reeval_ms``; waits for the speculation, so decisions depend on audio time, not on how fast
+        the audio arrives (a file fed at once decides as a microphone does)."""
+        silence = self._silence_ms()
+        if silence < turn.next_eval_ms or turn.speculation is None:
+            return
+        prepared = await self._speculation_result(turn)
+        if self._turn is not turn or not turn.paused:
+            return
+        signals = self._signals(turn, prepared)
+        if signals is None:  # the speculation failed: the hard end decides
+            turn.next_eval_ms = float("inf")
+            return
+        verdict = decide(signals, silence, self.settings.turn)
+        turn.next_eval_ms = silence + self.settings.turn.reeval_ms
+        if verdict.decision == "incomplete":
+            if verdict.reason != turn.last_reason:
+                turn.last_reason = verdict.reason
+                await self._emit(TurnDecision(
+                    session_id=self.session_id, turn_id=turn.turn_id, stage="turn", decision="incomplete",
+                    reason=verdict.reason, silence_ms=round(silence, 1), audio_ms=self._endpointer.last_speech_ms,
+                    signals=verdict.signals,
+                ))  # fmt: skip
+            return
+        self._endpointer.end_now()
+        self._end_turn(self._endpointer.last_speech_ms, verdict, prepared)
+
+    async def _speculation_result(self, turn: _Turn) -> _Prepared | None:
+        task = turn.speculation
+        if task is None:
+            return None
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled():  # the speculation was discarded, not this coroutine
+                return None
+            raise
+        except Exception as exc:  # a failed speculation costs the early decision, not the turn
+            log.warning("speculation for %s failed: %s", turn.turn_id, exc)
+            return None
+
+    def _signals(self, turn: _Turn, prepared: _Prepared | None) -> TurnSignals | None:
+        if prepared is None:
+            return None
+        speech_ms = max(0.0, self._endpointer.last_speech_ms - turn.start_ms)
+        return TurnSignals(
+            words=tuple(prepared.hyp.text.split()), tokens=prepared.tokens, nlu=prepared.parsed.result,
+            plan_action=prepared.plan.action if prepared.plan is not None else None, expected=self._expected,
+            smart_turn=prepared.smart_turn, speech_ms=speech_ms, held_words=prepared.held_words,
+        )  # fmt: skip
+
+    def _discard(self, turn: _Turn, keep: _Prepared | None = None) -> None:
+        """Throw the turn's speculation away (speech resumed, or the turn ended without it)."""
+        task, turn.speculation = turn.speculation, None
+        turn.last_reason = ""
+        if task is None:
+            return
+        if not task.done():
+            task.cancel()
+        elif keep is None and not task.cancelled() and task.exception() is None:
+            audio = task.result().first_audio
+            if audio is not None:
+                audio.cancel()  # a synthesis not yet started is not started; a running one is dropped
+
+    async def _prepare(self, turn: _Turn) -> _Prepared:
+        """Decode, clean, parse, plan and start speaking the reply to the audio heard so far."""
+        loop = asyncio.get_running_loop()
+        model = self.c.smart_turn
+        acoustic = asyncio.ensure_future(asyncio.to_thread(model.probability, np.concatenate(turn.audio))) \
+            if model is not None and turn.audio else None
+        try:
+            hyp = await turn.asr.speculate()
+        except BaseException:
+            if acoustic is not None:
+                acoustic.cancel()
+            raise
+        words = hyp.text.split()
+        tokens = tuple(await self.c.tagger.atag(words))
+        held = 0
+        if turn.tagger is not None and turn.tagger.holds_for_context and words:
+            # The newest word always waits for its right context (that is the wait head's design);
+            # an earlier word still held is one the tagger doubts: a repair may be under way.
+            committed = await turn.tagger.aupdate(words)
+            settled = sum(1 for t in committed[: len(words) - 1] if not t.pending)
+            held = max(0, len(words) - 1 - settled)
+        parsed = await aparse_tagged(self.c.nlu, tokens, self._expected, guard=self.settings.nlu_guard)
+        plan = await self.c.dialog.aplan(self.session_id, turn.turn_id, parsed.result, hyp.text, parsed.text)
+        smart_turn = await acoustic if acoustic is not None else None
+        first_audio = None
+        if self.settings.turn.speculative_reply and plan is not None:
+            phrases = list(plan.phrases) or [plan.text]
+            if phrases and phrases[0]:
+                first_audio = loop.run_in_executor(None, self.c.tts.synthesize, phrases[0])
+        return _Prepared(hyp, tokens, parsed, plan, held, smart_turn, first_audio)
+
+    async def end_of_turn(self) -> None:
+        """The user says they are done (push to talk released): end the open turn now."""
+        turn = self._turn
+        if turn is None:
+            return
+        self._endpointer.end_now()
+        self._end_turn(self._endpointer.last_speech_ms, TurnVerdict("complete", "the client sent end-of-turn"))
 
     async def _partial(self, turn: _Turn) -> None:
         try:
@@ -208,7 +385,7 @@ class Conversation:
                 )
 
     # ----------------------------------------------------------------- turns
-    async def _finish_turn(self, turn: _Turn, ended: SpeechEnded) -> None:
+    async def _finish_turn(self, turn: _Turn, ended: SpeechEnded, prepared: _Prepared | None = None) -> None:
         try:
             if turn.partial_task is not None and not turn.partial_task.done():
                 turn.partial_task.cancel()
@@ -220,8 +397,10 @@ class Conversation:
             await self._emit(final)
             if not hyp.text:
                 return
+            if prepared is not None and prepared.hyp.text != hyp.text:  # the final heard more: prepare anew
+                prepared = None
             await self._respond(turn.turn_id, hyp.text, t_end_ns=ended.t_ns, t_asr_ns=final.t_ns,
-                                endpoint_ms=ended.endpoint_delay_ms)
+                                endpoint_ms=ended.endpoint_delay_ms, prepared=prepared)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -250,14 +429,23 @@ class Conversation:
             self._replies.pop(turn_id, None)
         return turn_id
 
-    async def _respond(self, turn_id: str, transcript: str, *, t_end_ns: int, t_asr_ns: int, endpoint_ms: float) -> None:
-        """Disfluency → NLU → dialog → TTS for one final transcript. Cancelling stops the reply audio."""
+    async def _respond(self, turn_id: str, transcript: str, *, t_end_ns: int, t_asr_ns: int, endpoint_ms: float,
+                       prepared: _Prepared | None = None) -> None:
+        """Disfluency → NLU → dialog → TTS for one final transcript. Cancelling stops the reply audio.
+
+        With a speculation of the same transcript (``prepared``), its labels and parse are reused, the
+        dialog commits the turn, and when the committed reply is the planned one, its first phrase's
+        audio (synthesized during the silence) goes out at once.
+        """
         sid = self.session_id
         words = transcript.split()
-        tokens = tuple(await self.c.tagger.atag(words))
+        tokens = prepared.tokens if prepared is not None else tuple(await self.c.tagger.atag(words))
         tagged = TokensTagged(session_id=sid, turn_id=turn_id, stage="disfluency", tokens=tokens, final=True)
         await self._emit(tagged)
-        parsed = await aparse_tagged(self.c.nlu, tokens, self._expected, guard=self.settings.nlu_guard)
+        if prepared is not None:
+            parsed = prepared.parsed
+        else:
+            parsed = await aparse_tagged(self.c.nlu, tokens, self._expected, guard=self.settings.nlu_guard)
         clean, nlu = parsed.text, parsed.result
         nlu_event = NluResultEvent(session_id=sid, turn_id=turn_id, stage="nlu", result=nlu, text=clean,
                                    restored=parsed.restored)
@@ -277,7 +465,13 @@ class Conversation:
             "nlu": _ms(tagged.t_ns, nlu_event.t_ns),
             "dialog": _ms(nlu_event.t_ns, action.t_ns),
         }
-        first_audio_ns = await self._speak(turn_id, list(reply.phrases) or [reply.text])
+        first: asyncio.Future[np.ndarray] | None = None
+        if prepared is not None and prepared.plan is not None and prepared.first_audio is not None:
+            if (prepared.plan.text, list(prepared.plan.phrases)) == (reply.text, list(reply.phrases)):
+                first = prepared.first_audio
+            else:  # the committed reply differs from the plan (another turn came between): speak the real one
+                prepared.first_audio.cancel()
+        first_audio_ns = await self._speak(turn_id, list(reply.phrases) or [reply.text], first=first)
         if first_audio_ns is not None:
             latency["tts_first_audio"] = _ms(action.t_ns, first_audio_ns)
             latency["total"] = _ms(t_end_ns, first_audio_ns)
@@ -286,8 +480,11 @@ class Conversation:
         with contextlib.suppress(Exception):
             self.c.dialog.log_latencies(sid, turn_id, latency)
 
-    async def _speak(self, turn_id: str, phrases: list[str]) -> int | None:
-        """Synthesize phrase by phrase; emit 40 ms chunks; returns the first chunk's time."""
+    async def _speak(self, turn_id: str, phrases: list[str], first: asyncio.Future[np.ndarray] | None = None) -> int | None:
+        """Synthesize phrase by phrase; emit 40 ms chunks; returns the first chunk's time.
+
+        ``first``: the first phrase's audio, already being synthesized (a speculative reply).
+        """
         tts = self.c.tts
         rate = tts.sample_rate_hz
         chunk = max(1, int(rate * self.settings.tts.chunk_ms / 1000))
@@ -296,7 +493,7 @@ class Conversation:
         loop = asyncio.get_running_loop()
         # Synthesis of phrase i+1 starts as soon as phrase i is queued, so it
         # overlaps with phrase i being played by the consumer.
-        next_audio = loop.run_in_executor(None, tts.synthesize, phrases[0]) if phrases else None
+        next_audio = first or (loop.run_in_executor(None, tts.synthesize, phrases[0]) if phrases else None)
         for i in range(len(phrases)):
             assert next_audio is not None
             audio = await next_audio
@@ -352,7 +549,7 @@ class Conversation:
 
     async def flush(self, trailing_silence_ms: int | None = None, realtime: bool = False) -> None:
         """End of input: feed silence so an open turn ends, then wait for every reply."""
-        ms = trailing_silence_ms if trailing_silence_ms is not None else self.settings.vad.silence_ms + 200
+        ms = trailing_silence_ms if trailing_silence_ms is not None else self._endpointer.silence_ms + 200
         frames = int(ms / FRAME_MS) + 1
         silence = np.zeros(FRAME_SAMPLES, np.int16)
         t0 = time.monotonic()
@@ -376,6 +573,7 @@ class Conversation:
             task.cancel()
         turn, self._turn = self._turn, None
         if turn is not None:
+            self._discard(turn)
             if turn.partial_task is not None:
                 turn.partial_task.cancel()
             with contextlib.suppress(Exception):

@@ -24,6 +24,7 @@ from core.events import (
     TokensTagged,
     TranscriptFinal,
     TranscriptPartial,
+    TurnDecision,
 )
 
 
@@ -50,6 +51,10 @@ class TurnResult:
     partials: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     turns: int = 0
+    #: How the turn was ended (the last ``turn-decision``: decision, reason, silence_ms, signals),
+    #: and the hesitations the assistant held through before (``incomplete`` decisions).
+    decision: dict[str, object] = field(default_factory=dict)
+    holds: list[dict[str, object]] = field(default_factory=list)
 
     @classmethod
     def from_events(cls, events: list[Event]) -> TurnResult:
@@ -86,6 +91,12 @@ class TurnResult:
                 r.latency_ms = dict(ev.latency_ms)
             elif isinstance(ev, ErrorEvent):
                 r.errors.append(f"{ev.code}: {ev.message}")
+            elif isinstance(ev, TurnDecision):
+                summary = {"decision": ev.decision, "reason": ev.reason, "silence_ms": ev.silence_ms}
+                if ev.decision == "incomplete":
+                    r.holds.append(summary)
+                else:
+                    r.decision = {**summary, "signals": dict(ev.signals)}
         if audio:
             r.reply_audio = np.concatenate(audio)
         return r
@@ -109,6 +120,8 @@ class TurnResult:
             "reply": self.reply,
             "reply_audio": str(reply_audio_path) if reply_audio_path else None,
             "latency_ms": self.latency_ms,
+            "turn_decision": self.decision,
+            "holds": self.holds,
             "errors": self.errors,
         }
 

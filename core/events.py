@@ -101,6 +101,29 @@ class SpeechEnded(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TurnDecision(Event):
+    """The end-of-turn policy's decision after a silence, with the signals it used.
+
+    Attributes:
+        decision: ``complete`` (the turn ends now), ``incomplete`` (the assistant holds and keeps
+            listening), ``max-hold`` (ended by the longest allowed silence) or ``fixed`` (ended by the
+            fixed silence timeout of the ``fixed`` policy).
+        reason: one short readable line, e.g. ``trailing function word "for"``.
+        silence_ms: audio time since the last speech when the decision was taken (milliseconds).
+        audio_ms: position of the last speech in the input stream (milliseconds).
+        signals: the values the policy looked at (``transcript``, ``smart_turn``, ``lexical``,
+            ``semantic``, ``intent``, ``confidence``, ``expected_slot``...).
+    """
+
+    type: ClassVar[str] = "turn-decision"
+    decision: str
+    reason: str = ""
+    silence_ms: float = 0.0
+    audio_ms: float = 0.0
+    signals: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TranscriptPartial(Event):
     """Unstable ASR hypothesis; the first ``stable_words`` words will not change."""
 
@@ -223,7 +246,7 @@ def to_json(event: Event) -> dict[str, object]:
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
-    for cls in (AudioChunk, SpeechStarted, SpeechEnded, TranscriptPartial, TranscriptFinal, TokensTagged,
+    for cls in (AudioChunk, SpeechStarted, SpeechEnded, TurnDecision, TranscriptPartial, TranscriptFinal, TokensTagged,
                 NluResultEvent, DialogAction, TurnCancelled, StageMetrics, ErrorEvent)
 }
 """Every event class by its wire ``type``."""

@@ -31,9 +31,46 @@ class AudioSettings(BaseModel):
 
 class VadSettings(BaseModel):
     threshold: float = 0.5
-    silence_ms: int = Field(400, description="Silence after speech that ends the turn (endpointing timeout).")
+    silence_ms: int = Field(400, description="Silence that ends a turn under turn.policy fixed (the old endpointing timeout).")
     min_speech_ms: int = Field(150, description="Speech shorter than this is ignored (clicks, breaths).")
     pre_roll_ms: int = Field(200, description="Audio kept before the detected speech start.")
+
+
+class TurnSettings(BaseModel):
+    """When a user turn is over (docs/turn-taking.md).
+
+    ``semantic`` (default) decides from every signal the pipeline has, first after
+    ``eval_silence_ms`` of silence and again as the silence grows: the transcript
+    through the disfluency tagger and the NLU (a complete request ends the turn; a
+    trailing filler or function word, a word the tagger still holds, or a missing
+    slot holds it), what the dialog just asked, and the Smart Turn audio model;
+    after ``max_hold_ms`` of silence the turn ends whatever they say. ``fixed``
+    is the old rule: ``vad.silence_ms`` of silence ends every turn.
+    """
+
+    policy: Literal["semantic", "fixed"] = "semantic"
+    speculate_ms: int = Field(
+        64, description="Silence after which the final decode, parse, dialog plan and first reply phrase are prepared."
+    )
+    eval_silence_ms: int = Field(128, description="Silence before the first end-of-turn decision (milliseconds).")
+    reeval_ms: int = Field(160, description="While holding, decide again every this much more silence (milliseconds).")
+    max_hold_ms: int = Field(2000, description="Silence after which the turn ends whatever the signals say (milliseconds).")
+    min_speech_ms: int = Field(
+        200, description="A turn with less speech than this is never ended early (noise bursts wait for max hold)."
+    )
+    smart_turn: bool = Field(True, description="Use the Smart Turn v3.2 audio model as the acoustic signal.")
+    complete_threshold: float = Field(
+        0.5, description="Smart Turn probability above which a request the NLU finds complete ends the turn at once."
+    )
+    unknown_threshold: float = Field(
+        0.8, description="Smart Turn probability that ends a turn the NLU cannot judge (out of scope, low confidence)."
+    )
+    unknown_silence_ms: int = Field(
+        600, description="Silence that ends a turn the NLU cannot judge, whatever the audio model says (milliseconds)."
+    )
+    speculative_reply: bool = Field(
+        True, description="Plan the reply and synthesize its first phrase during the silence; commit on the decision."
+    )
 
 
 class AsrSettings(BaseModel):
@@ -99,6 +136,7 @@ class Settings(BaseSettings):
 
     audio: AudioSettings = AudioSettings()
     vad: VadSettings = VadSettings()
+    turn: TurnSettings = TurnSettings()
     asr: AsrSettings = AsrSettings()
     tts: TtsSettings = TtsSettings()
     backend: BackendSettings = BackendSettings()

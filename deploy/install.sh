@@ -52,7 +52,16 @@ if [ "$need_install" = 1 ]; then
   .venv/bin/pip install -q --upgrade pip >/dev/null
   # numpy < 2: the Triton Python backend and the pinned model packages expect it.
   .venv/bin/pip install -q -e ".[$EXTRAS]" "numpy<2"
+  # Smart Turn v3.2 (the acoustic end-of-turn model) is a file inside the pipecat-ai wheel:
+  # only the file is used (sha256-checked in services/model_files.py), so none of its dependencies.
+  .venv/bin/pip install -q --no-deps "pipecat-ai==1.14.0"
   echo "$hash $EXTRAS" > "$stamp"
+fi
+# A .venv stamped before Smart Turn was added (or holding another pipecat-ai) still gets the
+# pinned wheel; a no-op once it is there. Reads the metadata only: pipecat is never imported.
+if ! .venv/bin/python -c 'import importlib.metadata as m,sys; sys.exit(m.version("pipecat-ai") != "1.14.0")' 2>/dev/null; then
+  log "pip install --no-deps pipecat-ai==1.14.0 (Smart Turn v3.2 model file)"
+  .venv/bin/pip install -q --no-deps "pipecat-ai==1.14.0"
 fi
 
 log "generating benchmark utterances (quickturn setup)"

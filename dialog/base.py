@@ -43,6 +43,25 @@ class DialogBackend(Protocol):
         """
         return self.handle(session_id, turn_id, nlu, transcript, clean_text)
 
+    def plan(
+        self, session_id: str, turn_id: str, nlu: NluResult, transcript: str = "", clean_text: str = ""
+    ) -> DialogReply | None:
+        """The reply :meth:`handle` would give, with no side effect at all (nothing stored, no timer set,
+        no device switched): what the orchestrator speaks *speculatively* while it is not yet sure the
+        user has finished. :meth:`handle` with the same arguments later commits the turn and must
+        give the same reply.
+
+        Default: None, "this backend cannot plan" (a remote dialog server keeps its own state),
+        and the reply is only prepared once the turn is over.
+        """
+        return None
+
+    async def aplan(
+        self, session_id: str, turn_id: str, nlu: NluResult, transcript: str = "", clean_text: str = ""
+    ) -> DialogReply | None:
+        """:meth:`plan` for callers on an event loop (default: inline)."""
+        return self.plan(session_id, turn_id, nlu, transcript, clean_text)
+
     def log_latencies(self, session_id: str, turn_id: str, latencies_ms: dict[str, float]) -> None:
         """Record the turn's per-stage latencies with the turn (default: not recorded)."""
 

@@ -167,6 +167,18 @@ class _Out:
     hint_words: list[str] = field(default_factory=list)
 
 
+class _Planned(Exception):  # noqa: N818 (control flow, not an error)
+    """Carries a planned reply out of the transaction it must not commit."""
+
+    def __init__(self, response: DialogResponse) -> None:
+        super().__init__("planned turn")
+        self.response = response
+
+
+def _no_wake() -> None:
+    """A planned turn schedules nothing."""
+
+
 class DialogManager(DialogBackend):
     """Multi-session, persistent dialog manager.
 
@@ -306,9 +318,37 @@ class DialogManager(DialogBackend):
                 with self.store.transaction():
                     return self._turn(session_id, turn_id, now, nlu, transcript, clean_text, failed=True)
 
+    def plan(
+        self, session_id: str, turn_id: str, nlu: NluResult, transcript: str = "", clean_text: str = ""
+    ) -> DialogResponse:
+        """The reply :meth:`handle` would give now, leaving no trace: the turn runs inside a
+        transaction that is rolled back, and the timer scheduler is not woken.
+
+        Replies are deterministic (templates are chosen by session, turn number and key), so
+        :meth:`handle` with the same arguments gives the same words, unless another turn of the
+        session was committed in between or the clock crossed a boundary a skill reads.
+        """
+        with self._lock:
+            now = self.now()
+            try:
+                return self._rolled_back(lambda: self._turn(session_id, turn_id, now, nlu, transcript, clean_text,
+                                                            wake=False))
+            except Exception:
+                log.exception("planning dialog turn %s/%s failed", session_id, turn_id)
+                return self._rolled_back(lambda: self._turn(session_id, turn_id, now, nlu, transcript, clean_text,
+                                                            failed=True, wake=False))
+
+    def _rolled_back(self, run: Callable[[], DialogResponse]) -> DialogResponse:
+        """``run()`` inside a transaction that is always rolled back; its reply."""
+        try:
+            with self.store.transaction():
+                raise _Planned(run())
+        except _Planned as planned:
+            return planned.response
+
     def _turn(
         self, session_id: str, turn_id: str, now: datetime, nlu: NluResult, transcript: str, clean_text: str,
-        failed: bool = False,
+        failed: bool = False, wake: bool = True,
     ) -> DialogResponse:  # fmt: skip
         state = self._load(session_id)
         ctx = SkillContext(
@@ -318,7 +358,7 @@ class DialogManager(DialogBackend):
             store=self.store,
             state=state,
             text=clean_text or transcript,
-            wake_scheduler=self._wake_scheduler,
+            wake_scheduler=self._wake_scheduler if wake else _no_wake,
         )
         state.turns += 1
         out = _Out([self._say(ctx, "error")], "error", nlu.intent) if failed else self._decide(ctx, nlu)

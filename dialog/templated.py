@@ -78,3 +78,9 @@ class TemplatedDialog(DialogBackend):
         if text.endswith("Playing."):
             text = "Sure. Playing some music."
         return TemplateReply(text, split_phrases(text), "respond", nlu.intent, end_session=nlu.intent == "Goodbye")
+
+    def plan(
+        self, session_id: str, turn_id: str, nlu: NluResult, transcript: str = "", clean_text: str = ""
+    ) -> TemplateReply:
+        """Stateless: the plan is the reply."""
+        return self.handle(session_id, turn_id, nlu, transcript, clean_text)

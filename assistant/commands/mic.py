@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.audio_devices import list_devices, open_pyaudio, pick_device, quiet_stderr
-from assistant.components import Components
+from assistant.components import Components, warm_in_background
 from assistant.logs import setup_logging
 from assistant.pipeline import Conversation
 from core.audio import resample, to_pcm16
@@ -133,7 +133,11 @@ def mic_main(argv: list[str]) -> int:
         db.parent.mkdir(parents=True, exist_ok=True)
         print(f"loading models… (input: {mic.name}, output: {out.name})", file=sys.stderr)
         components = Components.load(settings, db_path=db)
-        return asyncio.run(_session(pa, mic.index, out.index, components, args))
+        stop_warming = warm_in_background(components)
+        try:
+            return asyncio.run(_session(pa, mic.index, out.index, components, args))
+        finally:
+            stop_warming()
     finally:
         with quiet_stderr():
             pa.terminate()

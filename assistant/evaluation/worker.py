@@ -198,6 +198,8 @@ def run_task(task: dict[str, object]) -> dict[str, object]:
         "reference_slot_values": _normalized_reference(components.nlu, task.get("reference")),
         "reply": result.reply,
         "latency_ms": result.latency_ms,
+        "turn_decision": result.decision,
+        "holds": result.holds,
         "errors": result.errors,
         "processing_s": round(time.perf_counter() - t1, 3),
         # CPU time of this worker process (all its threads) for the file

@@ -42,7 +42,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from assistant.components import Components
+from assistant.components import Components, warm_in_background
 from assistant.logs import setup_logging
 from assistant.pipeline import Conversation
 from assistant.web import protocol as proto
@@ -416,9 +416,7 @@ class _Session:
             applied = msgs.ConfigApplied(session_id=self.session_id, barge_in=conv.barge_in)
             await self.ws.send(proto.dumps(applied.to_json()))
         elif isinstance(msg, msgs.EndOfTurn):
-            # The user released the talk button: enough silence to close the turn now.
-            ms = self.server.components.settings.vad.silence_ms + 200
-            await conv.feed(np.zeros(int(PIPELINE_RATE_HZ * ms / 1000), np.int16))
+            await conv.end_of_turn()  # the user released the talk button: the turn is over now
         elif isinstance(msg, msgs.Interrupt):
             targets = [msg.turn_id] if msg.turn_id else sorted(self.replying)
             for t in targets:
@@ -567,7 +565,13 @@ def serve_web_main(argv: list[str]) -> int:
     db_path: Path = args.db or settings.data_dir / "dialog.sqlite"
     db_path.parent.mkdir(parents=True, exist_ok=True)
     components = Components.load(settings, db_path=db_path)
-    asyncio.run(_serve_forever(components, web))
+    # The reply openers' audio is made in the background: the server answers at once, and a
+    # reply's first phrase is a cache lookup from a few seconds after start.
+    stop_warming = warm_in_background(components)
+    try:
+        asyncio.run(_serve_forever(components, web))
+    finally:
+        stop_warming()
     return 0
 
 

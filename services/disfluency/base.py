@@ -25,6 +25,11 @@ from core.types import TaggedToken
 class StreamingTagger(Protocol):
     """Incremental tagging of one utterance."""
 
+    holds_for_context: bool = False
+    """True when a word left uncommitted means the tagger doubts it and waits for the next words
+    (a wait head), so the end-of-turn policy may read it as "the sentence goes on"; False when words
+    wait by construction (a fixed lookahead always holds the last ones)."""
+
     def update(self, words: Sequence[str]) -> list[TaggedToken]:
         """Feed the current word prefix; return the labels committed so far.
 

@@ -326,6 +326,8 @@ class WaitSession(StreamingTagger):
     from it. ``finish`` labels the final transcript with full context.
     """
 
+    holds_for_context = True  # a held word is one the wait head doubts
+
     def __init__(
         self,
         tagger: ScoringTagger,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -34,19 +35,37 @@ class FallbackTts(TtsBackend):
         self.sample_rate_hz = engine.sample_rate_hz
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
+        self._lock = threading.Lock()  # phrases are synthesized in worker threads
 
     def synthesize(self, text: str) -> np.ndarray:
         key = text.strip()
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
         audio = self._synthesize_uncached(key)
         if self._cache_size and len(key.split()) <= 6:
-            self._cache[key] = audio
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            with self._lock:
+                self._cache[key] = audio
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
         return audio
+
+    def warm(self, phrases: list[str]) -> int:
+        """Synthesize ``phrases`` into the cache (the first phrases of the reply templates, at start-up),
+        so a reply's first audio is a lookup from the first turn on; returns how many were added."""
+        added = 0
+        for phrase in phrases[: self._cache_size]:
+            key = phrase.strip()
+            if not key or len(key.split()) > 6:
+                continue
+            with self._lock:
+                if key in self._cache:
+                    continue
+            self.synthesize(key)
+            added += 1
+        return added
 
     def _synthesize_uncached(self, text: str) -> np.ndarray:
         if self.primary is not None:

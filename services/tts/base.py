@@ -22,3 +22,10 @@ class TtsBackend(Protocol):
     def synthesize(self, text: str) -> np.ndarray:
         """Speak one phrase; returns int16 mono samples at ``sample_rate_hz``."""
         ...
+
+    def warm(self, phrases: list[str]) -> int:
+        """Prepare ``phrases`` so that speaking them later costs a lookup; returns how many were added.
+
+        Default: nothing (an engine without a phrase cache).
+        """
+        return 0

@@ -10,7 +10,9 @@ Decisions:
     * ``pause``: ``speculate_ms`` of silence inside a turn. The ASR decodes
       speculatively here, so the final is ready when the endpoint fires.
     * ``resume``: speech came back after a pause (the speculative result is stale).
-    * ``end``: ``silence_ms`` of silence; the turn is over.
+    * ``end``: ``silence_ms`` of silence; the turn is over. With the semantic turn
+      policy this is only the longest hold: :meth:`Endpointer.end_now` ends the
+      turn earlier when the policy (or the client) decides it is over.
 """
 
 from __future__ import annotations
@@ -94,6 +96,14 @@ class Endpointer:
             self._paused = False
             events.append(EndpointEvent("end", self._last_speech_ms))
         return events
+
+    def end_now(self) -> EndpointEvent:
+        """End the turn here, before ``silence_ms`` (the end-of-turn policy or the client decided);
+        the next speech starts a new turn."""
+        self.in_speech = False
+        self._speech_run = 0.0
+        self._paused = False
+        return EndpointEvent("end", self._last_speech_ms)
 
     @property
     def last_speech_ms(self) -> float:

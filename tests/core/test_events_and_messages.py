@@ -24,6 +24,7 @@ from core.events import (
     TranscriptFinal,
     TranscriptPartial,
     TurnCancelled,
+    TurnDecision,
     from_json,
     to_json,
 )
@@ -33,6 +34,8 @@ H = {"session_id": "s", "turn_id": "s-t1", "stage": "x"}
 EVENTS = [
     SpeechStarted(**H, audio_ms=120.0),
     SpeechEnded(**H, audio_ms=900.0, endpoint_delay_ms=416.0),
+    TurnDecision(**H, decision="incomplete", reason='trailing function word "for"', silence_ms=160.0, audio_ms=900.0,
+                 signals={"smart_turn": 0.12, "lexical": "trailing-function-word", "transcript": "set a timer for"}),
     TranscriptPartial(**H, text="set a", stable_words=1),
     TranscriptFinal(**H, text="set a timer", raw_text="Set a timer."),
     TokensTagged(**H, tokens=(TaggedToken("um", True, "filler"), TaggedToken("set", False), TaggedToken("a", False, None, True)),

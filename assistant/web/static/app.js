@@ -8,7 +8,7 @@ const dec = new TextDecoder();
 
 // Observable state (the browser tests read it; handy in devtools too).
 const qt = window.qt = {
-  status: 'idle', sessionId: null, events: [], turns: {}, bargeIns: [], errors: [],
+  status: 'idle', sessionId: null, events: [], turns: {}, bargeIns: [], errors: [], holds: [],
   audioChunksReceived: 0, audioChunksDropped: 0, playedMs: 0, renderedSoundMs: 0, closed: null,
 };
 
@@ -258,8 +258,19 @@ function onEvent(msg) {
       break;
     case 'transcript-partial':
       $('partial').textContent = msg.text;
+      if (qt.status === 'holding') setStatus('listening');  // speech resumed after a hold
+      break;
+    case 'turn-decision':
+      // The end-of-turn policy holds the turn (e.g. "set a timer for …"): show that it still listens.
+      if (msg.decision === 'incomplete') {
+        setStatus('holding', 'still listening…');
+        qt.holds.push(msg.reason || '');
+        $('partial').dataset.reason = msg.reason || '';
+      }
       break;
     case 'speech-ended':
+      if (qt.status === 'holding') setStatus(talking ? 'listening' : 'ready');
+      delete $('partial').dataset.reason;
       break;
     case 'transcript-final': {
       $('partial').textContent = '';

@@ -1,0 +1,104 @@
+"""Turn-taking in the pipeline: a hesitation is held, a speculative reply leaves no trace when speech resumes."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from assistant.pipeline import Conversation
+from core.audio import load_audio, resample, to_pcm16
+from core.events import AudioChunk, DialogAction, SpeechEnded, TurnDecision
+from dialog.manager import DialogManager
+from tests.conftest import utterance
+
+FRAME = 512
+
+
+class RecordingTts:
+    """The real TTS, recording every phrase it is asked to speak."""
+
+    def __init__(self, tts) -> None:  # type: ignore[no-untyped-def]
+        self.tts, self.name, self.sample_rate_hz = tts, tts.name, tts.sample_rate_hz
+        self.spoken: list[str] = []
+
+    def synthesize(self, text: str) -> np.ndarray:
+        self.spoken.append(text)
+        return self.tts.synthesize(text)
+
+
+async def feed_realtime(conv: Conversation, pcm: np.ndarray) -> None:
+    t0 = time.monotonic()
+    for k, i in enumerate(range(0, len(pcm), FRAME)):
+        await conv.feed(pcm[i : i + FRAME])
+        delay = t0 + (k + 1) * FRAME / 16000 - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+def drain(conv: Conversation) -> list:  # type: ignore[type-arg]
+    out = []
+    while not conv.events.empty():
+        out.append(conv.events.get_nowait())
+    return out
+
+
+def test_speech_that_resumes_during_a_speculative_reply_leaves_no_trace(components, utterances, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The planned reply to "set a timer for five minutes" is prepared during the pause (planned, its first
+    phrase synthesized); the user goes on: "no sorry ten minutes". None of the five-minute reply's audio is
+    played, no five-minute timer is ever set, the store holds nothing of it; the whole turn is answered and
+    committed once: one ten-minute timer."""
+    turn = components.settings.turn.model_copy(update={"eval_silence_ms": 1500, "max_hold_ms": 3000})
+    settings = components.settings.model_copy(update={"turn": turn})
+    dm = DialogManager(tmp_path / "dialog.db")
+    planned = []
+    real_plan = dm.plan
+
+    def recording_plan(*args, **kwargs):  # type: ignore[no-untyped-def]
+        planned.append(reply := real_plan(*args, **kwargs))
+        return reply
+
+    dm.plan = recording_plan  # type: ignore[method-assign]
+    tts = RecordingTts(components.tts)
+    c = dataclasses.replace(components, settings=settings, dialog=dm, tts=tts)
+    first = load_audio(utterance(utterances, "set a timer for five minutes")["path"])
+    said = components.tts.synthesize("no sorry, ten minutes.")
+    second = to_pcm16(resample(said.astype(np.float32) / 32768.0, components.tts.sample_rate_hz))
+    pause = np.zeros(int(0.8 * 16000), np.int16)
+
+    async def scenario() -> tuple[list, list]:  # type: ignore[type-arg]
+        conv = Conversation(c, "resume", barge_in=True)
+        await feed_realtime(conv, np.concatenate([first, pause]))
+        during = drain(conv)
+        # The speculation ran: the timer reply was planned and its first phrase synthesized...
+        assert planned and planned[0].action == "done" and "five minutes" in planned[0].text, planned
+        assert tts.spoken and tts.spoken[0] == planned[0].phrases[0]
+        # ...but nothing happened: no decision to end, no reply, no timer, no turn in the store.
+        assert not any(isinstance(e, (SpeechEnded, DialogAction, AudioChunk)) for e in during)
+        assert dm.store.alarms("resume") == [] and dm.store.turns("resume") == []
+        await feed_realtime(conv, second)
+        await conv.flush(realtime=True)
+        return during, drain(conv)
+
+    during, after = asyncio.run(scenario())
+    ended = [e for e in after if isinstance(e, SpeechEnded)]
+    actions = [e for e in after if isinstance(e, DialogAction)]
+    assert len(ended) == 1 and len(actions) == 1, [e.type for e in after]
+    turn_id = ended[0].turn_id
+    # Every audio chunk is the committed reply's, sent after the turn ended.
+    audio = [e for e in after if isinstance(e, AudioChunk)]
+    assert audio and {e.turn_id for e in audio} == {turn_id}
+    assert after.index(audio[0]) > after.index(ended[0])
+    assert "ten minutes" in actions[0].text and actions[0].text != planned[0].text
+    assert not any(planned[0].text in e.text for e in after if isinstance(e, DialogAction))
+    # The store holds the one committed turn (the whole utterance) and its one timer: ten minutes.
+    turns = dm.store.turns("resume")
+    assert len(turns) == 1 and "five" in turns[0].transcript and "ten" in turns[0].transcript
+    timers = dm.store.alarms("resume")
+    assert len(timers) == 1 and "ten" in timers[0].label, timers
+    decisions = [e for e in during + after if isinstance(e, TurnDecision)]
+    assert decisions and decisions[-1].decision in ("complete", "max-hold")
+    dm.close()
