@@ -38,6 +38,7 @@ import contextlib
 import itertools
 import logging
 import math
+import secrets
 import time
 import uuid
 from collections import deque
@@ -69,13 +70,20 @@ from services.asr.hints import domain_hint_words, vocabulary_hint_words
 from services.asr.stabilizer import PrefixStabilizer
 from services.disfluency.base import StreamingTagger
 from services.nlu.guard import GuardedParse, aparse_tagged
-from services.turn.policy import TurnSignals, TurnVerdict, decide
+from services.turn.policy import TurnSignals, TurnVerdict, acoustic_needed, decide
 from services.vad.endpointing import Endpointer
 from services.vad.silero import FRAME_SAMPLES
 
 log = logging.getLogger(__name__)
 FRAME_MS = 1000.0 * FRAME_SAMPLES / 16000
 _turn_counter = itertools.count(1)
+_PROCESS_TAG = secrets.token_hex(2)
+"""Turn ids are ``<session>-<process tag>t<n>``: a session continued by another process (``say
+--session S`` called again, a restarted server) never reuses an id the dialog store already holds."""
+
+
+def _turn_id(session_id: str, kind: str = "t") -> str:
+    return f"{session_id}-{_PROCESS_TAG}{kind}{next(_turn_counter)}"
 
 
 def _ms(t0_ns: int, t1_ns: int) -> float:
@@ -93,6 +101,7 @@ class _Prepared:
     held_words: int
     smart_turn: float | None
     first_audio: asyncio.Future[np.ndarray] | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)  # wall time of each step (the turn's trace)
 
 
 @dataclass
@@ -208,6 +217,9 @@ class Conversation:
             and not turn.paused
             and turn.new_audio_ms >= self.settings.asr.partial_interval_ms
             and (turn.partial_task is None or turn.partial_task.done())
+            # Not on a frame where the speech may be ending: the decoder runs one decode at a time,
+            # and a partial started now would make the speculation of the coming pause wait for it.
+            and (not self._semantic or probability >= self._endpointer.on)
         ):
             turn.new_audio_ms = 0.0
             turn.partial_task = asyncio.create_task(self._partial(turn))
@@ -216,7 +228,7 @@ class Conversation:
         if self.barge_in:
             for turn_id in list(self._replies):
                 await self.cancel_turn(turn_id, reason="barge-in")
-        turn_id = f"{self.session_id}-t{next(_turn_counter)}"
+        turn_id = _turn_id(self.session_id)
         assert self.c.asr is not None, "audio input needs an ASR backend"
         asr = self.c.asr.open_stream(self.session_id, turn_id, self._asr_hints() or None)
         for frame in self._preroll:
@@ -310,6 +322,7 @@ class Conversation:
             words=tuple(prepared.hyp.text.split()), tokens=prepared.tokens, nlu=prepared.parsed.result,
             plan_action=prepared.plan.action if prepared.plan is not None else None, expected=self._expected,
             smart_turn=prepared.smart_turn, speech_ms=speech_ms, held_words=prepared.held_words,
+            speculation_ms=prepared.timings_ms,
         )  # fmt: skip
 
     def _discard(self, turn: _Turn, keep: _Prepared | None = None) -> None:
@@ -328,15 +341,9 @@ class Conversation:
     async def _prepare(self, turn: _Turn) -> _Prepared:
         """Decode, clean, parse, plan and start speaking the reply to the audio heard so far."""
         loop = asyncio.get_running_loop()
-        model = self.c.smart_turn
-        acoustic = asyncio.ensure_future(asyncio.to_thread(model.probability, np.concatenate(turn.audio))) \
-            if model is not None and turn.audio else None
-        try:
-            hyp = await turn.asr.speculate()
-        except BaseException:
-            if acoustic is not None:
-                acoustic.cancel()
-            raise
+        t0 = time.perf_counter()
+        hyp = await turn.asr.speculate()
+        t_asr = time.perf_counter()
         words = hyp.text.split()
         tokens = tuple(await self.c.tagger.atag(words))
         held = 0
@@ -348,13 +355,24 @@ class Conversation:
             held = max(0, len(words) - 1 - settled)
         parsed = await aparse_tagged(self.c.nlu, tokens, self._expected, guard=self.settings.nlu_guard)
         plan = await self.c.dialog.aplan(self.session_id, turn.turn_id, parsed.result, hyp.text, parsed.text)
-        smart_turn = await acoustic if acoustic is not None else None
+        t_plan = time.perf_counter()
+        smart_turn = None
+        if self.c.smart_turn is not None and turn.audio:
+            # Only when the words do not settle it (services.turn.policy.acoustic_needed): the audio
+            # model then runs after the decode, not beside it, so the fast path does not share the CPU.
+            probe = TurnSignals(tuple(words), tokens, parsed.result, plan.action if plan is not None else None,
+                                self._expected, None, self._endpointer.last_speech_ms - turn.start_ms, held)
+            if acoustic_needed(probe, self.settings.turn):
+                smart_turn = await asyncio.to_thread(self.c.smart_turn.probability, np.concatenate(turn.audio))
         first_audio = None
         if self.settings.turn.speculative_reply and plan is not None:
             phrases = list(plan.phrases) or [plan.text]
             if phrases and phrases[0]:
                 first_audio = loop.run_in_executor(None, self.c.tts.synthesize, phrases[0])
-        return _Prepared(hyp, tokens, parsed, plan, held, smart_turn, first_audio)
+        t_end = time.perf_counter()
+        timings = {"asr": (t_asr - t0) * 1000, "tag_parse_plan": (t_plan - t_asr) * 1000, "smart_turn": (t_end - t_plan) * 1000}
+        return _Prepared(hyp, tokens, parsed, plan, held, smart_turn, first_audio,
+                         {k: round(v, 1) for k, v in timings.items()})
 
     async def end_of_turn(self) -> None:
         """The user says they are done (push to talk released): end the open turn now."""
@@ -414,7 +432,7 @@ class Conversation:
 
     async def say(self, text: str) -> str:
         """Run a text turn (skips VAD and ASR); returns its turn id once the reply is fully emitted."""
-        turn_id = f"{self.session_id}-t{next(_turn_counter)}"
+        turn_id = _turn_id(self.session_id)
         started = SpeechEnded(session_id=self.session_id, turn_id=turn_id, stage="text", audio_ms=0.0, endpoint_delay_ms=0.0)
         await self._emit(started)
         words = " ".join(text.lower().split())
@@ -521,7 +539,7 @@ class Conversation:
         await self._speak_notification(text)
 
     async def _speak_notification(self, text: str) -> None:
-        turn_id = f"{self.session_id}-n{next(_turn_counter)}"
+        turn_id = _turn_id(self.session_id, "n")
         phrases = split_phrases(text)
         await self._emit(DialogAction(session_id=self.session_id, turn_id=turn_id, stage="dialog", text=text,
                                       phrases=tuple(phrases), action="notify"))

@@ -50,7 +50,7 @@ class TurnSettings(BaseModel):
 
     policy: Literal["semantic", "fixed"] = "semantic"
     speculate_ms: int = Field(
-        64, description="Silence after which the final decode, parse, dialog plan and first reply phrase are prepared."
+        32, description="Silence after which the final decode, parse, dialog plan and first reply phrase are prepared."
     )
     eval_silence_ms: int = Field(128, description="Silence before the first end-of-turn decision (milliseconds).")
     reeval_ms: int = Field(160, description="While holding, decide again every this much more silence (milliseconds).")
@@ -59,14 +59,17 @@ class TurnSettings(BaseModel):
         200, description="A turn with less speech than this is never ended early (noise bursts wait for max hold)."
     )
     smart_turn: bool = Field(True, description="Use the Smart Turn v3.2 audio model as the acoustic signal.")
-    complete_threshold: float = Field(
-        0.5, description="Smart Turn probability above which a request the NLU finds complete ends the turn at once."
-    )
     unknown_threshold: float = Field(
-        0.8, description="Smart Turn probability that ends a turn the NLU cannot judge (out of scope, low confidence)."
+        0.8, description="Smart Turn probability that ends a request missing a slot or not understood, at once."
     )
     unknown_silence_ms: int = Field(
-        600, description="Silence that ends a turn the NLU cannot judge, whatever the audio model says (milliseconds)."
+        600, description="Silence that ends a request missing a slot or not understood (milliseconds)."
+    )
+    doubt_threshold: float = Field(
+        0.5, description="Smart Turn probability below which such a request is held for doubt_silence_ms instead."
+    )
+    doubt_silence_ms: int = Field(
+        1500, description="Silence that ends a request Smart Turn thinks is unfinished (milliseconds)."
     )
     speculative_reply: bool = Field(
         True, description="Plan the reply and synthesize its first phrase during the silence; commit on the decision."

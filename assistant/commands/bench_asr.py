@@ -19,6 +19,7 @@ import numpy as np
 from assistant.commands.bench import bench_items
 from assistant.metrics import percentile, wer
 from core.audio import load_audio, write_wav
+from core.errors import InvalidInput
 from core.settings import load_settings
 from services.asr.decoder import WhisperDecoder
 from services.asr.hints import domain_hint_words
@@ -38,6 +39,10 @@ CONFIGS = {
                                                           beam_size=5),
     "pad-6s+fallback-10s/30s+beam5+timestamp-cut": dict(min_window_s=6.0, fallback_window_s=10.0, loop_guard=True,
                                                          beam_size=5, timestamp_cut=True),
+    "pad-5s+fallback-10s/30s+beam5": dict(min_window_s=5.0, fallback_window_s=10.0, loop_guard=True, beam_size=5),
+    "pad-4s+fallback-10s/30s+beam5": dict(min_window_s=4.0, fallback_window_s=10.0, loop_guard=True, beam_size=5),
+    "pad-6s+fallback-10s/30s+beam3": dict(min_window_s=6.0, fallback_window_s=10.0, loop_guard=True, beam_size=3),
+    "pad-6s+fallback-10s/30s+beam2": dict(min_window_s=6.0, fallback_window_s=10.0, loop_guard=True, beam_size=2),
     "pad-6s+fallback-15s/30s+beam5": dict(min_window_s=6.0, fallback_window_s=15.0, loop_guard=True, beam_size=5),
     "pad-6s+fallback-30s+domain-hints": dict(min_window_s=6.0, fallback_window_s=30.0, loop_guard=True, hints=True),
 }
@@ -75,7 +80,10 @@ def bench_asr_main(argv: list[str]) -> int:
     items = bench_items(settings, args.limit, args.voices.split(",") if args.voices else None, True)
     vad = SileroVad()
     audio = [speech_region(load_audio(Path(str(it["path"]))), vad) for it in items]
-    names = args.configs.split(",") if args.configs else list(CONFIGS)
+    names = [n.strip() for n in args.configs.split(",")] if args.configs else list(CONFIGS)
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown:
+        raise InvalidInput(f"--configs: unknown {', '.join(map(repr, unknown))} (choose from: {', '.join(CONFIGS)})")
     directory = verified_dir(WHISPER_TINY_EN)
     results = {}
     for name in names:

@@ -161,7 +161,8 @@ def score_clip(clip: TurnClip, log: ClipLog, *, margin_ms: float = CUT_OFF_MARGI
         ended_wire_ms = round((first_end.t_ns - log.frame_t_ns[0]) / 1e6, 1)
 
     decisions = [{"decision": m.message.get("decision"), "reason": m.message.get("reason", ""),
-                  "silence_ms": m.message.get("silence_ms")} for m in msgs if m.type == "turn-decision"]
+                  "silence_ms": m.message.get("silence_ms"), "signals": m.message.get("signals", {})}
+                 for m in msgs if m.type == "turn-decision"]
     incomplete = [float(d["silence_ms"] or 0.0) for d in decisions if d["decision"] == "incomplete"]
     ends = [decided(m) for m in ended]
     held = []

@@ -82,6 +82,8 @@ class TurnSignals:
     smart_turn: float | None = None
     speech_ms: float = 0.0
     held_words: int = 0
+    speculation_ms: dict[str, float] = field(default_factory=dict)
+    """How long each step of the speculation took (wall milliseconds; reported, not decided on)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,15 @@ def semantic_state(nlu: NluResult | None, plan_action: str | None, expected: Nlu
     return "complete", f"{nlu.intent} can be acted on"
 
 
+def acoustic_needed(signals: TurnSignals, settings: TurnSettings) -> bool:
+    """Whether :func:`decide` will look at Smart Turn for these words: only when what was said
+    does not settle it (not held by the words, not a complete request or an answer), so the audio
+    model costs nothing on the fast path."""
+    if signals.speech_ms < settings.min_speech_ms or lexical_hold(signals.words, signals.tokens, signals.held_words):
+        return False
+    return semantic_state(signals.nlu, signals.plan_action, signals.expected)[0] not in ("complete", "answered")
+
+
 def decide(signals: TurnSignals, silence_ms: float, settings: TurnSettings) -> TurnVerdict:
     """The end-of-turn decision after ``silence_ms`` of silence.
 
@@ -135,11 +146,10 @@ def decide(signals: TurnSignals, silence_ms: float, settings: TurnSettings) -> T
     1. ``max_hold_ms`` of silence ends the turn whatever the signals say (``max-hold``);
     2. a turn with less than ``min_speech_ms`` of speech (a cough, a click) waits for rule 1;
     3. words that stop mid-sentence (:func:`lexical_hold`) hold the turn;
-    4. a complete request or an answer to the open question ends it when Smart Turn agrees
-       (``complete_threshold``) or is unavailable; against Smart Turn it holds for twice
-       ``eval_silence_ms`` more, then ends;
-    5. a request missing a slot, or one the NLU cannot judge, ends when Smart Turn is sure
-       (``unknown_threshold``) or after ``unknown_silence_ms`` of silence.
+    4. a complete request, or an answer to the open question, ends it;
+    5. a request missing a slot, or one the NLU cannot judge, ends when Smart Turn is sure the
+       speaker is done (``unknown_threshold``), after ``doubt_silence_ms`` when Smart Turn
+       thinks they are not (below ``doubt_threshold``), else after ``unknown_silence_ms``.
     """
     lexical = lexical_hold(signals.words, signals.tokens, signals.held_words)
     semantic, why = semantic_state(signals.nlu, signals.plan_action, signals.expected)
@@ -154,6 +164,7 @@ def decide(signals: TurnSignals, silence_ms: float, settings: TurnSettings) -> T
         "plan_action": signals.plan_action,
         "expected_slot": signals.expected.expected_slot if signals.expected else None,
         "speech_ms": round(signals.speech_ms, 1),
+        "speculation_ms": dict(signals.speculation_ms),
     }
     s = settings
     if silence_ms >= s.max_hold_ms:
@@ -163,13 +174,12 @@ def decide(signals: TurnSignals, silence_ms: float, settings: TurnSettings) -> T
     if lexical is not None:
         return TurnVerdict("incomplete", lexical, values)
     if semantic in ("complete", "answered"):
-        if p is None or p >= s.complete_threshold:
-            return TurnVerdict("complete", why if p is None else f"{why}; smart turn {p:.2f}", values)
-        if silence_ms >= 3 * s.eval_silence_ms:
-            return TurnVerdict("complete", f"{why}; {silence_ms:.0f} ms of silence", values)
-        return TurnVerdict("incomplete", f"{why}, but smart turn {p:.2f} < {s.complete_threshold:g}", values)
+        return TurnVerdict("complete", why, values)
     if p is not None and p >= s.unknown_threshold:
         return TurnVerdict("complete", f"{why}; smart turn {p:.2f}", values)
-    if silence_ms >= s.unknown_silence_ms:
+    doubt = p is not None and p < s.doubt_threshold
+    wait_ms = s.doubt_silence_ms if doubt else s.unknown_silence_ms
+    if silence_ms >= wait_ms:
         return TurnVerdict("complete", f"{why}; {silence_ms:.0f} ms of silence", values)
-    return TurnVerdict("incomplete", why + ("" if p is None else f"; smart turn {p:.2f}"), values)
+    tail = "" if p is None else f"; smart turn {p:.2f}" + (" (not done)" if doubt else "")
+    return TurnVerdict("incomplete", why + tail, values)

@@ -209,7 +209,8 @@ def test_score_waits_through_a_pause_and_a_speech_end_the_vad_put_early() -> Non
     row = score_clip(clip, _log(msgs))
     assert not row["cut_off"] and row["cut_off_by_speech_end"]
     assert row["hold_ms"] == 900.0, "the whole pause was held"
-    assert row["decisions"] == [{"decision": "incomplete", "reason": "trailing function word", "silence_ms": 700}]
+    assert row["decisions"] == [{"decision": "incomplete", "reason": "trailing function word", "silence_ms": 700,
+                                 "signals": {}}]
     assert row["latency_ms"] == pytest.approx(2600 - 2380)
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from core.settings import TurnSettings
 from core.types import NluHints, NluResult, SlotValue, TaggedToken
-from services.turn.policy import TurnSignals, decide, lexical_hold, semantic_state
+from services.turn.policy import TurnSignals, acoustic_needed, decide, lexical_hold, semantic_state
 
 S = TurnSettings()
 TIMER = NluResult("SetTimer", 0.99, (SlotValue("duration", "ten minutes", "PT10M", 4, 6),))
@@ -69,22 +69,23 @@ def test_a_hesitation_holds_until_the_max_hold() -> None:
     assert decide(s, S.max_hold_ms, S).decision == "max-hold"
 
 
-def test_smart_turn_against_a_complete_parse_delays_but_does_not_hold_long() -> None:
-    s = signals("set a timer for ten minutes", p=0.1)
-    assert decide(s, S.eval_silence_ms, S).decision == "incomplete"
-    assert decide(s, 3 * S.eval_silence_ms, S).decision == "complete"
-
-
-def test_without_the_audio_model_a_complete_parse_is_enough() -> None:
-    assert decide(signals("set a timer for ten minutes", p=None), S.eval_silence_ms, S).decision == "complete"
+def test_a_complete_parse_needs_no_audio_model() -> None:
+    s = signals("set a timer for ten minutes", p=None)
+    assert decide(s, S.eval_silence_ms, S).decision == "complete"
+    assert not acoustic_needed(s, S)
 
 
 def test_missing_slot_or_unknown_waits_for_the_audio_model_or_a_longer_silence() -> None:
-    latte = signals("i'd like a latte please", nlu=NluResult("orderDrink", 0.95), plan="ask_slot", p=0.3)
+    latte = signals("i'd like a latte please", nlu=NluResult("orderDrink", 0.95), plan="ask_slot", p=0.5)
+    assert acoustic_needed(latte, S)
     assert decide(latte, S.eval_silence_ms, S).decision == "incomplete"
     assert decide(latte, S.unknown_silence_ms, S).decision == "complete"
     sure = signals("i'd like a latte please", nlu=NluResult("orderDrink", 0.95), plan="ask_slot", p=0.95)
     assert decide(sure, S.eval_silence_ms, S).decision == "complete"
+    doubt = signals("turn off the arm", nlu=NluResult("DeviceOff", 0.9), plan="ask_slot", p=0.05)
+    assert decide(doubt, S.unknown_silence_ms, S).decision == "incomplete"
+    assert "(not done)" in decide(doubt, S.unknown_silence_ms, S).reason
+    assert decide(doubt, S.doubt_silence_ms, S).decision == "complete"
 
 
 def test_a_noise_burst_never_ends_early() -> None:
