@@ -50,6 +50,11 @@ possessives, auxiliaries and subject pronouns ("set a timer for", "turn off the"
 Words that can end one are left out: "on"/"off"/"up" ("turn it on"), demonstratives
 ("play that"), "no" (an answer), "me" ("call me")."""
 
+META_INTENTS = frozenset({"Affirm", "Deny", "Cancel", "Greet", "Goodbye", "Repeat", "Help"})
+"""Short social and control intents. Heard with no question open they are weak evidence of a finished
+turn: on the tuning clips most early ends on them were the ASR's guess at a cut-off fragment ("i'd
+like a …" heard as "i like it", Affirm; "turn off the …" as "turn that", Cancel)."""
+
 INCOMPLETE_ACTIONS = frozenset({"ask_slot"})
 """Dialog actions that mean the request still lacks something the skill needs."""
 UNKNOWN_ACTIONS = frozenset({"fallback"})
@@ -124,6 +129,8 @@ def semantic_state(nlu: NluResult | None, plan_action: str | None, expected: Nlu
         return "answered", f"answers the open question ({expected.expected_slot})"
     if nlu.intent == OUT_OF_SCOPE or plan_action in UNKNOWN_ACTIONS:
         return "unknown", f"not understood ({nlu.intent})"
+    if nlu.intent in META_INTENTS and (expected is None or not expected.active_intent):
+        return "unknown", f"{nlu.intent} with no question open"
     if plan_action in INCOMPLETE_ACTIONS:
         return "missing-slot", f"{nlu.intent} still needs a slot"
     return "complete", f"{nlu.intent} can be acted on"

@@ -54,6 +54,9 @@ def test_semantic_state() -> None:
     large = NluResult("orderDrink", 0.9, (SlotValue("size", "large", "large", 0, 1),))
     # an answer to the open question is complete even when the dialog will ask for the next slot
     assert semantic_state(large, "ask_slot", NluHints("orderDrink", "size"))[0] == "answered"
+    yes = NluResult("Affirm", 1.0)
+    assert semantic_state(yes, "done", NluHints("orderDrink", None))[0] == "complete"  # answers a confirmation
+    assert semantic_state(yes, "done", None)[0] == "unknown"  # "i like it": likely a guess at a fragment
 
 
 def test_a_complete_request_ends_at_the_first_decision() -> None:
