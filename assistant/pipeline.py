@@ -155,8 +155,9 @@ class Conversation:
         self._preroll: deque[np.ndarray] = deque(maxlen=max(1, math.ceil((v.pre_roll_ms + v.min_speech_ms) / FRAME_MS) + 1))
         self._turn: _Turn | None = None
         self._replies: dict[str, asyncio.Task[None]] = {}
-        self._hint_words: list[str] = []
-        self._expected: NluHints | None = None
+        # A session continued from the store (another process, a reconnect) resumes the open question.
+        self._expected: NluHints | None
+        self._expected, self._hint_words = components.dialog.expectation(self.session_id)
         self._queued_notifications: list[str] = []
         self.closed = False
 

@@ -62,6 +62,14 @@ class DialogBackend(Protocol):
         """:meth:`plan` for callers on an event loop (default: inline)."""
         return self.plan(session_id, turn_id, nlu, transcript, clean_text)
 
+    def expectation(self, session_id: str) -> tuple[NluHints | None, list[str]]:
+        """What the session's last committed reply left open: the NLU hints and the ASR hint words
+        the next turn needs (a question asked, its expected values). Read from the backend's store,
+        so a session continued by another process (``say --session``, a reconnecting client) hears
+        "large" as the answer to "what size?". Default: nothing open.
+        """
+        return None, []
+
     def log_latencies(self, session_id: str, turn_id: str, latencies_ms: dict[str, float]) -> None:
         """Record the turn's per-stage latencies with the turn (default: not recorded)."""
 

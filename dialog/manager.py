@@ -366,6 +366,22 @@ class DialogManager(DialogBackend):
         self._commit_turn(state, turn_id, transcript, clean_text, nlu, resp)
         return resp
 
+    def expectation(self, session_id: str) -> tuple[NluHints | None, list[str]]:
+        """The open question of the session's committed state, as the reply that asked it gave it
+        (see :meth:`_ask` and :meth:`_repeat`): the slot asked for and its hint words, or a yes/no."""
+        with self._lock:
+            state = self._load(session_id)
+            top = state.top
+            if top is None or state.ended:
+                return None, []
+            if top.status == "confirming":
+                return NluHints(top.intent, None), ["yes", "no"]
+            if top.expected_slot is None:
+                return NluHints(top.intent, None), []
+            ctx = SkillContext(session_id=session_id, turn_id="", now=self.now(), store=self.store, state=state, text="")
+            hints = self._skill(top.intent).hints(ctx, top.intent, top.expected_slot)
+            return NluHints(top.intent, top.expected_slot), list(hints)[:20]
+
     def log_latencies(self, session_id: str, turn_id: str, latencies_ms: dict[str, float]) -> None:
         """Attach per-stage latencies (milliseconds) to the stored turn; merged with earlier ones."""
         self.store.update_turn(session_id, turn_id, latencies=latencies_ms)
@@ -598,6 +614,19 @@ class DialogManager(DialogBackend):
         ):
             # "no, make it large", "and in London?", "actually eight thirty" with nothing tagged.
             slots = self._from_text(ctx, last)
+        if (
+            last is not None
+            and intent != last.intent
+            and intent not in ("Affirm", "Deny")
+            and self._cue(ctx)
+            and self._amendable(ctx, last)
+        ):
+            # "actually make it medium" after a coffee order parses as a device level: a correction
+            # cue naming values of the task just finished corrects that task, whatever the parse.
+            found = self._from_text(ctx, last)
+            heard = {s.value for s in found.values()}
+            if found and all(s.value in heard for s in slots.values()):
+                return self._amend_or_start(ctx, last, Frame(last.intent, found), force=True)
         if intent in ("Affirm", "Deny"):
             if intent == "Deny" and slots and last is not None:
                 relevant = self._relevant(last.intent, slots)
