@@ -102,3 +102,33 @@ def test_speech_that_resumes_during_a_speculative_reply_leaves_no_trace(componen
     decisions = [e for e in during + after if isinstance(e, TurnDecision)]
     assert decisions and decisions[-1].decision in ("complete", "max-hold")
     dm.close()
+
+
+def test_a_hesitation_after_a_function_word_is_held_and_answered_whole(components) -> None:  # type: ignore[no-untyped-def]
+    """ "turn off the … kitchen lights", a one-second pause after "the": one turn, held through the pause
+    ("incomplete", trailing function word), then answered whole. espeak-ng speaks it (its audio is the same
+    every run; piper's is not, and the ASR's guess at a fragment depends on it)."""
+    from services.tts.espeak_tts import EspeakTts
+
+    tts = EspeakTts("en-us")
+
+    def said(text: str) -> np.ndarray:
+        return to_pcm16(resample(tts.synthesize(text).astype(np.float32) / 32768.0, tts.sample_rate_hz))
+
+    pcm = np.concatenate([said("turn off the"), np.zeros(16000, np.int16), said("kitchen lights.")])
+
+    async def scenario() -> list:  # type: ignore[type-arg]
+        conv = Conversation(components, "held", barge_in=False)
+        await feed_realtime(conv, pcm)
+        await conv.flush(realtime=True)
+        return drain(conv)
+
+    events = asyncio.run(scenario())
+    decisions = [e for e in events if isinstance(e, TurnDecision)]
+    assert decisions[0].decision == "incomplete" and decisions[0].reason == 'trailing function word "the"', decisions
+    assert decisions[-1].decision == "complete"
+    ended = [e for e in events if isinstance(e, SpeechEnded)]
+    actions = [e for e in events if isinstance(e, DialogAction)]
+    assert len(ended) == 1 and len(actions) == 1
+    finals = [e.text for e in events if e.type == "transcript-final"]
+    assert finals == ["turn off the kitchen lights"], finals
