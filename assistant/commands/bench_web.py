@@ -73,7 +73,7 @@ async def _embedded_turn(components: Components, pcm, k: int) -> dict[str, float
 async def _web_turn(server: WebServer, pcm, chunk_ms: int):  # type: ignore[no-untyped-def]
     async with WebClient(server.ws_url(token=server.token)) as client:
         await client.start(sample_rate_hz=16000, barge_in=False)
-        return await client.run_turn(pcm, realtime=True, trailing_silence_ms=700, chunk_ms=chunk_ms)
+        return await client.run_turn(pcm, realtime=True, chunk_ms=chunk_ms)
 
 
 async def run_bench(components: Components, items: list[dict[str, object]], *, progress: bool = True,

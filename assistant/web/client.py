@@ -218,9 +218,14 @@ class WebClient:
             ):
                 return turn
 
-    async def run_turn(self, pcm: np.ndarray, *, realtime: bool = True, trailing_silence_ms: int = 700,
+    async def run_turn(self, pcm: np.ndarray, *, realtime: bool = True, trailing_silence_ms: int = 2500,
                        timeout: float = 60.0, chunk_ms: int = 20) -> WebTurn:
-        """Speak ``pcm`` (at the session rate) then silence, and collect the turn it produced."""
+        """Speak ``pcm`` (at the session rate) then silence, and collect the turn it produced.
+
+        The silence should cover the server's longest hold (``turn.max_hold_ms``, 2 s by default): the
+        end-of-turn policy may wait that long for a speaker who hesitates, and a turn only ends on the
+        audio the client sends (a microphone keeps sending).
+        """
         silence = np.zeros(int(self.sample_rate_hz * trailing_silence_ms / 1000), np.int16)
         sender = asyncio.create_task(self.stream(np.concatenate([pcm, silence]), realtime=realtime, chunk_ms=chunk_ms))
         try:

@@ -249,13 +249,16 @@ SHORT = [
 def test_eight_concurrent_sessions_get_their_own_answers(web: ServerThread, utterances) -> None:  # type: ignore[no-untyped-def]
     rates = [16000, 48000, 44100, 22050, 16000, 48000, 8000, 32000]
     clips = [at_rate(load_audio(utterance(utterances, text)["path"]), rate) for text, rate in zip(SHORT, rates, strict=True)]
+    hold_ms = web.server.components.settings.turn.max_hold_ms + 400
 
     async def one(k: int) -> tuple[str, object]:
         async with WebClient(web.server.ws_url(token=web.server.token)) as c:
             started = await c.start(sample_rate_hz=rates[k], barge_in=False)
             # Not paced (8 real-time streams would take as long as the longest one
             # anyway); chunked like a microphone and still interleaved on the loop.
-            turn = await c.run_turn(clips[k], realtime=False, trailing_silence_ms=800, timeout=150)
+            # Silence as a microphone would go on sending it: enough for the longest hold of the
+            # end-of-turn policy (turn.max_hold_ms), so a held turn still ends.
+            turn = await c.run_turn(clips[k], realtime=False, trailing_silence_ms=hold_ms, timeout=150)
             return str(started["session_id"]), turn
 
     async def go() -> list[tuple[str, object]]:
