@@ -507,7 +507,7 @@ class Conversation:
         tts = self.c.tts
         rate = tts.sample_rate_hz
         chunk = max(1, int(rate * self.settings.tts.chunk_ms / 1000))
-        first: int | None = None
+        first_ns: int | None = None
         index = 0
         loop = asyncio.get_running_loop()
         # Synthesis of phrase i+1 starts as soon as phrase i is queued, so it
@@ -523,10 +523,10 @@ class Conversation:
                 ev = AudioChunk(session_id=self.session_id, turn_id=turn_id, stage="tts", pcm=audio[j * chunk : (j + 1) * chunk],
                                 sample_rate_hz=rate, chunk_index=index, final=last)
                 index += 1
-                if first is None:
-                    first = ev.t_ns
+                if first_ns is None:
+                    first_ns = ev.t_ns
                 await self._emit(ev)
-        return first
+        return first_ns
 
     async def notify(self, text: str) -> None:
         """Speak a message the user did not ask for now (a timer or alarm firing).
