@@ -42,11 +42,16 @@ import secrets
 import time
 import uuid
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
 from assistant.components import Components
+from assistant.stage_guard import StageFault
+from core.audio import resample, to_pcm16
+from core.errors import BackendUnavailable
 from core.events import (
     AudioChunk,
     DialogAction,
@@ -75,7 +80,13 @@ from services.vad.endpointing import Endpointer
 from services.vad.silero import FRAME_SAMPLES
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 FRAME_MS = 1000.0 * FRAME_SAMPLES / 16000
+FRAMES_PER_TICK = 8
+"""Frames (256 ms of audio) handled before :meth:`Conversation.feed` yields to the event loop, so one
+session's large chunk of audio never holds every other session's turn back."""
+APOLOGY = ("Sorry, I can't understand anything right now.", "Please try again in a moment.")
+"""Spoken when a turn cannot be answered at all (a stage and its local fallback both failed)."""
 _turn_counter = itertools.count(1)
 _PROCESS_TAG = secrets.token_hex(2)
 """Turn ids are ``<session>-<process tag>t<n>``: a session continued by another process (``say
@@ -123,6 +134,7 @@ class _Turn:
     speculation: asyncio.Task[_Prepared] | None = None
     next_eval_ms: float = 0.0
     last_reason: str = ""
+    accept_failed: bool = False
 
 
 class Conversation:
@@ -171,9 +183,11 @@ class Conversation:
             raise TypeError("feed() takes int16 PCM")
         data = np.concatenate([self._residual, pcm]) if self._residual.size else pcm
         n = len(data) // FRAME_SAMPLES
+        self._residual = data[n * FRAME_SAMPLES :].copy()
         for i in range(n):
             await self._frame(data[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES])
-        self._residual = data[n * FRAME_SAMPLES :].copy()
+            if i % FRAMES_PER_TICK == FRAMES_PER_TICK - 1:
+                await asyncio.sleep(0)
 
     async def _frame(self, frame: np.ndarray) -> None:
         probability = self._vad(frame)
@@ -182,7 +196,7 @@ class Conversation:
         if turn is not None:
             turn.audio.append(frame)
         if turn is not None and not turn.paused:
-            await turn.asr.accept(frame)
+            await self._accept(turn, frame)
             turn.new_audio_ms += FRAME_MS
         elif turn is not None:
             turn.held.append(frame)
@@ -204,12 +218,17 @@ class Conversation:
                 t.paused = False
                 self._discard(t)
                 for held in t.held:
-                    await t.asr.accept(held)
+                    await self._accept(t, held)
                 t.new_audio_ms += FRAME_MS * len(t.held)
                 t.held.clear()
             elif d.kind == "end" and self._turn is not None:
                 await self._hard_end(self._turn, d.audio_ms)
         turn = self._turn
+        if turn is not None and self._endpointer.pos_ms - turn.start_ms >= self.settings.turn.max_turn_s * 1000:
+            self._endpointer.end_now()
+            length = (self._endpointer.pos_ms - turn.start_ms) / 1000
+            self._end_turn(self._endpointer.pos_ms, TurnVerdict("max-length", f"{length:.1f} s long (turn.max_turn_s)"))
+            turn = None
         if self._semantic and turn is not None and turn.paused:
             await self._evaluate(turn)
             turn = self._turn
@@ -232,10 +251,10 @@ class Conversation:
         turn_id = _turn_id(self.session_id)
         assert self.c.asr is not None, "audio input needs an ASR backend"
         asr = self.c.asr.open_stream(self.session_id, turn_id, self._asr_hints() or None)
-        for frame in self._preroll:
-            await asr.accept(frame)
         self._turn = _Turn(turn_id=turn_id, asr=asr, start_ms=audio_ms, tagger=self.c.tagger.stream(),
                            audio=list(self._preroll))
+        for frame in self._preroll:
+            await self._accept(self._turn, frame)
         self._preroll.clear()
         await self._emit(SpeechStarted(session_id=self.session_id, turn_id=turn_id, stage="vad", audio_ms=audio_ms))
 
@@ -343,18 +362,25 @@ class Conversation:
         """Decode, clean, parse, plan and start speaking the reply to the audio heard so far."""
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        hyp = await turn.asr.speculate()
+        hyp = await self._asr_call(turn, turn.asr.speculate)
         t_asr = time.perf_counter()
         words = hyp.text.split()
-        tokens = tuple(await self.c.tagger.atag(words))
+        tokens = await self._tag(turn.turn_id, words)
         held = 0
-        if turn.tagger is not None and turn.tagger.holds_for_context and words:
+        if turn.tagger is not None and turn.tagger.holds_for_context and words and not self.c.guard.is_open("disfluency"):
             # The newest word always waits for its right context (that is the wait head's design);
             # an earlier word still held is one the tagger doubts: a repair may be under way.
-            committed = await turn.tagger.aupdate(words)
-            settled = sum(1 for t in committed[: len(words) - 1] if not t.pending)
-            held = max(0, len(words) - 1 - settled)
-        parsed = await aparse_tagged(self.c.nlu, tokens, self._expected, guard=self.settings.nlu_guard)
+            tagger = turn.tagger
+
+            async def nothing_held() -> list[TaggedToken]:
+                return []
+
+            committed = await self.c.guard.call("disfluency", lambda: tagger.aupdate(words), nothing_held,
+                                                lambda fault: self._report(turn.turn_id, fault))
+            if committed:
+                settled = sum(1 for t in committed[: len(words) - 1] if not t.pending)
+                held = max(0, len(words) - 1 - settled)
+        parsed = await self._parse(turn.turn_id, tokens)
         plan = await self.c.dialog.aplan(self.session_id, turn.turn_id, parsed.result, hyp.text, parsed.text)
         t_plan = time.perf_counter()
         smart_turn = None
@@ -370,6 +396,7 @@ class Conversation:
             phrases = list(plan.phrases) or [plan.text]
             if phrases and phrases[0]:
                 first_audio = loop.run_in_executor(None, self.c.tts.synthesize, phrases[0])
+                first_audio.add_done_callback(_retrieve)  # a synthesis that fails unheard is not an error
         t_end = time.perf_counter()
         timings = {"asr": (t_asr - t0) * 1000, "tag_parse_plan": (t_plan - t_asr) * 1000, "smart_turn": (t_end - t_plan) * 1000}
         return _Prepared(hyp, tokens, parsed, plan, held, smart_turn, first_audio,
@@ -384,8 +411,11 @@ class Conversation:
         self._end_turn(self._endpointer.last_speech_ms, TurnVerdict("complete", "the client sent end-of-turn"))
 
     async def _partial(self, turn: _Turn) -> None:
+        if self.c.guard.is_open("asr"):  # the server is down: the final falls back, partials are skipped
+            return
         try:
-            hyp = await turn.asr.hypothesis()
+            remote = self.c.guard.is_remote("asr")
+            hyp = await (asyncio.wait_for(turn.asr.hypothesis(), self.c.guard.deadline_s) if remote else turn.asr.hypothesis())
         except Exception as exc:  # a failed partial is not fatal: the final decides
             log.warning("partial decode failed: %s", exc)
             return
@@ -408,8 +438,7 @@ class Conversation:
         try:
             if turn.partial_task is not None and not turn.partial_task.done():
                 turn.partial_task.cancel()
-            hyp = await turn.asr.final()
-            await turn.asr.aclose()
+            hyp = await self._asr_call(turn, turn.asr.final)
             final = TranscriptFinal(
                 session_id=self.session_id, turn_id=turn.turn_id, stage="asr", text=hyp.text, raw_text=hyp.raw_text
             )
@@ -422,11 +451,19 @@ class Conversation:
                                 endpoint_ms=ended.endpoint_delay_ms, prepared=prepared)
         except asyncio.CancelledError:
             raise
+        except BackendUnavailable as exc:  # a stage and its fallback failed: say so, in words and in speech
+            log.warning("turn %s: %s", turn.turn_id, exc)
+            await self._emit(ErrorEvent(session_id=self.session_id, turn_id=turn.turn_id, stage="pipeline",
+                                        code=exc.code, message=str(exc)))
+            await self._apologize(turn.turn_id)
         except Exception as exc:
             log.exception("turn %s failed", turn.turn_id)
             await self._emit(ErrorEvent(session_id=self.session_id, turn_id=turn.turn_id, stage="pipeline",
                                         code=getattr(exc, "code", "internal"), message=str(exc) or type(exc).__name__))
+            await self._apologize(turn.turn_id)
         finally:
+            with contextlib.suppress(Exception):
+                await self._close_asr(turn)
             self._replies.pop(turn.turn_id, None)
             if self._queued_notifications and self._turn is None:
                 asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._flush_notifications()))
@@ -458,13 +495,13 @@ class Conversation:
         """
         sid = self.session_id
         words = transcript.split()
-        tokens = prepared.tokens if prepared is not None else tuple(await self.c.tagger.atag(words))
+        tokens = prepared.tokens if prepared is not None else await self._tag(turn_id, words)
         tagged = TokensTagged(session_id=sid, turn_id=turn_id, stage="disfluency", tokens=tokens, final=True)
         await self._emit(tagged)
         if prepared is not None:
             parsed = prepared.parsed
         else:
-            parsed = await aparse_tagged(self.c.nlu, tokens, self._expected, guard=self.settings.nlu_guard)
+            parsed = await self._parse(turn_id, tokens)
         clean, nlu = parsed.text, parsed.result
         nlu_event = NluResultEvent(session_id=sid, turn_id=turn_id, stage="nlu", result=nlu, text=clean,
                                    restored=parsed.restored)
@@ -504,29 +541,124 @@ class Conversation:
 
         ``first``: the first phrase's audio, already being synthesized (a speculative reply).
         """
-        tts = self.c.tts
-        rate = tts.sample_rate_hz
+        rate = self.c.tts.sample_rate_hz
         chunk = max(1, int(rate * self.settings.tts.chunk_ms / 1000))
         first_ns: int | None = None
         index = 0
-        loop = asyncio.get_running_loop()
         # Synthesis of phrase i+1 starts as soon as phrase i is queued, so it
         # overlaps with phrase i being played by the consumer.
-        next_audio = first or (loop.run_in_executor(None, tts.synthesize, phrases[0]) if phrases else None)
-        for i in range(len(phrases)):
-            assert next_audio is not None
-            audio = await next_audio
-            next_audio = loop.run_in_executor(None, tts.synthesize, phrases[i + 1]) if i + 1 < len(phrases) else None
-            n = max(1, -(-len(audio) // chunk))
-            for j in range(n):
-                last = i == len(phrases) - 1 and j == n - 1
-                ev = AudioChunk(session_id=self.session_id, turn_id=turn_id, stage="tts", pcm=audio[j * chunk : (j + 1) * chunk],
-                                sample_rate_hz=rate, chunk_index=index, final=last)
-                index += 1
-                if first_ns is None:
-                    first_ns = ev.t_ns
-                await self._emit(ev)
+        next_audio = self._synthesize(turn_id, phrases[0], first) if phrases else None
+        try:
+            for i in range(len(phrases)):
+                assert next_audio is not None
+                audio = await next_audio
+                next_audio = self._synthesize(turn_id, phrases[i + 1]) if i + 1 < len(phrases) else None
+                n = max(1, -(-len(audio) // chunk))
+                for j in range(n):
+                    last = i == len(phrases) - 1 and j == n - 1
+                    ev = AudioChunk(session_id=self.session_id, turn_id=turn_id, stage="tts", pcm=audio[j * chunk : (j + 1) * chunk],
+                                    sample_rate_hz=rate, chunk_index=index, final=last)
+                    index += 1
+                    if first_ns is None:
+                        first_ns = ev.t_ns
+                    await self._emit(ev)
+        finally:
+            if next_audio is not None and not next_audio.done():  # cancelled (barge-in): stop the next phrase
+                next_audio.cancel()
         return first_ns
+
+    # ----------------------------------------------------------------- stage calls under the guard
+    async def _report(self, turn_id: str, fault: StageFault) -> None:
+        """Tell the session a stage failed; the turn goes on with the fallback (assistant.stage_guard)."""
+        fallback = self.c.baseline is not None
+        await self._emit(ErrorEvent(session_id=self.session_id, turn_id=turn_id, stage=fault.stage, code=fault.code,
+                                    message=fault.message + ("; the local fallback answers" if fallback else ""),
+                                    recovered=fallback))
+
+    async def _guarded(self, turn_id: str, stage: str, primary: Callable[[], Awaitable[T]],
+                       fallback: Callable[[], Awaitable[T]] | None) -> T:
+        return await self.c.guard.call(stage, primary, fallback if self.c.baseline is not None else None,
+                                       lambda fault: self._report(turn_id, fault))
+
+    async def _asr_call(self, turn: _Turn, call: Callable[[], Awaitable[Hypothesis]]) -> Hypothesis:
+        """A final-quality decode of the turn (speculate or final); falls back to tiny.en in process
+        on the turn's own audio (kept from its first frame), only for a remote ASR."""
+        baseline = self.c.baseline
+
+        async def local() -> Hypothesis:
+            assert baseline is not None
+            asr = await asyncio.to_thread(lambda: baseline.asr)
+            stream = asr.open_stream(self.session_id, turn.turn_id, self._asr_hints() or None)
+            try:
+                await stream.accept(np.concatenate(turn.audio) if turn.audio else np.zeros(0, np.int16))
+                return await stream.final()
+            finally:
+                await stream.aclose()
+
+        if not self.c.guard.is_remote("asr"):
+            return await call()
+        return await self._guarded(turn.turn_id, "asr", call, local)
+
+    async def _accept(self, turn: _Turn, frame: np.ndarray) -> None:
+        """Stream a frame to the turn's ASR; a failing stream loses its partials, not the turn (the
+        turn's audio is kept, and the final falls back to it)."""
+        try:
+            await turn.asr.accept(frame)
+        except Exception as exc:
+            if not turn.accept_failed:
+                log.warning("ASR stream of %s failed: %s", turn.turn_id, exc)
+                turn.accept_failed = True
+
+    async def _close_asr(self, turn: _Turn) -> None:
+        try:
+            await asyncio.wait_for(turn.asr.aclose(), self.c.guard.deadline_s)
+        except Exception as exc:  # the server is gone: nothing to free there
+            log.debug("closing the ASR stream of %s: %s", turn.turn_id, exc)
+
+    async def _tag(self, turn_id: str, words: list[str]) -> tuple[TaggedToken, ...]:
+        baseline = self.c.baseline
+
+        async def local() -> list[TaggedToken]:
+            assert baseline is not None
+            return await baseline.tagger.atag(words)
+
+        return tuple(await self._guarded(turn_id, "disfluency", lambda: self.c.tagger.atag(words), local))
+
+    async def _parse(self, turn_id: str, tokens: tuple[TaggedToken, ...]) -> GuardedParse:
+        baseline, expected, guard = self.c.baseline, self._expected, self.settings.nlu_guard
+
+        async def local() -> GuardedParse:
+            assert baseline is not None
+            return await aparse_tagged(baseline.nlu, tokens, expected, guard=guard)
+
+        return await self._guarded(turn_id, "nlu", lambda: aparse_tagged(self.c.nlu, tokens, expected, guard=guard), local)
+
+    def _synthesize(self, turn_id: str, text: str, started: asyncio.Future[np.ndarray] | None = None) -> asyncio.Future[np.ndarray]:
+        """One phrase's audio at the TTS's rate (``started``: its synthesis, already under way)."""
+        loop = asyncio.get_running_loop()
+        tts, baseline = self.c.tts, self.c.baseline
+
+        async def primary() -> np.ndarray:
+            return await (started or loop.run_in_executor(None, tts.synthesize, text))
+
+        async def local() -> np.ndarray:
+            assert baseline is not None
+            fallback = await asyncio.to_thread(lambda: baseline.tts)
+            audio = await asyncio.to_thread(fallback.synthesize, text)
+            if fallback.sample_rate_hz == tts.sample_rate_hz:
+                return audio
+            return to_pcm16(resample(audio.astype(np.float32) / 32768.0, fallback.sample_rate_hz, tts.sample_rate_hz))
+
+        if self.c.guard.is_remote("tts"):
+            return asyncio.ensure_future(self._guarded(turn_id, "tts", primary, local))
+        return asyncio.ensure_future(primary())  # the embedded TTS has its own espeak-ng fallback
+
+    async def _apologize(self, turn_id: str) -> None:
+        """The turn could not be answered: say so in speech, with whatever TTS still works."""
+        try:
+            await self._speak(turn_id, list(APOLOGY))
+        except Exception as exc:
+            log.warning("could not speak the apology for %s: %s", turn_id, exc)
 
     async def notify(self, text: str) -> None:
         """Speak a message the user did not ask for now (a timer or alarm firing).
@@ -649,4 +781,11 @@ async def feed_paced(conv: Conversation, pcm: np.ndarray, *, realtime: bool = Tr
             await asyncio.sleep(0)
     await conv.flush(realtime=realtime)
 
+
+
+
+def _retrieve(future: asyncio.Future[object]) -> None:
+    """Done callback: read a future's exception, so an unheard failure is not logged as never retrieved."""
+    if not future.cancelled():
+        future.exception()
 

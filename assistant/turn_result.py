@@ -50,6 +50,8 @@ class TurnResult:
     latency_ms: dict[str, float] = field(default_factory=dict)
     partials: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """Faults the turn recovered from (a remote stage failed, its local fallback answered)."""
     turns: int = 0
     #: How the turn was ended (the last ``turn-decision``: decision, reason, silence_ms, signals),
     #: and the hesitations the assistant held through before (``incomplete`` decisions).
@@ -89,6 +91,8 @@ class TurnResult:
                 r.reply_rate_hz = ev.sample_rate_hz
             elif isinstance(ev, StageMetrics):
                 r.latency_ms = dict(ev.latency_ms)
+            elif isinstance(ev, ErrorEvent) and ev.recovered:
+                r.warnings.append(f"{ev.code}: {ev.message}")
             elif isinstance(ev, ErrorEvent):
                 r.errors.append(f"{ev.code}: {ev.message}")
             elif isinstance(ev, TurnDecision):
@@ -123,6 +127,7 @@ class TurnResult:
             "turn_decision": self.decision,
             "holds": self.holds,
             "errors": self.errors,
+            "warnings": self.warnings,
         }
 
 

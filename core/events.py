@@ -106,8 +106,9 @@ class TurnDecision(Event):
 
     Attributes:
         decision: ``complete`` (the turn ends now), ``incomplete`` (the assistant holds and keeps
-            listening), ``max-hold`` (ended by the longest allowed silence) or ``fixed`` (ended by the
-            fixed silence timeout of the ``fixed`` policy).
+            listening), ``max-hold`` (ended by the longest allowed silence), ``max-length`` (ended by the
+            longest allowed turn, ``turn.max_turn_s``) or ``fixed`` (ended by the fixed silence timeout
+            of the ``fixed`` policy).
         reason: one short readable line, e.g. ``trailing function word "for"``.
         silence_ms: audio time since the last speech when the decision was taken (milliseconds).
         audio_ms: position of the last speech in the input stream (milliseconds).
@@ -215,11 +216,16 @@ class StageMetrics(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorEvent(Event):
-    """Something went wrong; ``code`` is stable, ``message`` readable."""
+    """Something went wrong; ``code`` is stable, ``message`` readable.
+
+    ``recovered``: the turn went on regardless (a stage failed and its local fallback answered),
+    so a client may show it as a warning rather than a failed turn.
+    """
 
     type: ClassVar[str] = "error"
     code: str
     message: str
+    recovered: bool = False
 
 
 def _jsonable(value: object) -> object:

@@ -55,6 +55,11 @@ class TurnSettings(BaseModel):
     eval_silence_ms: int = Field(128, description="Silence before the first end-of-turn decision (milliseconds).")
     reeval_ms: int = Field(160, description="While holding, decide again every this much more silence (milliseconds).")
     max_hold_ms: int = Field(2000, description="Silence after which the turn ends whatever the signals say (milliseconds).")
+    max_turn_s: float = Field(
+        30.0, gt=0, le=600,
+        description="Longest turn (seconds of audio from its start): a turn still going ends here, whatever the policy "
+                    "(the ASR reads at most 30 s at once, and an endless turn would hold the session's resources).",
+    )
     min_speech_ms: int = Field(
         200, description="A turn with less speech than this is never ended early (noise bursts wait for max hold)."
     )
@@ -119,7 +124,16 @@ class TtsSettings(BaseModel):
 
 class BackendSettings(BaseModel):
     uri: str = Field("embedded", description="embedded | triton://HOST:PORT | riva://HOST:PORT")
-    timeout_s: float = 10.0
+    timeout_s: float = Field(10.0, gt=0, description="Transport timeout of one remote call, model checks at start included (seconds).")
+    deadline_s: float = Field(
+        1.5, gt=0, le=60,
+        description="Longest wait for a remote stage during a turn (seconds); past it the turn goes on with the local fallback.",
+    )
+    retry_after_s: float = Field(
+        5.0, ge=0, le=3600,
+        description="After a remote stage fails, its calls go to the local fallback for this long before the server is tried again (seconds).",
+    )
+    fallback: bool = Field(True, description="Use the local baseline (tiny.en, rule tagger, keyword NLU, espeak-ng) when a remote stage fails.")
 
 
 class DialogSettings(BaseModel):

@@ -130,6 +130,13 @@ def load_stages(settings: Settings, *, need_asr: bool = True,
     return Stages(asr, tagger, nlu, tts)
 
 
+def remote_stages(uri: str, need_asr: bool = True) -> frozenset[str]:
+    """The stages a deployment runs on a server (where a call can time out or be refused)."""
+    scheme = parse_backend_uri(uri).scheme
+    served = {"embedded": (), "triton": STAGES, "riva": ("asr", "tts")}[scheme]
+    return frozenset(s for s in served if need_asr or s != "asr")
+
+
 # ------------------------------------------------------------------ embedded
 
 

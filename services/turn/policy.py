@@ -34,7 +34,7 @@ from typing import Literal
 from core.settings import TurnSettings
 from core.types import OUT_OF_SCOPE, NluHints, NluResult, TaggedToken
 
-Decision = Literal["complete", "incomplete", "max-hold", "fixed"]
+Decision = Literal["complete", "incomplete", "max-hold", "max-length", "fixed"]
 Semantic = Literal["complete", "answered", "missing-slot", "unknown"]
 
 FILLERS = frozenset({"um", "uh", "er", "erm", "hmm", "mm", "uhm", "umm", "ah", "eh"})

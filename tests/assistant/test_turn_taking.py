@@ -11,7 +11,7 @@ import numpy as np
 
 from assistant.pipeline import Conversation
 from core.audio import load_audio, resample, to_pcm16
-from core.events import AudioChunk, DialogAction, SpeechEnded, TurnDecision
+from core.events import AudioChunk, DialogAction, SpeechEnded, SpeechStarted, TurnDecision
 from dialog.manager import DialogManager
 from tests.conftest import utterance
 
@@ -158,3 +158,30 @@ def test_the_first_phrase_synthesized_during_the_silence_is_the_one_played(compo
     assert tts.spoken == phrases, (tts.spoken, phrases)
     audio = [e for e in events if isinstance(e, AudioChunk)]
     assert audio and all(e.turn_id == actions[0].turn_id for e in audio)
+
+
+def test_a_turn_that_goes_on_past_max_turn_s_is_ended_there(components, utterances) -> None:  # type: ignore[no-untyped-def]
+    """Speech with no pause long enough to end a turn (one request looped with its silences trimmed, 9 s)
+    is cut into turns of at most ``turn.max_turn_s`` (4 s here): an endless turn would hold the session's
+    audio and decoder without bound (issue 29: a 180 s utterance was one turn)."""
+    turn = components.settings.turn.model_copy(update={"policy": "fixed", "max_turn_s": 4.0})
+    c = dataclasses.replace(components, settings=components.settings.model_copy(update={"turn": turn}))
+    pcm = load_audio(utterance(utterances, "set a timer for five minutes")["path"])
+    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > 500)
+    speech = pcm[loud[0] : loud[-1] + 1]
+    looped = np.concatenate([speech] * (9 * 16000 // len(speech) + 1))[: 9 * 16000]
+
+    async def scenario() -> list:  # type: ignore[type-arg]
+        conv = Conversation(c, "endless", barge_in=False)
+        await conv.feed(looped)
+        await conv.flush()
+        return drain(conv)
+
+    events = asyncio.run(scenario())
+    decisions = [e for e in events if isinstance(e, TurnDecision)]
+    assert decisions[0].decision == "max-length" and decisions[0].reason.endswith("s long (turn.max_turn_s)"), decisions
+    started = [e for e in events if isinstance(e, SpeechStarted)]
+    ended = [e for e in events if isinstance(e, SpeechEnded)]
+    assert len(started) >= 2 and len(ended) == len(started)
+    assert all(e.audio_ms - s.audio_ms <= 4000 + 64 for s, e in zip(started, ended, strict=True)), [
+        (s.audio_ms, e.audio_ms) for s, e in zip(started, ended, strict=True)]
