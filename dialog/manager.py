@@ -197,7 +197,8 @@ class DialogManager(DialogBackend):
         skills: names of the skills to enable (default: all registered).
         min_confidence: NLU results below this are treated as out of scope (their slots still count
             as an answer to a pending question).
-        durable: fsync every commit (see :class:`~dialog.store.Store`).
+        durable: fsync every commit (``synchronous=FULL``, the default, so a power loss does not drop
+            confirmed turns and timers); ``False`` for scratch databases. See :class:`~dialog.store.Store`.
         warm_up: run a few scripted turns against a scratch in-memory database at construction, so
             the first real turn does not pay for compiling regular expressions and priming caches
             (~15 ms in a fresh process, e.g. each ``quickturn say``).
@@ -215,7 +216,7 @@ class DialogManager(DialogBackend):
         responses_file: Path = DEFAULT_FILE,
         skills: Iterable[str] | None = None,
         min_confidence: float = 0.3,
-        durable: bool = False,
+        durable: bool = True,
         warm_up: bool = True,
     ) -> None:
         self.tz = ZoneInfo(timezone or local_timezone())
