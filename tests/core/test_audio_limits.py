@@ -7,6 +7,7 @@ mark (models loaded by other tests) cannot hide a jump.
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import subprocess
@@ -173,3 +174,24 @@ def test_chat_refuses_bombs_with_one_line_and_flat_memory(tmp_path: Path, name: 
     # The whole CLI (imports included) stays far below the 2-6 GB the bomb would take decoded.
     assert peak_mb < 400, f"quickturn chat {name}: peak RSS {peak_mb:.0f} MB"
     assert wall < 30
+
+
+def test_eval_reports_bombs_as_failed_files_and_evaluates_a_48k_8_channel_one(tmp_path: Path) -> None:
+    """``quickturn eval`` on a folder: each bomb is one failed row, a legitimate 8-channel file is heard."""
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    sparse_raw(folder / "bomb.raw", 2 * 1024**3)
+    sparse_wav(folder / "bomb.wav", rate=48000, channels=512, seconds=29)
+    up = resample(load_audio(FIXTURE).astype(np.float32) / 32768, 16000, 48000)
+    sf.write(folder / "lamp8ch.wav", np.stack([up] * 8, axis=1), 48000, subtype="PCM_16")
+    out = tmp_path / "out"
+    rc, _, err, peak_mb, _ = run_measured(
+        [str(QUICKTURN), "eval", str(folder), "--out", str(out), "--fast", "-q", "--no-report"], tmp_path, timeout=300
+    )
+    assert rc == 3, err[-2000:]  # 3: some files failed
+    rows = {r["key"]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    assert rows["bomb.raw"]["status"] == "failed" and "over the 120 s limit" in rows["bomb.raw"]["error"]
+    assert rows["bomb.wav"]["status"] == "failed" and "512 channels" in rows["bomb.wav"]["error"]
+    assert rows["lamp8ch.wav"]["status"] == "ok" and "lamp" in rows["lamp8ch.wav"]["transcript"], rows["lamp8ch.wav"]
+    # wait4's peak covers the eval process and its workers: models (~0.5 GB), not the bombs (2.7-6 GB).
+    assert peak_mb < 1500, f"quickturn eval peak RSS {peak_mb:.0f} MB"
