@@ -27,6 +27,7 @@ PLUGINS: dict[tuple[str, ...], str] = {
     ("eval", "nlu"): "training.nlu.commands:eval_main",
     ("bench", "asr"): "assistant.commands.bench_asr:bench_asr_main",
     ("bench", "turns"): "assistant.commands.bench_turns:bench_turns_main",
+    ("bench", "batch"): "assistant.commands.bench_batch:bench_batch_main",
     ("bench", "nlu"): "services.nlu.commands:bench_main",
     ("parse",): "services.nlu.commands:parse_main",
     ("serve", "web"): "assistant.web.server:serve_web_main",
@@ -53,6 +54,7 @@ The assistant:
   mic                        a live microphone session (pyaudio)
   bench [--json]             per-stage latency p50/p95 and ASR WER on the utterance set
   bench turns [--json]       turn-taking from the outside: cut-offs, end of speech → reply audio, holds
+  bench batch [--json]       the cost of one batched Whisper decode against batch size (1, 2, 4, 8)
   eval MANIFEST              batch evaluation of recorded audio
   setup                      generate the benchmark/demo utterances with the TTS voices
   serve web|triton|riva      the websocket web client, a Triton server, the Riva API facade

@@ -254,6 +254,16 @@ def whisper_max_length(prompt_len: int, max_tokens: int) -> int:
     return min(WHISPER_TEXT_CTX, max(2 * max_tokens, prompt_len - 1 + max_tokens))
 
 
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """One request's encoder input and decode limits."""
+
+    mel: np.ndarray
+    prompt: list[str]
+    max_tokens: int
+    gen_tokens: int
+
+
 class WhisperDecoder:
     """Thread-safe single-window Whisper decoder on CTranslate2 (int8, CPU)."""
 
@@ -284,6 +294,8 @@ class WhisperDecoder:
         self.timestamp_cut = timestamp_cut
         """Final short-window decodes with timestamps; segments starting in the padding are dropped."""
         self.timestamp_margin_s = TIMESTAMP_MARGIN_S
+        self.batch_redos = 0
+        """Batched beam-search results decoded again alone (they hit their token cap; see decode_batch)."""
         self._lock = threading.Lock()
         tid = self.tokenizer.token_to_id
         sot = [tid("<|startoftranscript|>")]
@@ -318,6 +330,11 @@ class WhisperDecoder:
         speech_s = len(audio) / SAMPLE_RATE_HZ
         timestamps = final and self.loop_guard and self.timestamp_cut
         hyp, suspicious = self._decode_window(audio, speech_s, self.min_window_s, hint_words, beam, timestamps)
+        return self._fallback(hyp, suspicious, audio, speech_s, hint_words, beam, final)
+
+    def _fallback(self, hyp: Hypothesis, suspicious: bool, audio: np.ndarray, speech_s: float,
+                  hint_words: list[str] | None, beam: int, final: bool) -> Hypothesis:
+        """Re-decode a looped-looking final on longer windows (one at a time: rare, and never batched)."""
         if suspicious and final and self.loop_guard and self.fallback_window_s > self.min_window_s:
             # The short window looks looped: pay for a longer-window decode, which
             # loops far less, instead of guessing which repeats are real. Partials
@@ -331,6 +348,65 @@ class WhisperDecoder:
                     break
         return hyp
 
+    # ------------------------------------------------------------------ batches
+
+    def batch_key(self, n_samples: int, hint_words: list[str] | None, *, final: bool) -> tuple[int, int, int, bool]:
+        """Requests with equal keys can share one ``generate`` call and still decode exactly as alone.
+
+        CTranslate2 needs every prompt's ``<|startoftranscript|>`` at the same position
+        (so equal prompt lengths), one beam size per call, and one mel length per
+        encoder batch. Keying on the request's own window length (not padding a short
+        window to its batch's longest) keeps each stream's encoder input what it would
+        be unbatched: utterances shorter than ``min_window_s`` (the usual command) all
+        share the ``min_window_s`` window.
+        """
+        beam = self.final_beam_size if final else self.beam_size
+        timestamps = final and self.loop_guard and self.timestamp_cut
+        speech_s = n_samples / SAMPLE_RATE_HZ
+        frames = self._frames(max(speech_s, self.min_window_s))
+        return beam, len(self.prompt_tokens(hint_words, timestamps=timestamps)), frames, timestamps
+
+    @staticmethod
+    def _frames(window_s: float) -> int:
+        """Mel frames of a window (10 ms hops, even, at most Whisper's 3000)."""
+        n = int(min(window_s, 30.0) * SAMPLE_RATE_HZ) // 160 + 1
+        return min(3000, n - n % 2)
+
+    def decode_batch(self, requests: list[tuple[np.ndarray, list[str] | None]], *, final: bool) -> list[Hypothesis]:
+        """Decode several streams' windows in one encoder and one ``generate`` call.
+
+        Every request must have the same :meth:`batch_key` (the scheduler groups them):
+        then each result is the one :meth:`decode` gives alone, up to the int8 batched
+        matrix products' rounding (measured on real recordings in the tests and by
+        ``quickturn bench batch``). Looped-looking finals are re-decoded on longer
+        windows one by one afterwards, as in :meth:`decode`.
+        """
+        if len(requests) == 1:
+            return [self.decode(requests[0][0], requests[0][1], final=final)]
+        beam = self.final_beam_size if final else self.beam_size
+        timestamps = final and self.loop_guard and self.timestamp_cut
+        audios = [pcm.astype(np.float32) / 32768.0 if pcm.dtype == np.int16 else pcm.astype(np.float32)
+                  for pcm, _ in requests]
+        speech = [len(a) / SAMPLE_RATE_HZ for a in audios]
+        windows = [self.window(a, s, self.min_window_s, hints, timestamps)
+                   for a, s, (_, hints) in zip(audios, speech, requests, strict=True)]
+        results = self.generate(windows, beam)
+        out = []
+        for a, s, (pcm, hints), w, (generated, score) in zip(audios, speech, requests, windows, results, strict=True):
+            hyp, suspicious = self._finish(generated, score, s, w.max_tokens, w.gen_tokens, timestamps)
+            hit_cap = sum(1 for i in generated if i < self._eot) >= w.max_tokens - 1
+            if beam > 1 and hit_cap and not suspicious:
+                # The batch's one max_length lets a beam search run on past this stream's own
+                # token cap, so a capped result's winning beam can differ from the one it gets
+                # alone (4 of 292 real finals differed, all capped and loop-cut ones). A suspicious
+                # result is re-decoded alone on the long window anyway (none differed); a capped
+                # one is decoded again alone, so batching never changes a transcript.
+                self.batch_redos += 1
+                out.append(self.decode(pcm, hints, final=final))
+                continue
+            out.append(self._fallback(hyp, suspicious, a, s, hints, beam, final))
+        return out
+
     def _decode_window(
         self,
         audio: np.ndarray,
@@ -340,6 +416,12 @@ class WhisperDecoder:
         beam: int,
         timestamps: bool = False,
     ) -> tuple[Hypothesis, bool]:
+        w = self.window(audio, speech_s, window_s, hint_words, timestamps)
+        generated, score = self.generate([w], beam)[0]
+        return self._finish(generated, score, speech_s, w.max_tokens, w.gen_tokens, timestamps)
+
+    def window(self, audio: np.ndarray, speech_s: float, window_s: float, hint_words: list[str] | None,
+                timestamps: bool) -> _Window:
         min_len = int(window_s * SAMPLE_RATE_HZ)
         if len(audio) < min_len:
             audio = np.concatenate([audio, np.zeros(min_len - len(audio), np.float32)])
@@ -347,23 +429,44 @@ class WhisperDecoder:
         audio = audio[: 30 * SAMPLE_RATE_HZ]
         mel = self.features(audio)
         n_frames = min(3000, mel.shape[-1] - (mel.shape[-1] % 2))
-        mel = np.ascontiguousarray(mel[:, :n_frames][None], dtype=np.float32)
+        mel = np.ascontiguousarray(mel[:, :n_frames], dtype=np.float32)
         max_tokens = int(self.tokens_per_second * speech_s) + 6
         # Timestamped: room for the timestamp pairs of a few segments beyond the text cap.
         gen_tokens = max_tokens + 8 if timestamps else max_tokens
-        prompt = self.prompt_tokens(hint_words, timestamps=timestamps)
+        return _Window(mel, self.prompt_tokens(hint_words, timestamps=timestamps), max_tokens, gen_tokens)
+
+    def generate(self, windows: list[_Window], beam: int) -> list[tuple[list[int], float]]:
+        """Encode and decode windows of one mel length and one prompt length in one call.
+
+        ``max_length`` is one value per call: the batch uses the largest, and each
+        sequence is cut back to the tokens its own limit allows, which is what it
+        would have generated alone (greedy exactly; a beam that ran into the cap
+        may differ, and such a result is suspicious and re-decoded anyway).
+        """
+        limits = [whisper_max_length(len(w.prompt), w.gen_tokens) for w in windows]
+        mel = np.ascontiguousarray(np.stack([w.mel for w in windows]), dtype=np.float32)
         with self._lock:
             enc = self.model.encode(ctranslate2.StorageView.from_array(mel), to_cpu=False)
-            result = self.model.generate(
+            results = self.model.generate(
                 enc,
-                [prompt],
+                [w.prompt for w in windows],
                 beam_size=beam,
-                max_length=whisper_max_length(len(prompt), gen_tokens),
+                max_length=max(limits),
                 return_scores=True,
                 suppress_blank=True,
                 return_no_speech_prob=False,
-            )[0]
-        generated = list(result.sequences_ids[0])
+            )
+        out = []
+        for w, limit, result in zip(windows, limits, results, strict=True):
+            ids = list(result.sequences_ids[0])
+            if limit < max(limits):
+                ids = ids[: min(limit - (len(w.prompt) - 1), limit // 2)]
+            out.append((ids, float(result.scores[0]) if result.scores else 0.0))
+        return out
+
+    def _finish(self, generated: list[int], score: float, speech_s: float, max_tokens: int, gen_tokens: int,
+                timestamps: bool) -> tuple[Hypothesis, bool]:
+        """The hypothesis of one decoded window and whether it looks looped (the loop guards)."""
         ids = [i for i in generated if i < self._eot]
         n_tok = max(1, len(ids))
         hit_cap = len(ids) >= max_tokens - 1 or (timestamps and len(generated) >= gen_tokens - 1)
@@ -373,7 +476,6 @@ class WhisperDecoder:
                                                 self.timestamp_margin_s, self._has_words)
             hit_cap = hit_cap and not padding_cut  # a cap hit in the padding's segments is gone with them
         raw = self.tokenizer.decode(ids).strip()
-        score = float(result.scores[0]) if result.scores else 0.0
         words = normalize_transcript(raw).split()
         if not self.loop_guard:
             return Hypothesis(text=" ".join(words), raw_text=raw, avg_logprob=score / n_tok), False

@@ -1,23 +1,52 @@
-"""In-process Whisper ASR (CTranslate2), decodes in a worker thread."""
+"""In-process Whisper ASR (CTranslate2), decodes in a worker thread.
+
+Concurrent streams share one decoder. With ``max_batch`` > 1 (the default) their
+decodes go through :class:`~services.asr.batching.BatchScheduler`, which decodes
+the requests of several streams in one call and puts finals before partials;
+``max_batch=1`` keeps the former path (each decode on its own in the default
+executor), for comparison (``quickturn bench capacity --no-batching``).
+
+Until ``AsrSettings`` has the fields, the defaults come from the environment
+variables the settings would read: ``QUICKTURN_ASR__MAX_BATCH`` and
+``QUICKTURN_ASR__BATCH_DELAY_MS``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
+import os
 
 import numpy as np
 
 from core.types import Hypothesis
 from services.asr.base import AsrBackend, AsrStream
+from services.asr.batching import DEFAULT_MAX_BATCH, BatchScheduler
 from services.asr.decoder import WhisperDecoder
 from services.model_files import WHISPER_TINY_EN, verified_dir
+
+_stream_ids = itertools.count()
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
 
 
 class EmbeddedAsrStream(AsrStream):
     """Buffers one turn's audio; decodes are memoized by buffer length."""
 
-    def __init__(self, decoder: WhisperDecoder, hint_words: list[str] | None) -> None:
+    def __init__(self, decoder: WhisperDecoder, hint_words: list[str] | None,
+                 scheduler: BatchScheduler | None = None) -> None:
         self._decoder = decoder
+        self._scheduler = scheduler
+        self._id = next(_stream_ids)
         self._hints = hint_words
         self._chunks: list[np.ndarray] = []
         self._samples = 0
@@ -32,15 +61,19 @@ class EmbeddedAsrStream(AsrStream):
         fut = self._pending.get(key)
         if fut is None:
             audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
-            loop = asyncio.get_running_loop()
-            fut = loop.run_in_executor(None, functools.partial(self._decoder.decode, audio, self._hints, final=final))
+            if self._scheduler is not None:
+                fut = asyncio.wrap_future(self._scheduler.submit(audio, self._hints, final=final, stream=self._id))
+            else:
+                loop = asyncio.get_running_loop()
+                fut = loop.run_in_executor(None, functools.partial(self._decoder.decode, audio, self._hints,
+                                                                   final=final))
             # Results for shorter audio are stale; keep only this length.
             self._pending = {k: v for k, v in self._pending.items() if k[0] == self._samples}
             self._pending[key] = fut
         return fut
 
     async def hypothesis(self) -> Hypothesis:
-        """A partial: greedy decode of the audio so far."""
+        """A partial: greedy decode of the audio so far (empty text when the batcher thinned it under load)."""
         return await asyncio.shield(self._decode_now(final=False))
 
     async def speculate(self) -> Hypothesis:
@@ -51,6 +84,8 @@ class EmbeddedAsrStream(AsrStream):
         return await asyncio.shield(self._decode_now(final=True))
 
     async def aclose(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.forget(self._id)
         self._chunks.clear()
         self._pending.clear()
 
@@ -66,7 +101,13 @@ class EmbeddedAsr(AsrBackend):
 
     def __init__(self, model: str = "tiny.en", threads: int = 2, min_window_s: float = 6.0,
                  tokens_per_second: float = 6.0, beam_size: int = 1, fallback_window_s: float = 10.0,
-                 final_beam_size: int | None = None, timestamp_cut: bool = False) -> None:
+                 final_beam_size: int | None = None, timestamp_cut: bool = False, max_batch: int | None = None,
+                 batch_delay_ms: float | None = None, batch_finals: bool | None = None) -> None:
+        """``max_batch``: most streams decoded in one call (1: no cross-stream batching); ``batch_delay_ms``:
+        how long an idle decoder waits for more requests (0: start at once); ``batch_finals``: batch the
+        beam-search finals too (:class:`~services.asr.batching.BatchScheduler`). None: the environment's
+        ``QUICKTURN_ASR__MAX_BATCH`` / ``QUICKTURN_ASR__BATCH_DELAY_MS`` / ``QUICKTURN_ASR__BATCH_FINALS``,
+        else 4, 0 and off."""
         if model == "base":
             from services.asr.whisper_base import whisper_base_dir
 
@@ -84,9 +125,21 @@ class EmbeddedAsr(AsrBackend):
             english_only=english_only,
             timestamp_cut=timestamp_cut,
         )
+        if max_batch is None:
+            max_batch = int(_env_number("QUICKTURN_ASR__MAX_BATCH", DEFAULT_MAX_BATCH))
+        if batch_delay_ms is None:
+            batch_delay_ms = _env_number("QUICKTURN_ASR__BATCH_DELAY_MS", 0.0)
+        if batch_finals is None:
+            batch_finals = bool(_env_number("QUICKTURN_ASR__BATCH_FINALS", 0))
+        self.max_batch = max(1, max_batch)
+        self.scheduler = (BatchScheduler(self.decoder, max_batch=self.max_batch, queue_delay_ms=batch_delay_ms,
+                                         batch_finals=batch_finals)
+                          if self.max_batch > 1 else None)
 
     def open_stream(self, session_id: str, turn_id: str, hint_words: list[str] | None = None) -> EmbeddedAsrStream:
-        return EmbeddedAsrStream(self.decoder, hint_words)
+        return EmbeddedAsrStream(self.decoder, hint_words, self.scheduler)
 
     async def aclose(self) -> None:
-        return None
+        """Stops the batch worker (after its queued finals) in a thread: joining it must not block the loop."""
+        if self.scheduler is not None:
+            await asyncio.to_thread(self.scheduler.close)
