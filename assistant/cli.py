@@ -28,6 +28,7 @@ PLUGINS: dict[tuple[str, ...], str] = {
     ("bench", "asr"): "assistant.commands.bench_asr:bench_asr_main",
     ("bench", "turns"): "assistant.commands.bench_turns:bench_turns_main",
     ("bench", "batch"): "assistant.commands.bench_batch:bench_batch_main",
+    ("bench", "churn"): "assistant.commands.bench_churn:bench_churn_main",
     ("bench", "nlu"): "services.nlu.commands:bench_main",
     ("parse",): "services.nlu.commands:parse_main",
     ("serve", "web"): "assistant.web.server:serve_web_main",

@@ -24,7 +24,7 @@ from services.disfluency.base import Tagger
 from services.nlu.base import NluBackend
 from services.registry import load_stages
 from services.tts.base import TtsBackend
-from services.vad.silero import SileroVad
+from services.vad.silero import SileroModel, SileroVad, load_silero
 
 if TYPE_CHECKING:
     from services.turn.smart_turn import SmartTurn
@@ -38,6 +38,8 @@ class Components:
 
     settings: Settings
     vad_factory: Callable[[], SileroVad]
+    """A new VAD stream per session: its own state on the one shared Silero model (a model per
+    session cost each connection ~1.3 MB of native heap for good, docs/experiments/memory-churn.md)."""
     asr: AsrBackend | None
     tagger: Tagger
     nlu: NluBackend
@@ -74,7 +76,9 @@ class Components:
             from services.turn.smart_turn import load_smart_turn  # onnxruntime + features: only when used
 
             smart_turn = timed("smart_turn", load_smart_turn)
-        return cls(settings=settings, vad_factory=SileroVad, asr=stages.asr, tagger=stages.tagger, nlu=stages.nlu,
+        vad = timed("vad", load_silero)  # here, not in the first session's handshake on the event loop
+        assert isinstance(vad, SileroModel)
+        return cls(settings=settings, vad_factory=vad.stream, asr=stages.asr, tagger=stages.tagger, nlu=stages.nlu,
                    dialog=dialog, tts=stages.tts, smart_turn=smart_turn, load_ms=timings)
 
 
