@@ -140,6 +140,11 @@ class WebClient:
     def close_code(self) -> int | None:
         return self.ws.close_code if self.ws is not None else None
 
+    @property
+    def close_reason(self) -> str | None:
+        """The reason text of the server's close frame (None while open)."""
+        return self.ws.close_reason if self.ws is not None else None
+
     async def _read(self) -> None:
         assert self.ws is not None
         try:
@@ -208,6 +213,8 @@ class WebClient:
             if left <= 0:
                 raise TimeoutError(f"turn not finished after {timeout} s; got {[m.type for m in turn.messages]}")
             r = await self.next(left)
+            if r.type == "error" and not r.message.get("fatal") and not r.turn_id:
+                continue  # a transport notice (audio over budget, dropped), not the end of a turn
             if not turn.turn_id and r.type in {"speech-started", "speech-ended"}:
                 turn.turn_id = r.turn_id
             if turn.turn_id and r.turn_id and r.turn_id != turn.turn_id:

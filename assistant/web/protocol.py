@@ -24,7 +24,14 @@ import numpy as np
 
 from core.errors import MessageTooLarge
 from core.events import AudioChunk, ErrorEvent, Event, TokensTagged, to_json
-from core.messages import ClientMessage, ProtocolError, parse_client_message
+from core.messages import (
+    BadJson,
+    ClientMessage,
+    ProtocolError,
+    load_json_object,
+    parse_audio_header,
+    parse_client_message,
+)
 
 HEADER_LEN = struct.Struct(">I")
 MAX_HEADER_BYTES = 1024
@@ -37,10 +44,10 @@ CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_INTERNAL = 1011
 CLOSE_TRY_LATER = 1013
+MAX_CLOSE_REASON_BYTES = 123
+"""A close frame's payload is at most 125 bytes, 2 of which are the code (RFC 6455 section 5.5)."""
 
-
-class BadJson(ProtocolError):
-    code = "bad-json"
+__all__ = ["BadJson", "ProtocolError"]  # re-exported: the server catches them as ``proto.BadJson`` etc.
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +84,11 @@ def decode_audio(data: bytes, *, max_bytes: int | None = None) -> AudioFrame:
     if n > MAX_HEADER_BYTES or HEADER_LEN.size + n > len(data):
         raise ProtocolError(f"binary header length {n} is invalid")
     try:
-        header = json.loads(data[HEADER_LEN.size : HEADER_LEN.size + n]) if n else {"type": "audio-chunk"}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError(f"binary header is not JSON ({exc})") from exc
-    if not isinstance(header, dict) or header.get("type", "audio-chunk") != "audio-chunk":
-        raise ProtocolError("binary header must be an object with type 'audio-chunk'")
+        header = load_json_object(data[HEADER_LEN.size : HEADER_LEN.size + n], "binary header") if n else {}
+    except BadJson as exc:  # a binary frame's header is part of the frame: a protocol error (close 1007)
+        raise ProtocolError(str(exc)) from None
+    parse_audio_header(header)
+    header.setdefault("type", "audio-chunk")
     body = data[HEADER_LEN.size + n :]
     if len(body) % 2:
         raise ProtocolError("audio payload has an odd number of bytes (PCM16 expected)")
@@ -89,23 +96,43 @@ def decode_audio(data: bytes, *, max_bytes: int | None = None) -> AudioFrame:
 
 
 def decode_control(text: str, *, max_bytes: int | None = None) -> ClientMessage:
-    """Parse and validate a client control message (:mod:`core.messages`).
+    """Parse and validate a client control message: bounded JSON, then the schema (:mod:`core.messages`).
 
     Raises:
         MessageTooLarge: over ``max_bytes`` (UTF-8 bytes).
-        BadJson: not a JSON object.
+        BadJson: not one bounded, valid JSON object (:func:`core.messages.load_json_object`).
         ProtocolError: no or unknown ``type``, or a field that does not fit its type.
     """
     size = len(text.encode("utf-8", "replace"))
     if max_bytes is not None and size > max_bytes:
         raise MessageTooLarge(f"text message of {size} bytes is over the {max_bytes}-byte control limit")
-    try:
-        msg = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadJson(f"control message is not valid JSON: {exc.msg} at character {exc.pos}") from exc
-    if not isinstance(msg, dict):
-        raise BadJson("control message must be a JSON object")
-    return parse_client_message(msg)
+    return parse_client_message(load_json_object(text))
+
+
+def decode_client(message: str | bytes, *, max_control_bytes: int | None = None,
+                  max_frame_bytes: int | None = None) -> ClientMessage | AudioFrame:
+    """Any client websocket message: a text frame is a control message, a binary frame an audio frame.
+
+    The one way in for what a client sends; every failure is one of the documented exceptions.
+
+    Raises:
+        MessageTooLarge: over the size limit of its kind.
+        BadJson: a text frame that is not one bounded JSON object.
+        ProtocolError: a schema violation, or a malformed binary frame.
+    """
+    if isinstance(message, bytes):
+        return decode_audio(message, max_bytes=max_frame_bytes)
+    return decode_control(message, max_bytes=max_control_bytes)
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to :data:`MAX_CLOSE_REASON_BYTES` UTF-8 bytes without splitting a character.
+
+    Characters that cannot be encoded (lone surrogates) become ``?``, so the close frame can
+    always be built.
+    """
+    data = text.encode("utf-8", "replace")[:MAX_CLOSE_REASON_BYTES]
+    return data.decode("utf-8", "ignore")
 
 
 def event_message(event: Event) -> dict[str, Any]:
@@ -141,8 +168,12 @@ def audio_message(event: AudioChunk) -> bytes:
 
 
 def error_message(code: str, message: str, *, session_id: str = "", turn_id: str = "", fatal: bool = True) -> str:
-    """An ``error`` event built at the transport edge (same shape as :class:`core.events.ErrorEvent`)."""
-    data = to_json(ErrorEvent(session_id=session_id, turn_id=turn_id, stage="web", code=code, message=message))
+    """An ``error`` event built at the transport edge (same shape as :class:`core.events.ErrorEvent`).
+
+    ``message`` is made encodable first (a lone surrogate would make the frame unsendable).
+    """
+    safe = message.encode("utf-8", "replace").decode("utf-8")
+    data = to_json(ErrorEvent(session_id=session_id, turn_id=turn_id, stage="web", code=code, message=safe))
     data["fatal"] = fatal
     return json.dumps(data)
 

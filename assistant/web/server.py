@@ -7,10 +7,13 @@ the static page (``process_request``); ``/ws`` upgrades to the websocket.
 
 Security and limits (all on by default, see :class:`~assistant.web.settings.WebSettings`):
 access token, origin allow-list, frame and message size caps, per-connection
-token-bucket rate limits, a maximum number of sessions and start/idle timeouts.
+token-bucket rate limits, a real-time audio budget per session, a maximum number of
+(authenticated) sessions, a per-address cap and a short lifetime for connections that
+have not shown the token yet, and handshake/start/idle timeouts.
 Every violation is answered with an ``error`` event (``fatal: true``) and a close
 of *that* connection only, with a code saying why (1007 bad data, 1008 policy,
-1009 too big, 1013 try later).
+1009 too big, 1013 try later); the message is short and fixed, never an internal
+exception's text, and client input never ends as 1011.
 
 Barge-in travels by turn id: the pipeline cancels the reply and emits
 ``turn-cancelled``; the sender drops every queued audio chunk of a cancelled turn
@@ -29,7 +32,7 @@ import secrets
 import signal
 import ssl
 import time
-from collections import deque
+from collections import Counter, deque
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -48,7 +51,7 @@ from assistant.pipeline import Conversation
 from assistant.web import protocol as proto
 from assistant.web.settings import WebSettings, web_settings
 from core import messages as msgs
-from core.errors import InvalidInput, MessageTooLarge, QuickTurnError
+from core.errors import InvalidInput, MessageTooLarge
 from core.events import (
     AudioChunk,
     ErrorEvent,
@@ -66,6 +69,17 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PIPELINE_RATE_HZ = 16000
 PLAYBACK_MARGIN_S = 0.3  # client-side buffering allowance when estimating what is still playing
+FEED_SLICE_S = 0.1
+"""Audio resampled and fed per event-loop step: a 64 KiB frame (4 s at 8 kHz) is worked through in slices
+with a yield between them, so one session's large frames never hold the loop for long."""
+LEAD_SLACK_S = 1.0
+"""A session whose audio arrived more than this far ahead of real time is *ahead* (a file sent unpaced,
+a flood): its audio waits while a session at real-time pace has a turn in progress."""
+DEFER_POLL_S = 0.05
+DROP_EVENT_INTERVAL_S = 1.0
+"""At most one non-fatal ``rate-limited`` event per this many seconds while audio is being dropped."""
+LOG_INTERVAL_S = 10.0
+"""Error logs of one kind: a few, then at most one per this many seconds (with a count of the rest)."""
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -100,14 +114,131 @@ class TokenBucket:
         self.level = burst
         self.t = time.monotonic()
 
-    def take(self, amount: float, now: float | None = None) -> bool:
+    def _refill(self, now: float | None) -> None:
         now = time.monotonic() if now is None else now
         self.level = min(self.burst, self.level + (now - self.t) * self.rate)
         self.t = now
+
+    def take(self, amount: float, now: float | None = None) -> bool:
+        """Take ``amount`` if it is all there (True), else nothing (False)."""
+        self._refill(now)
         if amount > self.level:
             return False
         self.level -= amount
         return True
+
+    def take_up_to(self, amount: float, now: float | None = None) -> float:
+        """Take as much of ``amount`` as there is; returns what was taken."""
+        self._refill(now)
+        granted = max(0.0, min(amount, self.level))
+        self.level -= granted
+        return granted
+
+
+class AudioBudget:
+    """How much audio one session may feed: ``factor`` × real time, ``burst_s`` saved up (seconds of audio).
+
+    The byte and message limits alone let a client declaring 8 kHz send 12× real time; the
+    pipeline's work grows with audio time, so the budget is in audio seconds at the declared rate.
+    Audio over it is dropped (the head of a frame that only partly fits is kept). Drops less than
+    a second apart form one episode; an episode of ``abuse_close_s`` is sustained abuse.
+    """
+
+    def __init__(self, factor: float, burst_s: float, abuse_close_s: float) -> None:
+        self.bucket = TokenBucket(factor, burst_s)
+        self.abuse_close_s = abuse_close_s
+        self.episode_start: float | None = None
+        self.last_drop = -1e9
+        self.dropped_s = 0.0
+
+    def admit(self, seconds: float, now: float | None = None) -> float:
+        """Seconds of audio (from the start of a frame of ``seconds``) the session may feed now."""
+        return self.bucket.take_up_to(seconds, now)
+
+    def note_drop(self, seconds: float, now: float | None = None) -> None:
+        """``seconds`` of audio were dropped; drops less than a second apart form one episode."""
+        now = time.monotonic() if now is None else now
+        if self.episode_start is None or now - self.last_drop > 1.0:
+            self.episode_start = now
+        self.last_drop = now
+        self.dropped_s += seconds
+
+    def abusive(self, now: float | None = None) -> bool:
+        """True once audio has been dropped continuously (gaps under 1 s) for ``abuse_close_s``."""
+        now = time.monotonic() if now is None else now
+        return (self.episode_start is not None and now - self.last_drop <= 1.0
+                and now - self.episode_start >= self.abuse_close_s)
+
+
+class LogLimiter:
+    """Rate limit for log records of one kind: ``burst`` at once, then one per ``interval_s``.
+
+    A client can make the server log (bad HTTP, crashing input); without a limit it can fill the disk.
+    """
+
+    def __init__(self, interval_s: float = LOG_INTERVAL_S, burst: int = 3) -> None:
+        self.interval_s = interval_s
+        self.burst = burst
+        self._buckets: dict[str, TokenBucket] = {}
+        self.suppressed: Counter[str] = Counter()
+
+    def allow(self, key: str) -> tuple[bool, int]:
+        """(log it?, how many records of this kind were suppressed since the last one logged)."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) > 256:  # keys are a few fixed strings; never let them grow without bound
+                self._buckets.clear()
+            bucket = self._buckets[key] = TokenBucket(1.0 / self.interval_s, self.burst)
+        if not bucket.take(1):
+            self.suppressed[key] += 1
+            return False, 0
+        return True, self.suppressed.pop(key, 0)
+
+
+class _WireNoise(logging.Filter):
+    """The websockets library's records about single connections: one line each, not floods.
+
+    Connection open/close, HTTP responses and unparseable requests (port scanners, a TLS
+    ClientHello on the plain port, connect-and-close) are DEBUG and one line, traceback
+    summarised; warnings and errors keep their level but are rate limited per message.
+    """
+
+    _NOISE_PREFIXES = ("connection ", "HTTP ", "! ", "> ", "< ", "= ", "x ")
+    # Logged at ERROR with a traceback by websockets < 16 for every request that is not valid HTTP
+    # (a port scanner, a connect-and-close): the client's doing, not the server's.
+    _NOISE_ERRORS = frozenset({"opening handshake failed"})
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__()
+        self.logger = logger
+        self.limiter = LogLimiter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        noise = str(record.msg).startswith(self._NOISE_PREFIXES) or record.msg in self._NOISE_ERRORS
+        if record.levelno >= logging.WARNING and not noise:
+            allowed, suppressed = self.limiter.allow(str(record.msg))
+            if allowed and suppressed:
+                record.msg = f"{record.msg} ({suppressed} similar records suppressed)"
+            return allowed
+        if not noise:
+            return True  # server listening / closing
+        if not self.logger.isEnabledFor(logging.DEBUG):
+            return False
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            cause = exc.__cause__ or exc
+            record.msg = f"{record.getMessage()}: {type(cause).__name__}: {str(cause)[:120]}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+WIRE_LOG = logging.getLogger("assistant.web.wire")
+"""Logger given to the websockets library (its per-connection records go through :class:`_WireNoise`)."""
+WIRE_LOG.addFilter(_WireNoise(WIRE_LOG))
+_crash_logs = LogLimiter()
 
 
 class WebServer:
@@ -125,7 +256,11 @@ class WebServer:
         self.token = self.settings.token or secrets.token_urlsafe(16)
         self.static_dir = static_dir
         self.sessions: dict[str, _Session] = {}
-        self._pending = 0  # connections past the checks but not yet registered (counts toward max_sessions)
+        self._pending = 0  # authenticated connections not yet registered (count toward max_sessions)
+        self.unauthenticated: Counter[str] = Counter()  # remote address → connections without the token yet
+        # Sessions at real-time pace with a turn in progress (speech started, reply not yet audible):
+        # the latency-critical work that sessions sending ahead of real time wait for.
+        self.open_turns: set[str] = set()
         self._server: Server | None = None
         self.port = self.settings.port
 
@@ -145,6 +280,10 @@ class WebServer:
             ping_timeout=20,
             ssl=ssl_context,
             server_header="QuickTurn",
+            # A client that sends no request (or a TLS ClientHello to the plain port) goes after this.
+            open_timeout=s.handshake_timeout_s,
+            logger=WIRE_LOG,
+            **({"ssl_handshake_timeout": s.handshake_timeout_s} if ssl_context is not None else {}),
         )
         sock = next(iter(self._server.sockets))
         self.port = int(sock.getsockname()[1])
@@ -184,13 +323,16 @@ class WebServer:
 
     # ------------------------------------------------------------------ HTTP
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        path = urlsplit(request.path).path
+        try:
+            path = urlsplit(request.path).path
+        except ValueError:  # e.g. "//[" (an unterminated IPv6 host): not a path we serve
+            return _http(HTTPStatus.BAD_REQUEST, b"bad request\n", "text/plain; charset=utf-8")
         if path == "/ws":
             return None  # websocket handshake continues
         if path == "/healthz":
             return _http(HTTPStatus.OK, b"ok\n", "text/plain; charset=utf-8")
         name = "index.html" if path in {"/", "/index.html"} else path.lstrip("/")
-        if "/" in name or name.startswith(".") or not name:
+        if "/" in name or "\\" in name or "\x00" in name or name.startswith(".") or not name:
             return _http(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8")
         file = self.static_dir / name
         ctype = _CONTENT_TYPES.get(file.suffix)
@@ -209,11 +351,19 @@ class WebServer:
         except ConnectionClosed:
             pass
         except Exception as exc:  # a crashing session never takes the server down
-            log.exception("session %s crashed", session.session_id)
-            code = exc.code if isinstance(exc, QuickTurnError) else "internal"
-            await _refuse(ws, code, f"internal error: {exc}", proto.CLOSE_INTERNAL, session_id=session.session_id)
+            _log_crash(session.session_id, exc)
+            # A fixed message: an exception's text is for the log, never for the client.
+            await _refuse(ws, "internal", "internal error", proto.CLOSE_INTERNAL, session_id=session.session_id)
         finally:
             await session.aclose()
+
+
+def _log_crash(session_id: str, exc: Exception) -> None:
+    """A session's unexpected exception: its traceback, rate limited (one line for the suppressed ones)."""
+    allowed, suppressed = _crash_logs.allow(type(exc).__name__)
+    if allowed:
+        log.error("session %s crashed (%d similar crashes not logged)", session_id or "(not started)", suppressed,
+                  exc_info=exc)
 
 
 async def _refuse(ws: ServerConnection, code: str, message: str, close_code: int, *, session_id: str = "") -> None:
@@ -234,7 +384,7 @@ async def _refuse(ws: ServerConnection, code: str, message: str, close_code: int
         with contextlib.suppress(ConnectionClosed, OSError):
             await asyncio.wait_for(ws.send(proto.error_message(code, message, session_id=session_id)), 2.0)
         with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
-            await asyncio.wait_for(ws.close(close_code, f"{code}: {message}"[:120]), 3.0)
+            await asyncio.wait_for(ws.close(close_code, proto.close_reason(f"{code}: {message}")), 3.0)
     finally:
         drain.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -275,6 +425,17 @@ class _Session:
         self.messages = TokenBucket(self.s.rate_messages_per_s, self.s.rate_burst_messages)
         self.bytes = TokenBucket(self.s.rate_bytes_per_s, self.s.rate_burst_bytes)
         self.registered = False
+        self.unauth_address: str | None = None  # set while this connection counts as unauthenticated
+        self.budget = AudioBudget(self.s.audio_realtime_factor, self.s.audio_burst_s, self.s.audio_abuse_close_s)
+        self.last_drop_event = -1e9
+        # Accepted client messages wait here for the worker: reading (and the audio budget) never
+        # waits for the pipeline, and the order of audio and control messages is kept.
+        self.inbox: asyncio.Queue[msgs.ClientMessage | np.ndarray] = asyncio.Queue()
+        self.backlog_s = 0.0  # audio in the inbox, seconds
+        self.lead_s = 0.0  # how far the accepted audio is ahead of real time (decays at 1 s/s)
+        self.lead_t = time.monotonic()
+        self.worker: asyncio.Task[None] | None = None
+        self.open_turn = ""  # this session's turn in progress, while it counts in server.open_turns
         self.audio_frames = 0
 
     # ----------------------------------------------------------------- checks
@@ -285,10 +446,42 @@ class _Session:
                 raise Violation("origin-not-allowed", "an Origin header is required")
             return
         if origin.rstrip("/") not in self.server.allowed_origins():
-            raise Violation("origin-not-allowed", f"origin {origin!r} is not in the allow-list")
+            raise Violation("origin-not-allowed", f"origin {origin[:80]!r} is not in the allow-list")
 
     def _token_ok(self, token: object) -> bool:
-        return isinstance(token, str) and hmac.compare_digest(token.encode(), self.server.token.encode())
+        """Constant-time token check; any str is comparable (a lone surrogate must not crash the encode)."""
+        if not isinstance(token, str):
+            return False
+        return hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self.server.token.encode())
+
+    def _address(self) -> str:
+        addr = self.ws.remote_address
+        return str(addr[0]) if isinstance(addr, tuple) and addr else str(addr)
+
+    def _hold_unauthenticated(self) -> None:
+        """Count this token-less connection against its address (it does not count toward max_sessions)."""
+        address = self._address()
+        if self.server.unauthenticated[address] >= self.s.max_unauthenticated_per_address:
+            raise Violation("too-many-connections", "too many connections without a token from this address; "
+                            "try later", proto.CLOSE_TRY_LATER)
+        self.server.unauthenticated[address] += 1
+        self.unauth_address = address
+
+    def _release_unauthenticated(self) -> None:
+        address, self.unauth_address = self.unauth_address, None
+        if address is not None:
+            self.server.unauthenticated[address] -= 1
+            if self.server.unauthenticated[address] <= 0:
+                del self.server.unauthenticated[address]
+
+    def _admit(self) -> None:
+        """An authenticated connection takes a place among ``max_sessions`` (or is refused with 1013)."""
+        if len(self.server.sessions) + self.server._pending >= self.s.max_sessions:
+            raise Violation("too-many-sessions", f"the server already has {self.s.max_sessions} sessions; try later",
+                            proto.CLOSE_TRY_LATER)
+        # Counted before the next await so that concurrent handshakes cannot all pass the check together.
+        self.server._pending += 1
+        self.registered = True
 
     def _rate(self, size: int) -> None:
         if not self.messages.take(1):
@@ -304,52 +497,94 @@ class _Session:
         self._rate(len(message))
         return message
 
-    def _control(self, message: str) -> msgs.ClientMessage:
+    def _decode(self, message: str | bytes) -> msgs.ClientMessage | proto.AudioFrame:
+        """Any client message through the one validating codec; every failure becomes a documented :class:`Violation`."""
         try:
-            return proto.decode_control(message, max_bytes=self.s.max_control_bytes)
+            return proto.decode_client(message, max_control_bytes=self.s.max_control_bytes,
+                                       max_frame_bytes=self.s.max_frame_bytes)
         except MessageTooLarge as exc:
-            raise Violation("message-too-large", str(exc), proto.CLOSE_TOO_BIG) from exc
+            raise Violation("message-too-large", str(exc), proto.CLOSE_TOO_BIG) from None
         except proto.BadJson as exc:
-            raise Violation(exc.code, str(exc), proto.CLOSE_BAD_DATA) from exc
+            raise Violation(exc.code, str(exc), proto.CLOSE_BAD_DATA) from None
         except proto.ProtocolError as exc:
-            raise Violation(exc.code, str(exc), proto.CLOSE_POLICY) from exc
+            # A malformed binary frame is bad data (1007); a control message that breaks the schema, policy (1008).
+            close = proto.CLOSE_BAD_DATA if isinstance(message, bytes) else proto.CLOSE_POLICY
+            raise Violation(exc.code, str(exc), close) from None
+
+    def _control(self, message: str) -> msgs.ClientMessage:
+        decoded = self._decode(message)
+        assert not isinstance(decoded, proto.AudioFrame)
+        return decoded
 
     # ------------------------------------------------------------------- run
     async def run(self) -> None:
         path = urlsplit(self.ws.request.path if self.ws.request else "/ws")
         query_token = parse_qs(path.query).get("token", [None])[0]
         self._check_origin()
-        if query_token is not None and not self._token_ok(query_token):
-            raise Violation("unauthorized", "wrong access token")
-        if len(self.server.sessions) + self.server._pending >= self.s.max_sessions:
-            raise Violation("too-many-sessions", f"the server already has {self.s.max_sessions} sessions; try later",
-                            proto.CLOSE_TRY_LATER)
-        # Count this connection before the first await so that concurrent
-        # handshakes cannot all pass the max_sessions check together.
-        self.server._pending += 1
-        self.registered = True
-        first = await self._recv(self.s.start_timeout_s)
+        # Authenticate before counting: only a connection that showed the token takes one of the
+        # max_sessions places; token-less ones are capped per address and must authenticate fast.
+        if query_token is not None:
+            if not self._token_ok(query_token):
+                raise Violation("unauthorized", "wrong access token")
+            self._admit()
+        else:
+            self._hold_unauthenticated()
+        timeout = self.s.start_timeout_s if query_token is not None else min(self.s.start_timeout_s, self.s.auth_timeout_s)
+        first = await self._recv(timeout)
         if isinstance(first, bytes):
             raise Violation("protocol", "binary audio before session-start: send a session-start message first")
         start = self._control(first)
         if not isinstance(start, msgs.SessionStart):
             raise Violation("protocol", f"the first message must be session-start, not {start.type!r}")
-        if query_token is None and not self._token_ok(start.token):
-            raise Violation("unauthorized", "missing or wrong access token (?token= in the URL or 'token' in session-start)")
+        if query_token is None:
+            if not self._token_ok(start.token):
+                raise Violation("unauthorized", "missing or wrong access token (?token= in the URL or 'token' in session-start)")
+            self._release_unauthenticated()
+            self._admit()
         self._start(start)
         await self.ws.send(proto.dumps(self._started_message().to_json()))
         self.pump = asyncio.create_task(self._pump(), name=f"pump-{self.session_id}")
+        self.worker = asyncio.create_task(self._work(), name=f"work-{self.session_id}")
+        await self._read()
+
+    async def _read(self) -> None:
+        """Read, validate and admit client messages until the session ends.
+
+        Runs beside the worker (pipeline input) and the pump (output): whichever ends first ends
+        the session, and its exception (a :class:`Violation`, a crash) is raised here.
+        """
+        assert self.worker is not None and self.pump is not None
         while True:
-            message = await self._recv(self.s.idle_timeout_s)
-            if self.pump.done():  # the sender died (socket gone or internal error): surface it
-                self.pump.result()
-                return
-            if isinstance(message, bytes):
-                await self._audio(message)
+            receive = asyncio.ensure_future(self._recv(self.s.idle_timeout_s))
+            done, _ = await asyncio.wait({receive, self.worker, self.pump}, return_when=asyncio.FIRST_COMPLETED)
+            if receive not in done:
+                receive.cancel()  # websockets' recv() is safe to cancel: nothing is lost
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await receive
+                for task in (self.worker, self.pump):
+                    if task.done():
+                        task.result()  # raises what ended it
+                return  # the worker finished: session-end
+            decoded = self._decode(receive.result())
+            if isinstance(decoded, proto.AudioFrame):
+                pcm = await self._within_budget(decoded.pcm)
+                if pcm.size:
+                    self.backlog_s += len(pcm) / self.input_rate_hz
+                    self.inbox.put_nowait(pcm)
+            elif isinstance(decoded, msgs.SessionStart):
+                raise Violation("protocol", "session-start was already received on this connection")
             else:
-                done = await self._handle(self._control(message))
-                if done:
-                    return
+                self.inbox.put_nowait(decoded)
+
+    async def _work(self) -> None:
+        """Feed admitted audio to the conversation and act on control messages, in arrival order."""
+        while True:
+            item = await self.inbox.get()
+            if isinstance(item, np.ndarray):
+                self.backlog_s = max(0.0, self.backlog_s - len(item) / self.input_rate_hz)
+                await self._audio(item)
+            elif await self._handle(item):
+                return
 
     def _start(self, start: msgs.SessionStart) -> None:
         rate = start.sample_rate_hz
@@ -389,20 +624,64 @@ class _Session:
         )
 
     # ---------------------------------------------------------------- input
-    async def _audio(self, message: bytes) -> None:
+    async def _audio(self, pcm: np.ndarray) -> None:
+        """Feed admitted audio (at the client's rate) to the conversation, a bounded slice per event-loop step."""
         assert self.conv is not None
-        try:
-            frame = proto.decode_audio(message, max_bytes=self.s.max_frame_bytes)
-        except MessageTooLarge as exc:
-            raise Violation("message-too-large", str(exc), proto.CLOSE_TOO_BIG) from exc
-        except proto.ProtocolError as exc:
-            raise Violation(exc.code, str(exc), proto.CLOSE_BAD_DATA) from exc
-        pcm = frame.pcm
-        if self.resampler is not None:
-            pcm = self.resampler.resample_chunk(pcm)
         self.audio_frames += 1
-        if pcm.size:
-            await self.conv.feed(np.ascontiguousarray(pcm, dtype=np.int16))
+        step = max(1, int(self.input_rate_hz * FEED_SLICE_S))
+        for i in range(0, len(pcm), step):
+            if i:
+                await asyncio.sleep(0)  # let other sessions run between slices
+            await self._defer_to_realtime_turns()
+            part = pcm[i : i + step]
+            if self.resampler is not None:
+                part = self.resampler.resample_chunk(part)
+            if part.size:
+                await self.conv.feed(np.ascontiguousarray(part, dtype=np.int16))
+
+    def _ahead(self, now: float | None = None) -> bool:
+        """True while this session's accepted audio is more than :data:`LEAD_SLACK_S` ahead of real time."""
+        now = time.monotonic() if now is None else now
+        return self.lead_s - (now - self.lead_t) > LEAD_SLACK_S
+
+    async def _defer_to_realtime_turns(self) -> None:
+        """Fair scheduling: a session sending ahead of real time waits while a real-time session has a turn open.
+
+        Pipeline work (decodes, synthesis) grows with the audio fed; audio that arrives faster than
+        anyone speaks gets the CPU only when no real-time speaker is waiting for an answer. Bounded:
+        the backlog this builds is capped by the budget (over it, audio is dropped).
+        """
+        while self._ahead() and self.server.open_turns - {self.session_id}:
+            await asyncio.sleep(DEFER_POLL_S)
+
+    async def _within_budget(self, pcm: np.ndarray) -> np.ndarray:
+        """The part of ``pcm`` the audio budget admits; over it, a rate-limited event (or a close when sustained).
+
+        Two bounds: ``audio_realtime_factor`` × real time (token bucket, ``audio_burst_s`` saved up), and
+        at most ``audio_burst_s`` of audio waiting for the pipeline (the backlog of a deferred session).
+
+        Raises:
+            Violation: ``rate-limited`` once the session has been over budget for ``audio_abuse_close_s``.
+        """
+        now = time.monotonic()
+        seconds = len(pcm) / self.input_rate_hz
+        room = max(0.0, self.s.audio_burst_s - self.backlog_s)
+        granted = self.budget.admit(min(seconds, room), now)
+        if granted < seconds:
+            self.budget.note_drop(seconds - granted, now)
+        self.lead_s = max(0.0, self.lead_s - (now - self.lead_t)) + granted
+        self.lead_t = now
+        if granted >= seconds:
+            return pcm
+        if self.budget.abusive(now):
+            raise Violation("rate-limited", f"audio over {self.s.audio_realtime_factor:g}x real time for "
+                            f"{self.s.audio_abuse_close_s:g} s")
+        if now - self.last_drop_event >= DROP_EVENT_INTERVAL_S:
+            self.last_drop_event = now
+            note = (f"audio over {self.s.audio_realtime_factor:g}x real time: "
+                    f"{self.budget.dropped_s * 1000:.0f} ms dropped so far")
+            await self.ws.send(proto.error_message("rate-limited", note, session_id=self.session_id, fatal=False))
+        return pcm[: int(granted * self.input_rate_hz)]
 
     async def _handle(self, msg: msgs.ClientMessage) -> bool:
         """Act on one control message; True ends the session."""
@@ -501,6 +780,7 @@ class _Session:
                 await self.conv.cancel_turn(turn_id, reason="barge-in")
 
     def _track(self, ev: Event) -> None:
+        self._track_open_turn(ev)
         if isinstance(ev, SpeechEnded):
             self.replying.add(ev.turn_id)
             if ev.turn_id not in self.known_turns:
@@ -510,7 +790,25 @@ class _Session:
         if isinstance(ev, (StageMetrics, TurnCancelled, ErrorEvent)) or (isinstance(ev, TranscriptFinal) and not ev.text):
             self.replying.discard(ev.turn_id)
 
+    def _track_open_turn(self, ev: Event) -> None:
+        """Keep ``server.open_turns``: a real-time session's turn counts from speech start to its first reply audio."""
+        if isinstance(ev, SpeechStarted):
+            if not self._ahead():
+                self.open_turn = ev.turn_id
+                self.server.open_turns.add(self.session_id)
+        elif ev.turn_id == self.open_turn and (
+            isinstance(ev, (AudioChunk, StageMetrics, TurnCancelled, ErrorEvent))
+            or (isinstance(ev, TranscriptFinal) and not ev.text)
+        ):
+            self.open_turn = ""
+            self.server.open_turns.discard(self.session_id)
+
     async def aclose(self) -> None:
+        self.server.open_turns.discard(self.session_id)
+        if self.worker is not None:
+            self.worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.worker
         if self.pump is not None:
             self.pump.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -522,6 +820,7 @@ class _Session:
         elif self.registered:
             self.server._pending -= 1
         self.registered = False
+        self._release_unauthenticated()
 
 
 # ---------------------------------------------------------------------- CLI

@@ -42,8 +42,34 @@ class WebSettings(BaseModel):
     rate_burst_messages: int = Field(200, description="Message burst allowed above the sustained rate.")
     rate_bytes_per_s: float = Field(262144.0, description="Sustained bytes per second per connection (audio in).")
     rate_burst_bytes: int = Field(1 << 20, description="Byte burst allowed above the sustained rate.")
-    max_sessions: int = Field(16, description="Concurrent websocket sessions; more are refused (close 1013).")
+    max_sessions: int = Field(
+        16, description="Concurrent authenticated websocket sessions; more are refused (close 1013). A connection "
+        "counts only once its token is checked, so token-less sockets cannot take the places."
+    )
+    max_unauthenticated_per_address: int = Field(
+        8, description="Connections from one IP address that have not shown the token yet (no ?token= in the URL, "
+        "session-start not received); more are refused (close 1013)."
+    )
+    auth_timeout_s: float = Field(
+        5.0, description="Seconds a connection without ?token= has to send session-start with its token."
+    )
+    handshake_timeout_s: float = Field(
+        3.0, description="Seconds for the opening handshake (HTTP upgrade, and TLS when on); a client that sends "
+        "nothing, or speaks TLS to the plain port, is dropped after it."
+    )
     start_timeout_s: float = Field(10.0, description="Seconds a new connection has to send session-start.")
+    audio_realtime_factor: float = Field(
+        1.5, description="Audio a session may send, in multiples of real time at its declared sample_rate_hz "
+        "(token bucket in audio seconds); audio beyond it is dropped (non-fatal rate-limited error, at most one a second)."
+    )
+    audio_burst_s: float = Field(
+        8.0, description="Seconds of audio a session may send at once above the real-time budget (a file sent "
+        "unpaced, network jitter)."
+    )
+    audio_abuse_close_s: float = Field(
+        30.0, description="A session that keeps sending over its audio budget for this many seconds (drops less "
+        "than a second apart) is closed with rate-limited (1008)."
+    )
     idle_timeout_s: float = Field(300.0, description="Seconds without any client message before the session closes.")
     min_sample_rate_hz: int = 8000
     max_sample_rate_hz: int = 96000

@@ -83,7 +83,7 @@ def test_malformed_events_are_refused() -> None:
 def test_client_messages_parse_to_their_types() -> None:
     start = msgs.parse_client_message({"type": "session-start", "sample_rate_hz": 48000, "token": "t", "client": "page"})
     assert start == msgs.SessionStart(sample_rate_hz=48000, token="t")
-    assert msgs.parse_client_message({"type": "config", "barge_in": "false"}) == msgs.Config(barge_in=False)
+    assert msgs.parse_client_message({"type": "config", "barge_in": False}) == msgs.Config(barge_in=False)
     stopped = msgs.parse_client_message({"type": "playback-stopped", "turn_id": "web-1-t2", "played_ms": 420})
     assert stopped == msgs.PlaybackStopped(turn_id="web-1-t2", played_ms=420)
     assert msgs.parse_client_message({"type": "interrupt"}) == msgs.Interrupt()
@@ -97,6 +97,7 @@ def test_client_messages_parse_to_their_types() -> None:
         ({"type": "session-start", "sample_rate_hz": "16000"}, "invalid-audio", "sample_rate_hz"),
         ({"type": "session-start", "sample_rate_hz": True}, "invalid-audio", "sample_rate_hz"),
         ({"type": "config", "barge_in": "perhaps"}, "protocol", "barge_in"),
+        ({"type": "config", "barge_in": "false"}, "protocol", "barge_in"),  # strict: never bool("false")
         ({"type": "playback-stopped", "turn_id": "t"}, "protocol", "played_ms"),
         ({"type": "playback-stopped", "turn_id": "t", "played_ms": 10**30}, "protocol", "played_ms"),
         ({"type": "playback-stopped", "turn_id": "t", "played_ms": -1}, "protocol", "played_ms"),

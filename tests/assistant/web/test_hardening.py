@@ -1,0 +1,346 @@
+"""Issue 29 against the real websocket server: one-message crashers, lockout, floods, log noise.
+
+Every test talks to a real :class:`~assistant.web.server.WebServer` (a background thread, free port,
+the session's loaded models) over real sockets: websockets clients, raw TCP for what a websocket
+client cannot send. Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+import struct
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from assistant.web import protocol as proto
+from assistant.web.client import WebClient
+from assistant.web.server import LogLimiter, ServerThread
+from assistant.web.settings import WebSettings
+from core.audio import load_audio, resample, to_pcm16
+from tests.conftest import utterance
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def web(components) -> Iterator[ServerThread]:  # type: ignore[no-untyped-def]
+    with ServerThread(components, WebSettings(port=0, max_sessions=12)) as thread:
+        yield thread
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def binary(header: bytes, pcm: bytes = b"\x00\x00") -> bytes:
+    """A binary frame with a raw header (whatever it contains)."""
+    return struct.pack(">I", len(header)) + header + pcm
+
+
+async def refusal(client: WebClient, timeout: float = 10.0) -> tuple[dict[str, object], int | None, str]:
+    """The fatal error event, then the close code and reason, of a refused message."""
+    r = await client.next(timeout)
+    assert r.type == "error", r.message
+    await asyncio.wait_for(client.closed.wait(), timeout)
+    return r.message, client.close_code, client.close_reason or ""
+
+
+# ----------------------------------------------------------------- one-message crashers
+#: The messages of issue 29 (each used to close with 1011 and a traceback), with the documented
+#: (code, close code) before authentication (first message of a token-less connection) and after
+#: (on a started session).
+CRASHERS: list[tuple[str, str | bytes, tuple[str, int], tuple[str, int]]] = [
+    ("text-deep-nesting", "[" * 1000, ("bad-json", 1007), ("bad-json", 1007)),
+    # Before session-start a binary frame is refused as such, before its header is read.
+    ("binary-header-deep-nesting", binary(b"[" * 1000), ("protocol", 1008), ("protocol", 1007)),
+    ("type-list", '{"type": []}', ("protocol", 1008), ("protocol", 1008)),
+    ("type-object", '{"type": {}}', ("protocol", 1008), ("protocol", 1008)),
+    ("token-lone-surrogate", '{"type":"session-start","token":"\\ud800"}', ("bad-json", 1007), ("bad-json", 1007)),
+    ("playback-stopped-1e999", '{"type":"playback-stopped","turn_id":"t","played_ms":1e999}',
+     ("bad-json", 1007), ("bad-json", 1007)),
+    ("interrupt-1e999", '{"type":"interrupt","played_ms":1e999}', ("bad-json", 1007), ("bad-json", 1007)),
+    ("playback-stopped-10e30", '{"type":"playback-stopped","turn_id":"t","played_ms":' + str(10**30) + "}",
+     ("bad-json", 1007), ("bad-json", 1007)),
+    ("interrupt-10e30", '{"type":"interrupt","played_ms":' + str(10**30) + "}", ("bad-json", 1007), ("bad-json", 1007)),
+    ("emoji-type", '{"type":"😀😀😀"}', ("protocol", 1008), ("protocol", 1008)),
+    ("emoji-sample-rate", '{"type":"session-start","sample_rate_hz":"😀😀😀"}',
+     ("invalid-audio", 1008), ("invalid-audio", 1008)),
+    ("barge-in-string-start", '{"type":"session-start","barge_in":"false"}', ("protocol", 1008), ("protocol", 1008)),
+    ("barge-in-string-config", '{"type":"config","barge_in":"false"}', ("protocol", 1008), ("protocol", 1008)),
+]
+
+
+def check_refusal(err: dict[str, object], close: int | None, reason: str, expected: tuple[str, int]) -> None:
+    """The documented code and close, a short fixed message, no internal text, a close reason within 123 bytes."""
+    assert (err["code"], close) == expected, (err, close)
+    assert err["fatal"] is True
+    message = str(err["message"])
+    assert len(message) < 200 and "Traceback" not in message and "Error" not in message, message
+    assert "😀" not in message and "\\ud800" not in message  # client input is not echoed back
+    assert len(reason.encode("utf-8")) <= proto.MAX_CLOSE_REASON_BYTES
+
+
+@pytest.mark.parametrize(("frame", "before", "after"), [c[1:] for c in CRASHERS], ids=[c[0] for c in CRASHERS])
+def test_each_crasher_closes_with_its_documented_code_before_and_after_auth(
+    web: ServerThread, frame: str | bytes, before: tuple[str, int], after: tuple[str, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+
+    async def go() -> None:
+        async with WebClient(web.server.ws_url()) as c:  # no token: not authenticated yet
+            await c.send_raw(frame)
+            check_refusal(*await refusal(c), before)
+        async with WebClient(web.server.ws_url(token=web.server.token)) as c:
+            await c.start()
+            await c.send_raw(frame)
+            check_refusal(*await refusal(c), after)
+        async with WebClient(web.server.ws_url(token=web.server.token)) as c:  # the server is fine
+            await c.start()
+            await c.send_json({"type": "describe"})
+            assert (await c.next()).type == "info"
+
+    run(go())
+    crashes = [r for r in caplog.records if r.name.startswith("assistant.web") and r.levelno >= logging.ERROR]
+    assert not crashes, [r.getMessage() for r in crashes]
+
+
+def test_barge_in_is_a_strict_boolean(web: ServerThread) -> None:
+    """``"false"`` is refused (above); the JSON booleans work both ways."""
+
+    async def go() -> None:
+        async with WebClient(web.server.ws_url(token=web.server.token)) as c:
+            started = await c.start(barge_in=False)
+            assert started["barge_in"] is False
+            await c.send_json({"type": "config", "barge_in": True})
+            assert (await c.next()).message["barge_in"] is True
+
+    run(go())
+
+
+def test_close_reason_is_cut_by_utf8_bytes_without_splitting_a_character() -> None:
+    reason = proto.close_reason("protocol: " + "😀" * 100)
+    assert len(reason.encode("utf-8")) <= proto.MAX_CLOSE_REASON_BYTES
+    assert reason.startswith("protocol: 😀") and reason.endswith("😀")  # whole characters only
+    assert proto.close_reason("bad \ud800 text") == "bad ? text"  # encodable whatever it holds
+
+
+# ------------------------------------------------------------------------------ lockout
+def test_token_less_idle_sockets_do_not_lock_out_a_legitimate_client(components) -> None:  # type: ignore[no-untyped-def]
+    limits = WebSettings(port=0, max_sessions=4, max_unauthenticated_per_address=8, auth_timeout_s=2.0)
+    with ServerThread(components, limits) as thread:
+        server = thread.server
+
+        async def go() -> None:
+            idle = [WebClient(server.ws_url()) for _ in range(16)]
+            for c in idle:
+                await c.__aenter__()
+            # Past the per-address cap, token-less sockets are refused at once.
+            await asyncio.sleep(0.5)
+            refused = [c for c in idle if c.closed.is_set()]
+            assert len(refused) == 8 and {c.close_code for c in refused} == {proto.CLOSE_TRY_LATER}
+            # The other 8 hold no place among max_sessions (4): four legitimate clients all get in.
+            t0 = time.monotonic()
+            legit = [WebClient(server.ws_url(token=server.token)) for _ in range(4)]
+            for c in legit:
+                await c.__aenter__()
+                assert (await c.start())["type"] == "session-started"
+            print(f"4 legitimate sessions started in {time.monotonic() - t0:.2f} s beside 16 token-less sockets")
+            for c in legit:
+                await c.close()
+            # Token-less sockets live auth_timeout_s; then a token-less client (token in session-start) gets in too.
+            waiting = [c for c in idle if not c.closed.is_set()]
+            await asyncio.wait_for(asyncio.gather(*(c.closed.wait() for c in waiting)), limits.auth_timeout_s + 3)
+            assert {c.close_code for c in waiting} == {proto.CLOSE_POLICY}
+            for c in idle:
+                await c.close()
+            async with WebClient(server.ws_url()) as late:
+                assert (await late.start(token=server.token))["type"] == "session-started"
+
+        run(go())
+
+
+# -------------------------------------------------------------------------------- flood
+def trim_silence(pcm: np.ndarray, threshold: int = 500) -> np.ndarray:
+    """The clip up to its last loud sample: 'end of speech' is measured from there."""
+    loud = np.nonzero(np.abs(pcm.astype(np.int32)) > threshold)[0]
+    return pcm[: int(loud[-1]) + 1]
+
+
+async def reply_delay(url: str, speech: np.ndarray) -> float:
+    """Speak ``speech`` at 16 kHz in real time (then silence); seconds from its last sample sent to the first reply audio."""
+    async with WebClient(url) as c:
+        await c.start(sample_rate_hz=16000, barge_in=False)
+        speech_end_ns = 0
+
+        async def speak() -> None:
+            nonlocal speech_end_ns
+            await c.stream(speech, realtime=True)
+            speech_end_ns = time.monotonic_ns()
+            await c.stream(np.zeros(16000 * 4, np.int16), realtime=True)
+
+        sender = asyncio.create_task(speak())
+        try:
+            while True:
+                r = await c.next(60)
+                if r.pcm is not None:
+                    return (r.t_recv_ns - speech_end_ns) / 1e9
+        finally:
+            sender.cancel()
+
+
+FLOOD_RATE_HZ = 8000
+FLOOD_FRAMES_PER_S = 3
+
+
+async def flood(url: str, pcm: np.ndarray, stop: asyncio.Event, seen: list[dict[str, object]]) -> tuple[str, float]:
+    """Declare 8 kHz, then send 64 KiB frames of looped ``pcm`` 3 times a second (about 12x real time) until ``stop``.
+
+    Returns the session id and the seconds of audio sent; ``seen`` gets every text message received.
+    """
+    async with WebClient(url) as c:
+        started = await c.start(sample_rate_hz=FLOOD_RATE_HZ)
+        n = (int(started["limits"]["max_frame_bytes"]) - 64) // 2  # header included
+        looped = np.tile(pcm, n // len(pcm) + 2)
+        sent = 0
+        t0 = time.monotonic()
+        while not stop.is_set():
+            start = (sent * n) % len(pcm)
+            await c.send_audio(looped[start : start + n])
+            sent += 1
+            await asyncio.sleep(max(0.0, t0 + sent / FLOOD_FRAMES_PER_S - time.monotonic()))
+        while not c.inbox.empty():
+            r = c.inbox.get_nowait()
+            if r.pcm is None:
+                seen.append(r.message)
+        assert not c.closed.is_set(), f"the flood was closed ({c.close_code}) within the abuse window"
+        return str(started["session_id"]), sent * n / FLOOD_RATE_HZ
+
+
+def test_a_12x_flood_does_not_delay_another_sessions_reply(web: ServerThread, utterances) -> None:  # type: ignore[no-untyped-def]
+    speech = trim_silence(load_audio(utterance(utterances, "set a timer for five minutes")["path"]))
+    looped = load_audio(utterance(utterances, "turn on the kitchen lights")["path"])
+    flood_pcm = to_pcm16(resample(looped.astype(np.float32) / 32768.0, 16000, FLOOD_RATE_HZ))
+    url = web.server.ws_url(token=web.server.token)
+    s = web.server.settings
+
+    async def go() -> dict[str, float]:
+        baseline = await reply_delay(url, speech)
+        stop = asyncio.Event()
+        t0 = time.monotonic()
+        flooder = asyncio.create_task(flood(url, flood_pcm, stop, seen))
+        await asyncio.sleep(2.0)  # the flood's burst allowance is spent; from here it is over budget
+        (budget,) = [session.budget for session in web.server.sessions.values()]  # the flood's session
+        delay = await reply_delay(url, speech)
+        stop.set()
+        _, sent_s = await flooder
+        return {"baseline": baseline, "delay": delay, "sent_s": sent_s, "elapsed": time.monotonic() - t0,
+                "dropped_s": budget.dropped_s}
+
+    seen: list[dict[str, object]] = []
+    figures = run(go())
+    baseline, delay, sent_s, elapsed = figures["baseline"], figures["delay"], figures["sent_s"], figures["elapsed"]
+    accepted_s = sent_s - figures["dropped_s"]
+    print(f"reply after end of speech: {baseline:.3f} s alone, {delay:.3f} s beside a flood of {sent_s:.1f} s of audio "
+          f"in {elapsed:.1f} s ({sent_s / elapsed:.1f}x real time; {figures['dropped_s']:.1f} s dropped, "
+          f"{accepted_s:.1f} s accepted)")
+    drops = [m for m in seen if m.get("type") == "error"]
+    assert drops and {(m["code"], m["fatal"]) for m in drops} == {("rate-limited", False)}
+    assert len(drops) <= elapsed / 1.0 + 1  # the drop notice is itself rate limited
+    assert sent_s / elapsed > 10  # it really was a 12x flood
+    assert accepted_s <= s.audio_realtime_factor * elapsed + s.audio_burst_s + 1.0
+    assert delay <= 1.0, f"reply {delay:.3f} s after the end of speech beside the flood (alone: {baseline:.3f} s)"
+
+
+def test_sustained_flood_is_closed_rate_limited(components) -> None:  # type: ignore[no-untyped-def]
+    limits = WebSettings(port=0, audio_burst_s=1.0, audio_abuse_close_s=1.5)
+    with ServerThread(components, limits) as thread:
+        url = thread.server.ws_url(token=thread.server.token)
+
+        async def go() -> None:
+            async with WebClient(url) as c:
+                await c.start(sample_rate_hz=FLOOD_RATE_HZ)
+                silence = np.zeros(32000, np.int16)  # 4 s at 8 kHz per frame
+                t0 = time.monotonic()
+                while not c.closed.is_set() and time.monotonic() - t0 < 10:
+                    with contextlib.suppress(ConnectionClosed):  # the close may come between two frames
+                        await c.send_audio(silence)
+                    await asyncio.sleep(1 / FLOOD_FRAMES_PER_S)
+                errors = []
+                while not c.inbox.empty():
+                    r = c.inbox.get_nowait()
+                    if r.type == "error":
+                        errors.append(r.message)
+                assert errors[0]["fatal"] is False and errors[-1]["fatal"] is True, errors
+                assert {e["code"] for e in errors} == {"rate-limited"}
+                assert c.close_code == proto.CLOSE_POLICY
+                print(f"sustained flood closed after {time.monotonic() - t0:.1f} s ({len(errors)} rate-limited events)")
+
+        run(go())
+
+
+# ------------------------------------------------------------------------- log flooding
+async def _raw(port: int, data: bytes) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    if data:
+        writer.write(data)
+        await writer.drain()
+        await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+
+
+def test_protocol_noise_is_one_line_at_debug(web: ServerThread, caplog: pytest.LogCaptureFixture) -> None:
+    port = web.server.port
+    probes = [b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", b"GARBAGE\r\n\r\n", b"",
+              b"GET //[ HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n"]
+
+    async def go(n: int) -> None:
+        for _ in range(n):
+            await asyncio.gather(*(_raw(port, p) for p in probes))
+
+    caplog.set_level(logging.INFO)  # what `quickturn serve web -v` shows
+    run(go(60))
+    shown = [r for r in caplog.records if r.name.startswith(("assistant.web", "websockets"))]
+    assert not shown, [r.getMessage() for r in shown[:5]]
+    caplog.clear()
+    caplog.set_level(logging.DEBUG, logger="assistant.web.wire")
+    run(go(5))
+    debug = [r for r in caplog.records if r.name == "assistant.web.wire"]
+    assert debug and all(r.levelno == logging.DEBUG and r.exc_info is None for r in debug)
+    assert all("\n" not in caplog.handler.format(r) for r in debug)
+    print(f"{60 * len(probes)} probes at INFO: no record; {5 * len(probes)} at DEBUG: {len(debug)} one-line records")
+
+
+def test_tls_client_hello_on_the_plain_port_is_dropped_quickly(web: ServerThread) -> None:
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    hello = outgoing.read()
+    # A hello with a 0x0a byte fails as a bad request line at once; one without (random bytes decide)
+    # leaves the server waiting for the end of the line: the handshake timeout ends it.
+    for kind, data in (("real", hello), ("without a newline byte", hello.replace(b"\n", b""))):
+        with socket.create_connection(("127.0.0.1", web.server.port), timeout=15) as sock:
+            t0 = time.monotonic()
+            sock.sendall(data)
+            with contextlib.suppress(ConnectionResetError):  # an abort is a reset
+                while sock.recv(4096):
+                    pass
+            held = time.monotonic() - t0
+        print(f"TLS ClientHello ({kind}) on the plain port: socket dropped after {held:.2f} s")
+        assert held <= web.server.settings.handshake_timeout_s + 1.0
+
+
+def test_log_limiter_lets_a_few_through_then_counts_the_rest() -> None:
+    limiter = LogLimiter(interval_s=3600, burst=3)
+    assert [limiter.allow("x")[0] for _ in range(10)] == [True] * 3 + [False] * 7
+    assert limiter.allow("y") == (True, 0)
+    limiter._buckets["x"].level = 1  # an interval has passed
+    assert limiter.allow("x") == (True, 7)
