@@ -76,6 +76,9 @@ LEAD_SLACK_S = 1.0
 """A session whose audio arrived more than this far ahead of real time is *ahead* (a file sent unpaced,
 a flood): its audio waits while a session at real-time pace has a turn in progress."""
 DEFER_POLL_S = 0.05
+MAX_PENDING_CONTROLS = 64
+"""Control messages that may wait for the worker (audio waiting is bounded in seconds): a client that
+keeps sending while its pipeline is busy cannot grow the session's memory without bound."""
 DROP_EVENT_INTERVAL_S = 1.0
 """At most one non-fatal ``rate-limited`` event per this many seconds while audio is being dropped."""
 LOG_INTERVAL_S = 10.0
@@ -432,6 +435,7 @@ class _Session:
         # waits for the pipeline, and the order of audio and control messages is kept.
         self.inbox: asyncio.Queue[msgs.ClientMessage | np.ndarray] = asyncio.Queue()
         self.backlog_s = 0.0  # audio in the inbox, seconds
+        self.pending_controls = 0  # control messages in the inbox
         self.lead_s = 0.0  # how far the accepted audio is ahead of real time (decays at 1 s/s)
         self.lead_t = time.monotonic()
         self.worker: asyncio.Task[None] | None = None
@@ -574,6 +578,9 @@ class _Session:
             elif isinstance(decoded, msgs.SessionStart):
                 raise Violation("protocol", "session-start was already received on this connection")
             else:
+                if self.pending_controls >= MAX_PENDING_CONTROLS:
+                    raise Violation("rate-limited", f"more than {MAX_PENDING_CONTROLS} control messages waiting")
+                self.pending_controls += 1
                 self.inbox.put_nowait(decoded)
 
     async def _work(self) -> None:
@@ -583,7 +590,9 @@ class _Session:
             if isinstance(item, np.ndarray):
                 self.backlog_s = max(0.0, self.backlog_s - len(item) / self.input_rate_hz)
                 await self._audio(item)
-            elif await self._handle(item):
+                continue
+            self.pending_controls -= 1
+            if await self._handle(item):
                 return
 
     def _start(self, start: msgs.SessionStart) -> None:
