@@ -15,6 +15,7 @@ import ssl
 import struct
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 
 from assistant.web import protocol as proto
 from assistant.web.client import WebClient
-from assistant.web.server import LogLimiter, ServerThread
+from assistant.web.server import AudioBudget, LogLimiter, ServerThread
 from assistant.web.settings import WebSettings
 from core.audio import load_audio, resample, to_pcm16
 from tests.conftest import utterance
@@ -196,6 +197,14 @@ async def reply_delay(url: str, speech: np.ndarray) -> float:
             sender.cancel()
 
 
+async def loop_lags(lags: list[float], period_s: float = 0.02) -> None:
+    """On the server's loop: how late each short sleep wakes up (the longest step anything took there)."""
+    while True:
+        t = time.monotonic()
+        await asyncio.sleep(period_s)
+        lags.append(time.monotonic() - t - period_s)
+
+
 FLOOD_RATE_HZ = 8000
 FLOOD_FRAMES_PER_S = 3
 
@@ -231,32 +240,40 @@ def test_a_12x_flood_does_not_delay_another_sessions_reply(web: ServerThread, ut
     url = web.server.ws_url(token=web.server.token)
     s = web.server.settings
 
-    async def go() -> dict[str, float]:
+    async def go() -> dict[str, Any]:
         baseline = await reply_delay(url, speech)
         stop = asyncio.Event()
         t0 = time.monotonic()
         flooder = asyncio.create_task(flood(url, flood_pcm, stop, seen))
+        lags: list[float] = []
+        monitor = asyncio.run_coroutine_threadsafe(loop_lags(lags), web.loop)
         await asyncio.sleep(2.0)  # the flood's burst allowance is spent; from here it is over budget
         (budget,) = [session.budget for session in web.server.sessions.values()]  # the flood's session
-        delay = await reply_delay(url, speech)
+        # Three turns, one after the other, while the flood goes on: the median is the figure (the machine
+        # is shared; one turn can meet another process's burst of work).
+        delays = [await reply_delay(url, speech) for _ in range(3)]
         stop.set()
         _, sent_s = await flooder
-        return {"baseline": baseline, "delay": delay, "sent_s": sent_s, "elapsed": time.monotonic() - t0,
-                "dropped_s": budget.dropped_s}
+        monitor.cancel()
+        return {"baseline": baseline, "delay": float(np.median(delays)), "sent_s": sent_s, "elapsed": time.monotonic() - t0,
+                "dropped_s": budget.dropped_s, "lag_max": max(lags), "lag_p99": float(np.percentile(lags, 99)),
+                "delays": delays}
 
     seen: list[dict[str, object]] = []
     figures = run(go())
     baseline, delay, sent_s, elapsed = figures["baseline"], figures["delay"], figures["sent_s"], figures["elapsed"]
     accepted_s = sent_s - figures["dropped_s"]
-    print(f"reply after end of speech: {baseline:.3f} s alone, {delay:.3f} s beside a flood of {sent_s:.1f} s of audio "
+    print(f"reply after end of speech: {baseline:.3f} s alone; beside a flood of {sent_s:.1f} s of audio "
           f"in {elapsed:.1f} s ({sent_s / elapsed:.1f}x real time; {figures['dropped_s']:.1f} s dropped, "
-          f"{accepted_s:.1f} s accepted)")
+          f"{accepted_s:.1f} s accepted): {', '.join(f'{d:.3f}' for d in figures['delays'])} s "
+          f"(median {delay:.3f} s); server loop lag during the flood: p99 {figures['lag_p99'] * 1000:.0f} ms, "
+          f"max {figures['lag_max'] * 1000:.0f} ms")
     drops = [m for m in seen if m.get("type") == "error"]
     assert drops and {(m["code"], m["fatal"]) for m in drops} == {("rate-limited", False)}
     assert len(drops) <= elapsed / 1.0 + 1  # the drop notice is itself rate limited
     assert sent_s / elapsed > 10  # it really was a 12x flood
     assert accepted_s <= s.audio_realtime_factor * elapsed + s.audio_burst_s + 1.0
-    assert delay <= 1.0, f"reply {delay:.3f} s after the end of speech beside the flood (alone: {baseline:.3f} s)"
+    assert delay <= 1.0, f"median reply {delay:.3f} s after the end of speech beside the flood (alone: {baseline:.3f} s)"
 
 
 def test_sustained_flood_is_closed_rate_limited(components) -> None:  # type: ignore[no-untyped-def]
@@ -344,3 +361,22 @@ def test_log_limiter_lets_a_few_through_then_counts_the_rest() -> None:
     assert limiter.allow("y") == (True, 0)
     limiter._buckets["x"].level = 1  # an interval has passed
     assert limiter.allow("x") == (True, 7)
+
+
+def test_audio_budget_admits_the_burst_then_real_time_and_flags_sustained_abuse() -> None:
+    """Sans-I/O: 1.5x real time with 8 s saved up; drops less than a second apart are one episode."""
+    budget = AudioBudget(factor=1.5, burst_s=8.0, abuse_close_s=30.0)
+    t = 1024.0  # times in quarter seconds stay exact in binary floating point
+    budget.bucket.t = t
+    assert budget.admit(4.0, t) == 4.0 and budget.admit(4.0, t) == 4.0  # the burst
+    assert budget.admit(4.0, t) == 0.0
+    granted = [budget.admit(4.0, t + k / 4) for k in range(1, 121)]  # 16x real time for 30 s
+    assert sum(granted) == pytest.approx(1.5 * 30)
+    flagged = []
+    for k in range(1, 141):  # a drop every quarter second from t + 1/4: the episode's start
+        budget.note_drop(1.0, t + k / 4)
+        flagged.append(budget.abusive(t + k / 4))
+    assert flagged.index(True) == 120 and all(flagged[120:])  # from 30 s into the episode on
+    assert not budget.abusive(t + 35 + 1.5)  # a pause of more than a second ends the episode
+    budget.note_drop(1.0, t + 40)
+    assert not budget.abusive(t + 40)  # a new episode starts from zero
