@@ -242,6 +242,7 @@ WIRE_LOG = logging.getLogger("assistant.web.wire")
 """Logger given to the websockets library (its per-connection records go through :class:`_WireNoise`)."""
 WIRE_LOG.addFilter(_WireNoise(WIRE_LOG))
 _crash_logs = LogLimiter()
+_violation_logs = LogLimiter(interval_s=1.0, burst=10)
 
 
 class WebServer:
@@ -349,7 +350,7 @@ class WebServer:
         try:
             await session.run()
         except Violation as v:
-            log.info("closing %s: %s (%s)", ws.remote_address, v.code, v)
+            _log_violation(ws, v)
             await _refuse(ws, v.code, str(v), v.close_code, session_id=session.session_id)
         except ConnectionClosed:
             pass
@@ -359,6 +360,14 @@ class WebServer:
             await _refuse(ws, "internal", "internal error", proto.CLOSE_INTERNAL, session_id=session.session_id)
         finally:
             await session.aclose()
+
+
+def _log_violation(ws: ServerConnection, v: Violation) -> None:
+    """One INFO line per refused client, rate limited per code (a client reconnecting to misbehave cannot flood the log)."""
+    allowed, suppressed = _violation_logs.allow(v.code)
+    if allowed:
+        more = f" ({suppressed} more {v.code} not logged)" if suppressed else ""
+        log.info("closing %s: %s (%s)%s", ws.remote_address, v.code, v, more)
 
 
 def _log_crash(session_id: str, exc: Exception) -> None:

@@ -326,13 +326,27 @@ def test_protocol_noise_is_one_line_at_debug(web: ServerThread, caplog: pytest.L
     run(go(60))
     shown = [r for r in caplog.records if r.name.startswith(("assistant.web", "websockets"))]
     assert not shown, [r.getMessage() for r in shown[:5]]
+
+    async def misbehave(n: int) -> None:  # websocket clients refused for what they send: one INFO line each, limited
+        for _ in range(n):
+            async with WebClient(web.server.ws_url(token=web.server.token)) as c:
+                await c.send_raw("{not json")
+                await asyncio.wait_for(c.closed.wait(), 10)
+
+    t0 = time.monotonic()
+    run(misbehave(40))
+    took = time.monotonic() - t0
+    refusals = [r for r in caplog.records if r.name == "assistant.web.server" and "bad-json" in r.getMessage()]
+    # A burst of 10 lines, then one a second.
+    assert 1 <= len(refusals) <= 10 + took + 1 and all("\n" not in r.getMessage() for r in refusals)
     caplog.clear()
     caplog.set_level(logging.DEBUG, logger="assistant.web.wire")
     run(go(5))
     debug = [r for r in caplog.records if r.name == "assistant.web.wire"]
     assert debug and all(r.levelno == logging.DEBUG and r.exc_info is None for r in debug)
     assert all("\n" not in caplog.handler.format(r) for r in debug)
-    print(f"{60 * len(probes)} probes at INFO: no record; {5 * len(probes)} at DEBUG: {len(debug)} one-line records")
+    print(f"{60 * len(probes)} probes at INFO: no record; 40 refused websocket clients: {len(refusals)} lines; "
+          f"{5 * len(probes)} probes at DEBUG: {len(debug)} one-line records")
 
 
 def test_tls_client_hello_on_the_plain_port_is_dropped_quickly(web: ServerThread) -> None:
