@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from assistant.stage_guard import StageGuard
 from core.errors import InvalidInput
 from core.settings import Settings
 from dialog.backends import load_dialog
 from dialog.base import DialogBackend
 from services.asr.base import AsrBackend
 from services.disfluency.base import Tagger
+from services.local_baseline import LocalBaseline
 from services.nlu.base import NluBackend
-from services.registry import load_stages
+from services.registry import load_stages, remote_stages
 from services.tts.base import TtsBackend
 from services.vad.silero import SileroModel, SileroVad, load_silero
 
@@ -48,6 +50,11 @@ class Components:
     smart_turn: SmartTurn | None = None
     """The audio end-of-turn model (semantic turn policy with ``turn.smart_turn``), shared by every session."""
     load_ms: dict[str, float] = field(default_factory=dict)
+    guard: StageGuard = field(default_factory=lambda: StageGuard(1.5))
+    """Deadlines and circuits for the stage calls (:mod:`assistant.stage_guard`), shared by every session."""
+    baseline: LocalBaseline | None = None
+    """The local stand-ins used when a stage fails (None: ``backend.fallback`` is off)."""
+
 
     @classmethod
     def load(cls, settings: Settings, *, need_asr: bool = True, db_path: Path | None = None) -> Components:
@@ -76,10 +83,17 @@ class Components:
             from services.turn.smart_turn import load_smart_turn  # onnxruntime + features: only when used
 
             smart_turn = timed("smart_turn", load_smart_turn)
+        b = settings.backend
+        guard = StageGuard(b.deadline_s, b.retry_after_s, b.uri, remote_stages(b.uri, need_asr))
+        baseline = LocalBaseline(settings.tts.espeak_voice) if b.fallback else None
+        if baseline is not None and guard.remote_stages:
+            # A remote deployment loads its fallbacks now (in a thread), so the first fault is answered fast.
+            baseline.warm(tuple(sorted(guard.remote_stages | {"disfluency", "nlu"})))
         vad = timed("vad", load_silero)  # here, not in the first session's handshake on the event loop
         assert isinstance(vad, SileroModel)
         return cls(settings=settings, vad_factory=vad.stream, asr=stages.asr, tagger=stages.tagger, nlu=stages.nlu,
-                   dialog=dialog, tts=stages.tts, smart_turn=smart_turn, load_ms=timings)
+                   dialog=dialog, tts=stages.tts, smart_turn=smart_turn, load_ms=timings, guard=guard,
+                   baseline=baseline)
 
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from core.sound_alike import closest
 from core.text import split_phrases
 from core.types import OUT_OF_SCOPE, NluHints, NluResult, SlotValue
 from dialog.base import DialogBackend
@@ -202,6 +203,8 @@ class DialogManager(DialogBackend):
         warm_up: run a few scripted turns against a scratch in-memory database at construction, so
             the first real turn does not pay for compiling regular expressions and priming caches
             (~15 ms in a fresh process, e.g. each ``quickturn say``).
+        sound_alike: a short reply to a question with options fills the option it clearly sounds
+            like, when the NLU found no answer in it (:func:`core.sound_alike.closest`).
     """
 
     def __init__(
@@ -218,12 +221,14 @@ class DialogManager(DialogBackend):
         min_confidence: float = 0.3,
         durable: bool = True,
         warm_up: bool = True,
+        sound_alike: bool = True,
     ) -> None:
         self.tz = ZoneInfo(timezone or local_timezone())
         self._clock = clock
         self.store = Store(db_path, durable=durable)
         self.responses = Responses(responses_file)
         self.min_confidence = min_confidence
+        self.sound_alike = sound_alike
         load_builtin_skills()
         config = SkillConfig(
             data_dir=data_dir,
@@ -318,6 +323,13 @@ class DialogManager(DialogBackend):
                 # The transaction rolled back; the database holds the last committed state.
                 with self.store.transaction():
                     return self._turn(session_id, turn_id, now, nlu, transcript, clean_text, failed=True)
+
+    async def ahandle(
+        self, session_id: str, turn_id: str, nlu: NluResult, transcript: str = "", clean_text: str = ""
+    ) -> DialogResponse:
+        """:meth:`handle` in a worker thread: the turn's commit waits for the disk (``synchronous=FULL``,
+        0.4-4 ms, more on a busy disk), and on the event loop that wait would hold every other session."""
+        return await asyncio.to_thread(self.handle, session_id, turn_id, nlu, transcript, clean_text)
 
     def plan(
         self, session_id: str, turn_id: str, nlu: NluResult, transcript: str = "", clean_text: str = ""
@@ -543,6 +555,11 @@ class DialogManager(DialogBackend):
         """Handle the turn as part of the task in focus; ``None`` when it starts another task."""
         st = ctx.state
         relevant = self._relevant(top.intent, slots)
+        if top.status == "filling" and top.expected_slot and top.expected_slot not in relevant:
+            alike = self._sound_alike(ctx, top, top.expected_slot)
+            if alike is not None:
+                top.slots[top.expected_slot] = alike
+                return self._progress(ctx, top)
         if top.status == "confirming":
             if intent == "Affirm":
                 if not st.last.heard_all:
@@ -600,6 +617,21 @@ class DialogManager(DialogBackend):
             if got is not None:
                 found[slot] = Slot(*got)
         return found
+
+    def _sound_alike(self, ctx: SkillContext, frame: Frame, slot: str) -> Slot | None:
+        """The option of the question just asked that a short, not understood reply sounds like
+        ("maricano" after "What would you like to drink?"); None when no option is clearly it."""
+        if not self.sound_alike or not ctx.text:
+            return None
+        skill = self._skill(frame.intent)
+        options = skill.hints(ctx, frame.intent, slot)
+        match = closest(ctx.text, options) if options else None
+        if match is None:
+            return None
+        log.info("turn %s: %r taken as %s=%r (sounds alike: %.2f, next %.2f)", ctx.turn_id, ctx.text, slot,
+                 match.value, match.score, match.runner_up)
+        got = skill.extract(ctx, frame, slot, match.value)
+        return Slot(*got) if got is not None else Slot(match.value, match.value)
 
     def _cue(self, ctx: SkillContext) -> bool:
         return bool(ctx.text and _CORRECTION_CUE.search(ctx.text))

@@ -103,7 +103,7 @@ class ServerProcess:
         Raises:
             BackendUnavailable: the server exited or did not listen within ``timeout_s``.
         """
-        cmd = [*self.command, "--port", "0", "--token", self.token,
+        cmd = [*self.command, "--port", "0", f"--token={self.token}",
                "--db", str(self.workdir / "dialog.sqlite"), "--verbose"]
         env = {**os.environ, **self.extra_env, "PYTHONUNBUFFERED": "1"}
         self._log = self.log_path.open("wb")

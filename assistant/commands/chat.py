@@ -54,7 +54,7 @@ def chat_main(argv: list[str]) -> int:
     if int((abs(pcm.astype("int32")) > 300).sum()) == 0:
         raise InvalidAudio(f"{args.audio}: the recording is silent")
     result = asyncio.run(_chat(settings, pcm, args))
-    if not result.transcript:
+    if not result.transcript and not result.errors:  # a failed stage is reported as what it is (_report)
         raise InvalidAudio(f"{args.audio}: no speech detected")
     return _report(result, args, settings)
 
@@ -113,6 +113,8 @@ def _report(result: TurnResult, args: argparse.Namespace, settings: Settings) ->
             table.add_column(stage, justify="right")
         table.add_row(*[f"{result.latency_ms[s]:.1f}" if s in result.latency_ms else "-" for s in STAGES])
         console.print(table)
+    for warning in result.warnings:
+        print(f"quickturn: warning: {warning}", file=sys.stderr)
     for err in result.errors:
         print(f"quickturn: error: {err}", file=sys.stderr)
     return 1 if result.errors else 0
