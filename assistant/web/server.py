@@ -49,6 +49,8 @@ from assistant.components import Components, warm_in_background
 from assistant.logs import setup_logging
 from assistant.pipeline import Conversation
 from assistant.web import protocol as proto
+from assistant.web.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from assistant.web.metrics import ServerMetrics
 from assistant.web.settings import WebSettings, web_settings
 from core import messages as msgs
 from core.errors import InvalidInput, MessageTooLarge
@@ -265,6 +267,7 @@ class WebServer:
         # Sessions at real-time pace with a turn in progress (speech started, reply not yet audible):
         # the latency-critical work that sessions sending ahead of real time wait for.
         self.open_turns: set[str] = set()
+        self.metrics = ServerMetrics()
         self._server: Server | None = None
         self.port = self.settings.port
 
@@ -335,6 +338,8 @@ class WebServer:
             return None  # websocket handshake continues
         if path == "/healthz":
             return _http(HTTPStatus.OK, b"ok\n", "text/plain; charset=utf-8")
+        if path == "/metrics":  # counts and latencies only, no user data: open like /healthz, for the scraper
+            return _http(HTTPStatus.OK, self.metrics.exposition(), METRICS_CONTENT_TYPE)
         name = "index.html" if path in {"/", "/index.html"} else path.lstrip("/")
         if "/" in name or "\\" in name or "\x00" in name or name.startswith(".") or not name:
             return _http(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8")
@@ -618,6 +623,8 @@ class _Session:
         self.conv = Conversation(self.server.components, self.session_id, barge_in=start.barge_in)
         self.server._pending -= 1
         self.server.sessions[self.session_id] = self
+        self.server.metrics.sessions.inc()
+        self.server.metrics.sessions_started.inc()
         log.info("session %s started (%s Hz) from %s", self.session_id, rate, self.ws.remote_address)
 
     def _started_message(self) -> msgs.SessionStarted:
@@ -685,8 +692,10 @@ class _Session:
         seconds = len(pcm) / self.input_rate_hz
         room = max(0.0, self.s.audio_burst_s - self.backlog_s)
         granted = self.budget.admit(min(seconds, room), now)
+        self.server.metrics.audio_s.labels(fate="accepted").inc(granted)
         if granted < seconds:
             self.budget.note_drop(seconds - granted, now)
+            self.server.metrics.audio_s.labels(fate="dropped").inc(seconds - granted)
         self.lead_s = max(0.0, self.lead_s - (now - self.lead_t)) + granted
         self.lead_t = now
         if granted >= seconds:
@@ -766,6 +775,7 @@ class _Session:
                     self.cancelled.append(ev.turn_id)
             for ev in batch:
                 self._track(ev)
+                self.server.metrics.observe(ev)
                 if isinstance(ev, AudioChunk):
                     if ev.turn_id in self.cancelled:
                         continue
@@ -835,6 +845,7 @@ class _Session:
             await self.conv.close()
         if self.session_id in self.server.sessions:
             del self.server.sessions[self.session_id]
+            self.server.metrics.sessions.dec()
         elif self.registered:
             self.server._pending -= 1
         self.registered = False
