@@ -28,6 +28,7 @@ PLUGINS: dict[tuple[str, ...], str] = {
     ("bench", "asr"): "assistant.commands.bench_asr:bench_asr_main",
     ("bench", "turns"): "assistant.commands.bench_turns:bench_turns_main",
     ("bench", "batch"): "assistant.commands.bench_batch:bench_batch_main",
+    ("bench", "capacity"): "assistant.commands.bench_capacity:bench_capacity_main",
     ("bench", "churn"): "assistant.commands.bench_churn:bench_churn_main",
     ("bench", "nlu"): "services.nlu.commands:bench_main",
     ("parse",): "services.nlu.commands:parse_main",
@@ -56,6 +57,7 @@ The assistant:
   bench [--json]             per-stage latency p50/p95 and ASR WER on the utterance set
   bench turns [--json]       turn-taking from the outside: cut-offs, end of speech → reply audio, holds
   bench batch [--json]       the cost of one batched Whisper decode against batch size (1, 2, 4, 8)
+  bench capacity [--json]    N websocket conversations at once: end of speech → reply audio p50/p95, CPU, RSS
   eval MANIFEST              batch evaluation of recorded audio
   setup                      generate the benchmark/demo utterances with the TTS voices
   serve web|triton|riva      the websocket web client, a Triton server, the Riva API facade
