@@ -27,6 +27,7 @@ PLUGINS: dict[tuple[str, ...], str] = {
     ("eval", "nlu"): "training.nlu.commands:eval_main",
     ("bench", "asr"): "assistant.commands.bench_asr:bench_asr_main",
     ("bench", "turns"): "assistant.commands.bench_turns:bench_turns_main",
+    ("bench", "words"): "assistant.commands.bench_words:bench_words_main",
     ("bench", "batch"): "assistant.commands.bench_batch:bench_batch_main",
     ("bench", "capacity"): "assistant.commands.bench_capacity:bench_capacity_main",
     ("bench", "churn"): "assistant.commands.bench_churn:bench_churn_main",

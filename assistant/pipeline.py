@@ -444,8 +444,10 @@ class Conversation:
                 session_id=self.session_id, turn_id=turn.turn_id, stage="asr", text=hyp.text, raw_text=hyp.raw_text
             )
             await self._emit(final)
-            if not hyp.text:
-                return
+            if not hyp.text and self._expected is None:
+                return  # a noise the VAD took for speech: nothing was asked, nothing to answer
+            # Heard but not recognized while a question is open (a short "large" the decoder lost): the
+            # dialog asks again, instead of the user waiting in silence for an answer that never comes.
             if prepared is not None and prepared.hyp.text != hyp.text:  # the final heard more: prepare anew
                 prepared = None
             await self._respond(turn.turn_id, hyp.text, t_end_ns=ended.t_ns, t_asr_ns=final.t_ns,

@@ -141,6 +141,10 @@ class DialogSettings(BaseModel):
         "embedded", description="embedded | rasa://HOST:PORT (a Rasa server's REST channel, dialog/rasa_backend.py)"
     )
     timeout_s: float = Field(5.0, description="Longest wait for a remote dialog server per turn (seconds).")
+    sound_alike: bool = Field(
+        True, description="A short reply to a question with options fills the option it clearly sounds like "
+                          "(\"maricano\" → americano; core/sound_alike.py).",
+    )
     rasa_nlu: Literal["rasa", "quickturn"] = Field(
         "rasa", description="What Rasa gets: the cleaned text (rasa) or QuickTurn's intent/slots as /intent{...}."
     )

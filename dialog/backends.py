@@ -27,7 +27,7 @@ def load_dialog(settings: Settings, db_path: Path | None) -> DialogBackend:
     try:
         from dialog.manager import DialogManager
 
-        return DialogManager(db_path)  # type: ignore[return-value]
+        return DialogManager(db_path, sound_alike=settings.dialog.sound_alike)  # type: ignore[return-value]
     except (ImportError, QuickTurnError) as exc:
         log.warning("stateful dialog manager unavailable (%s); using the templated baseline", exc)
         from dialog.templated import TemplatedDialog

@@ -401,3 +401,20 @@ def test_a_level_with_no_device_and_no_device_unit_is_not_understood(dm: DialogM
     r = dm.handle("s-lvl2", "1", nlu("SetDeviceLevel", device="fan", level="ten meters"),
                   clean_text="set the fan to ten meters")
     assert r.action != "fallback"
+
+
+def test_a_misheard_short_answer_fills_the_option_it_sounds_like(tmp_path: Path) -> None:
+    """'What can I get you?' — 'maricano' (real speakers' "americano" as tiny.en hears it): the NLU finds no
+    drink in it, the dialog takes the option it clearly sounds like. A reply that says something else is not
+    forced into an option, and the behaviour can be switched off."""
+    with DialogManager(tmp_path / "d.db", clock=lambda: NOW) as m:
+        m.handle("s", "1", nlu("orderDrink", size="large"), "can i get a large one", "can i get a large one")
+        reply = m.handle("s", "2", nlu("out_of_scope"), "maricano", "maricano")
+        assert "americano" in reply.text.lower(), reply.text
+        m.handle("t", "1", nlu("orderDrink", size="large"), "can i get a large one", "can i get a large one")
+        reply = m.handle("t", "2", nlu("out_of_scope"), "check my mail", "check my mail")
+        assert "americano" not in reply.text.lower() and reply.action != "done", reply
+    with DialogManager(tmp_path / "e.db", clock=lambda: NOW, sound_alike=False) as m:
+        m.handle("s", "1", nlu("orderDrink", size="large"), "can i get a large one", "can i get a large one")
+        reply = m.handle("s", "2", nlu("out_of_scope"), "maricano", "maricano")
+        assert "americano" not in reply.text.lower(), reply.text
