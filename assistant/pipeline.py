@@ -145,10 +145,14 @@ class Conversation:
         components: the loaded stages (shared between sessions).
         session_id: names the session in every event and in the dialog store.
         barge_in: when speech starts during a reply, cancel the reply.
+        pace_output: the reply audio is played in real time as it is emitted (a websocket client, a
+            speaker): synthesis then stays at most ``tts.max_lead_s`` ahead of playback.
     """
 
-    def __init__(self, components: Components, session_id: str | None = None, *, barge_in: bool = True) -> None:
+    def __init__(self, components: Components, session_id: str | None = None, *, barge_in: bool = True,
+                 pace_output: bool = False) -> None:
         self.c = components
+        self.pace_output = pace_output
         self.settings = components.settings
         self.session_id = session_id or uuid.uuid4().hex[:12]
         self.barge_in = barge_in
@@ -548,14 +552,24 @@ class Conversation:
         chunk = max(1, int(rate * self.settings.tts.chunk_ms / 1000))
         first_ns: int | None = None
         index = 0
-        # Synthesis of phrase i+1 starts as soon as phrase i is queued, so it
-        # overlaps with phrase i being played by the consumer.
+        emitted_s, t_first = 0.0, 0.0
+        lead_s = self.settings.tts.max_lead_s
+        # Synthesis of phrase i+1 starts as soon as phrase i is queued, so it overlaps with phrase i
+        # being played by the consumer; for a real-time listener (pace_output), only once less than
+        # tts.max_lead_s of audio is left to play.
         next_audio = self._synthesize(turn_id, phrases[0], first) if phrases else None
         try:
             for i in range(len(phrases)):
                 assert next_audio is not None
                 audio = await next_audio
+                if self.pace_output and i + 1 < len(phrases) and first_ns is not None:
+                    ahead = emitted_s - (time.monotonic() - t_first)
+                    if ahead > lead_s:
+                        await asyncio.sleep(ahead - lead_s)
                 next_audio = self._synthesize(turn_id, phrases[i + 1]) if i + 1 < len(phrases) else None
+                if first_ns is None:
+                    t_first = time.monotonic()
+                emitted_s += len(audio) / rate
                 n = max(1, -(-len(audio) // chunk))
                 for j in range(n):
                     last = i == len(phrases) - 1 and j == n - 1

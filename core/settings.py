@@ -120,6 +120,12 @@ class TtsSettings(BaseModel):
     chunk_ms: int = Field(40, description="Reply audio is sent in chunks of this length (fast barge-in).")
     espeak_voice: str = "en-us"
     cache_phrases: int = Field(256, description="Synthesized phrases kept in an LRU cache (0 disables).")
+    max_lead_s: float = Field(
+        3.0, gt=0, le=600,
+        description="For a listener playing in real time (the web server), the next phrase is synthesized only "
+                    "when less than this much reply audio is left to play (seconds): a long reply does not take "
+                    "the CPU all at once, and a reply cut short by barge-in was not synthesized for nothing.",
+    )
 
 
 class BackendSettings(BaseModel):

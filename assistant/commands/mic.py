@@ -147,7 +147,7 @@ async def _session(pa, mic_index: int, out_index: int, components: Components, a
     import pyaudio
 
     loop = asyncio.get_running_loop()
-    conv = Conversation(components, args.session, barge_in=args.full_duplex)
+    conv = Conversation(components, args.session, barge_in=args.full_duplex, pace_output=True)
     speaker = Speaker(pa, out_index, components.tts.sample_rate_hz)
     frames: asyncio.Queue[bytes] = asyncio.Queue()
     stop = asyncio.Event()

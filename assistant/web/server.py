@@ -646,7 +646,7 @@ class _Session:
         # Session ids are minted here, never taken from the client: a client
         # cannot name (and so reach) another session's dialog state.
         self.session_id = f"web-{secrets.token_hex(6)}"
-        self.conv = Conversation(self.server.components, self.session_id, barge_in=start.barge_in)
+        self.conv = Conversation(self.server.components, self.session_id, barge_in=start.barge_in, pace_output=True)
         self.server._pending -= 1
         self.server.sessions[self.session_id] = self
         self.server.metrics.sessions.inc()

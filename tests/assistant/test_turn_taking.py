@@ -185,3 +185,48 @@ def test_a_turn_that_goes_on_past_max_turn_s_is_ended_there(components, utteranc
     assert len(started) >= 2 and len(ended) == len(started)
     assert all(e.audio_ms - s.audio_ms <= 4000 + 64 for s, e in zip(started, ended, strict=True)), [
         (s.audio_ms, e.audio_ms) for s, e in zip(started, ended, strict=True)]
+
+
+def test_a_real_time_listener_gets_each_phrase_synthesized_shortly_before_it_plays(components) -> None:  # type: ignore[no-untyped-def]
+    """With ``pace_output`` (the web server, the microphone), phrase i+1 is synthesized only once less than
+    ``tts.max_lead_s`` of reply audio is left to play: a long reply does not take the CPU at once (issue 29:
+    a flooding session's long replies delayed other sessions), and a reply cut short was not synthesized
+    for nothing. Without it (files, evaluation) every phrase is synthesized as fast as the CPU allows."""
+    tts_settings = components.settings.tts.model_copy(update={"max_lead_s": 0.5})
+    settings = components.settings.model_copy(update={"tts": tts_settings})
+    text = ("Your timer for the pasta is done. The oven timer is still running. It has four minutes left. "
+            "The kettle timer is done too. That is all for now.")
+
+    def run(pace: bool) -> tuple[list[float], list[float]]:
+        starts: list[float] = []
+        seconds: list[float] = []
+
+        class Timed(RecordingTts):
+            def synthesize(self, phrase: str) -> np.ndarray:
+                starts.append(time.monotonic())
+                audio = super().synthesize(phrase)
+                seconds.append(len(audio) / self.sample_rate_hz)
+                return audio
+
+        tts = Timed(components.tts)
+        c = dataclasses.replace(components, settings=settings, tts=tts)
+
+        async def scenario() -> list:  # type: ignore[type-arg]
+            conv = Conversation(c, f"paced-{pace}", barge_in=False, pace_output=pace)
+            await conv.notify(text)
+            return drain(conv)
+
+        events = asyncio.run(scenario())
+        audio = [e for e in events if isinstance(e, AudioChunk)]
+        # when each phrase starts playing, counted from the first chunk (phrases play back to back)
+        phrase_start_s = [sum(seconds[:k]) for k in range(len(seconds))]
+        t0 = audio[0].t_ns / 1e9  # events are stamped with the monotonic clock
+        return [s - t0 for s in starts], phrase_start_s
+
+    paced, planned = run(True)
+    assert len(paced) == 5
+    # Phrase k (k >= 2) starts synthesizing no earlier than when less than 0.5 s of audio is left ahead of it.
+    for k in range(2, 5):
+        assert paced[k] >= planned[k - 1] - 0.5 - 0.15, (k, paced, planned)
+    unpaced, _ = run(False)
+    assert unpaced[-1] < planned[3] - 0.5 - 0.15, (unpaced, planned)  # all at once, long before it plays
