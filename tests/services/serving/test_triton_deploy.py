@@ -152,7 +152,7 @@ def test_triton_pod_probes_metrics_and_settings() -> None:
 
 
 def test_hpa_scales_triton_on_queue_time() -> None:
-    hpa = next(d for d in manifests() if d["kind"] == "HorizontalPodAutoscaler")
+    hpa = next(d for d in manifests() if d["kind"] == "HorizontalPodAutoscaler" and d["metadata"]["name"] == "qt-triton")
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "qt-triton"}
     assert 1 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
@@ -163,6 +163,28 @@ def test_hpa_scales_triton_on_queue_time() -> None:
     # The adapter rule that produces the metric from Triton's counters is documented.
     doc = (REPO_ROOT / "docs" / "triton.md").read_text()
     assert metric["pods"]["metric"]["name"] in doc and "nv_inference_queue_duration_us" in doc
+
+
+def test_hpa_scales_gateways_on_a_metric_the_web_server_exposes() -> None:
+    """The gateway autoscaler's metric is one GET /metrics really serves (same name, a gauge), and the pods
+    say where to scrape it."""
+    from assistant.web.metrics import ServerMetrics
+
+    docs = manifests()
+    hpa = next(d for d in docs if d["kind"] == "HorizontalPodAutoscaler" and d["metadata"]["name"] == "qt-gateway")
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "qt-gateway"}
+    assert 1 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
+    metric = hpa["spec"]["metrics"][0]
+    assert metric["type"] == "Pods" and metric["pods"]["target"]["type"] == "AverageValue"
+    assert float(metric["pods"]["target"]["averageValue"]) > 0
+    served = {f.name: f.type for f in ServerMetrics().registry.collect()}
+    assert served.get(metric["pods"]["metric"]["name"]) == "gauge", served
+    gateway = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "qt-gateway")
+    pod = gateway["spec"]["template"]
+    port = str(gateway["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"])
+    assert pod["metadata"]["annotations"] == {"prometheus.io/scrape": "true", "prometheus.io/path": "/metrics",
+                                              "prometheus.io/port": port}
+    assert pod["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/healthz"
 
 
 def test_renderer_rejects_what_it_does_not_understand() -> None:
