@@ -54,8 +54,12 @@ FRAME_MS = 20
 TAIL_MS = 160
 """speech_region keeps this much audio after the last speech frame: the clip's end of speech is len - TAIL_MS."""
 
-MODES = {"batched": "4", "unbatched": "1"}
-"""Mode → QUICKTURN_ASR__MAX_BATCH of its server."""
+MODES = {
+    "batched": {"QUICKTURN_ASR__MAX_BATCH": "4", "QUICKTURN_ASR__BATCH_FINALS": "0"},
+    "batched-finals": {"QUICKTURN_ASR__MAX_BATCH": "4", "QUICKTURN_ASR__BATCH_FINALS": "1"},
+    "unbatched": {"QUICKTURN_ASR__MAX_BATCH": "1"},
+}
+"""Mode → the ASR batching environment of its server (the default; finals batched too; the former path)."""
 
 
 @dataclass
@@ -138,7 +142,7 @@ class Server:
         cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "assistant.cli"]
         cmd += ["serve", "web", "--port", "0", f"--token={self.token}", "--max-sessions", "64",
                 "--db", str(workdir / f"dialog-{mode}.sqlite")]
-        env = {**os.environ, **extra_env, "QUICKTURN_ASR__MAX_BATCH": MODES[mode]}
+        env = {**os.environ, **extra_env, **MODES[mode]}
         with self.out.open("w") as out, self.err.open("w") as err:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
         self.port = 0
@@ -367,7 +371,7 @@ async def run_capacity(clips: list[Clip], sessions: list[int], modes: list[str],
                 level["load_avg_1m"] = round(os.getloadavg()[0], 2)
                 levels[m].append(level)
                 if progress:
-                    print(f"  {m:>9} N={n}: p50 {level['p50_ms']} ms, p95 {level['p95_ms']} ms, lost "
+                    print(f"  {m:>14} N={n}: p50 {level['p50_ms']} ms, p95 {level['p95_ms']} ms, lost "
                           f"{level['lost_turns']}/{level['turns']}, CPU {level['server_cpu_cores']} cores, "
                           f"RSS {level['server_rss_peak_mb']} MB", file=sys.stderr)
         return {"levels": levels}
@@ -389,7 +393,8 @@ def bench_capacity_main(argv: list[str]) -> int:
     parser.add_argument("--sessions", default="1,2,4", help="concurrent sessions per level (default 1,2,4)")
     parser.add_argument("--turns", type=int, default=6, help="turns per session (default 6)")
     parser.add_argument("--modes", default="batched,unbatched",
-                        help="servers to compare: batched (cross-stream ASR batching), unbatched (max_batch 1)")
+                        help="servers to compare: batched (cross-stream ASR batching, the default), batched-finals "
+                             "(finals batched too), unbatched (max_batch 1, the former path)")
     parser.add_argument("--no-batching", action="store_true", help="only the unbatched server (same as --modes unbatched)")
     parser.add_argument("--source", choices=["barista", "generated"], default="barista",
                         help="real customers' coffee orders (default) or the generated utterances")
@@ -438,10 +443,10 @@ def bench_capacity_main(argv: list[str]) -> int:
     print(f"quickturn bench capacity: {args.source} clips ({len(clips)}), {args.turns} turns per session, real time, "
           f"staggered; {summary['cpus']} CPUs, load before {summary['loadavg_before'][0]}")  # type: ignore[index]
     print("  end of speech → first reply audio (client clocks), per mode and N:")
-    print("     mode   N  turns   p50 ms   p95 ms   max ms  lost  server CPU (cores)  peak RSS MB  load 1m")
+    print("          mode   N  turns   p50 ms   p95 ms   max ms  lost  server CPU (cores)  peak RSS MB  load 1m")
     for m in modes:
         for lv in levels[m]:
-            print(f"  {m:>9} {lv['sessions']:>2} {lv['turns']:>6} {lv['p50_ms']!s:>8} {lv['p95_ms']!s:>8} "
+            print(f"  {m:>14} {lv['sessions']:>2} {lv['turns']:>6} {lv['p50_ms']!s:>8} {lv['p95_ms']!s:>8} "
                   f"{lv['max_ms']!s:>8} {lv['lost_turns']:>5} {lv['server_cpu_cores']:>19} "
                   f"{lv['server_rss_peak_mb']:>12} {lv['load_avg_1m']:>8}")
             print(f"             server: silence waited p50 {lv['server_endpoint_p50_ms']} / p95 "
