@@ -108,9 +108,11 @@ class BatchScheduler:
             (0: Triton's direct strategy without delay).
         partial_max_wait_ms: a partial still queued after this long is dropped.
         batch_finals: decode finals in batches too. Off by default: a batched beam search
-            that hits its token cap must be decoded again alone to stay exact, and on the
-            coffee orders ~30 % of finals hit it (Whisper tiny loops on short windows), which
-            eats the batch's saving (docs/scaling.md). Partials are greedy: batched exactly.
+            that hits its token cap must be decoded again alone to stay exact, one to three
+            in ten real finals hit it (Whisper tiny loops on short windows), and a batch waits
+            for its longest, looping sequence; with four real-time sessions, batching finals
+            made replies slower (``quickturn bench capacity --modes batched-finals,batched``,
+            docs/scaling.md). Partials are greedy: batched exactly.
     """
 
     def __init__(self, decoder: WhisperDecoder, *, max_batch: int = DEFAULT_MAX_BATCH, queue_delay_ms: float = 0.0,
