@@ -113,6 +113,17 @@ class AsrSettings(BaseModel):
         description="Prime Whisper with the closed vocabulary (categorical slot values) of these domains, "
         "e.g. [\"coffee\"] for a kiosk that only takes orders (docs/pipeline.md). Empty: no priming.",
     )
+    max_batch: int = Field(
+        4, ge=1, le=64,
+        description="Most streams whose pending decodes the embedded ASR runs in one call (1: no cross-stream "
+                    "batching; services/asr/batching.py, docs/scaling.md).",
+    )
+    batch_delay_ms: float = Field(
+        0.0, ge=0, le=1000, description="How long an idle decoder waits for more requests to batch (0: start at once).",
+    )
+    batch_finals: bool = Field(
+        False, description="Batch the beam-search finals too (measured slower at 4 streams here: docs/scaling.md).",
+    )
 
 
 class TtsSettings(BaseModel):

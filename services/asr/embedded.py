@@ -6,9 +6,8 @@ the requests of several streams in one call and puts finals before partials;
 ``max_batch=1`` keeps the former path (each decode on its own in the default
 executor), for comparison (``quickturn bench capacity --no-batching``).
 
-Until ``AsrSettings`` has the fields, the defaults come from the environment
-variables the settings would read: ``QUICKTURN_ASR__MAX_BATCH`` and
-``QUICKTURN_ASR__BATCH_DELAY_MS``.
+Settings: ``asr.max_batch``, ``asr.batch_delay_ms``, ``asr.batch_finals``
+(``QUICKTURN_ASR__MAX_BATCH`` etc. in the environment).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-import os
 
 import numpy as np
 
@@ -27,16 +25,6 @@ from services.asr.decoder import WhisperDecoder
 from services.model_files import WHISPER_TINY_EN, verified_dir
 
 _stream_ids = itertools.count()
-
-
-def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
 
 
 class EmbeddedAsrStream(AsrStream):
@@ -101,13 +89,11 @@ class EmbeddedAsr(AsrBackend):
 
     def __init__(self, model: str = "tiny.en", threads: int = 2, min_window_s: float = 6.0,
                  tokens_per_second: float = 6.0, beam_size: int = 1, fallback_window_s: float = 10.0,
-                 final_beam_size: int | None = None, timestamp_cut: bool = False, max_batch: int | None = None,
-                 batch_delay_ms: float | None = None, batch_finals: bool | None = None) -> None:
+                 final_beam_size: int | None = None, timestamp_cut: bool = False, max_batch: int = DEFAULT_MAX_BATCH,
+                 batch_delay_ms: float = 0.0, batch_finals: bool = False) -> None:
         """``max_batch``: most streams decoded in one call (1: no cross-stream batching); ``batch_delay_ms``:
         how long an idle decoder waits for more requests (0: start at once); ``batch_finals``: batch the
-        beam-search finals too (:class:`~services.asr.batching.BatchScheduler`). None: the environment's
-        ``QUICKTURN_ASR__MAX_BATCH`` / ``QUICKTURN_ASR__BATCH_DELAY_MS`` / ``QUICKTURN_ASR__BATCH_FINALS``,
-        else 4, 0 and off."""
+        beam-search finals too (:class:`~services.asr.batching.BatchScheduler`)."""
         if model == "base":
             from services.asr.whisper_base import whisper_base_dir
 
@@ -125,12 +111,6 @@ class EmbeddedAsr(AsrBackend):
             english_only=english_only,
             timestamp_cut=timestamp_cut,
         )
-        if max_batch is None:
-            max_batch = int(_env_number("QUICKTURN_ASR__MAX_BATCH", DEFAULT_MAX_BATCH))
-        if batch_delay_ms is None:
-            batch_delay_ms = _env_number("QUICKTURN_ASR__BATCH_DELAY_MS", 0.0)
-        if batch_finals is None:
-            batch_finals = bool(_env_number("QUICKTURN_ASR__BATCH_FINALS", 0))
         self.max_batch = max(1, max_batch)
         self.scheduler = (BatchScheduler(self.decoder, max_batch=self.max_batch, queue_delay_ms=batch_delay_ms,
                                          batch_finals=batch_finals)

@@ -15,7 +15,6 @@ import logging
 import re
 import struct
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -139,12 +138,6 @@ def test_ten_thousand_generated_messages_give_no_internal_error() -> None:
 
 
 # ------------------------------------------------------------------------- real server
-@pytest.fixture(scope="module")
-def web(components) -> Iterator[ServerThread]:  # type: ignore[no-untyped-def]
-    with ServerThread(components, WebSettings(port=0, max_sessions=12)) as thread:
-        yield thread
-
-
 class Prober:
     """Sends generated messages to the real server on one client event loop, keeping a started session when it survives."""
 

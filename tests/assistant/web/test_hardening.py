@@ -14,7 +14,6 @@ import socket
 import ssl
 import struct
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -29,12 +28,6 @@ from core.audio import load_audio, resample, to_pcm16
 from tests.conftest import utterance
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture(scope="module")
-def web(components) -> Iterator[ServerThread]:  # type: ignore[no-untyped-def]
-    with ServerThread(components, WebSettings(port=0, max_sessions=12)) as thread:
-        yield thread
 
 
 def run(coro):  # type: ignore[no-untyped-def]

@@ -12,7 +12,6 @@ import contextlib
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -25,12 +24,6 @@ from core.audio import load_audio, resample, to_pcm16
 from tests.conftest import utterance
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture(scope="module")
-def web(components) -> Iterator[ServerThread]:  # type: ignore[no-untyped-def]
-    with ServerThread(components, WebSettings(port=0, max_sessions=12)) as thread:
-        yield thread
 
 
 def run(coro):  # type: ignore[no-untyped-def]
