@@ -46,6 +46,18 @@ def drain(conv: Conversation) -> list:  # type: ignore[type-arg]
     return out
 
 
+def hear(components, session: str, pcm: np.ndarray) -> list:  # type: ignore[no-untyped-def, type-arg]
+    """A new conversation hears ``pcm`` in real time, then silence until every reply is out; its events."""
+
+    async def scenario() -> list:  # type: ignore[type-arg]
+        conv = Conversation(components, session, barge_in=False)
+        await feed_realtime(conv, pcm)
+        await conv.flush(realtime=True)
+        return drain(conv)
+
+    return asyncio.run(scenario())
+
+
 def test_speech_that_resumes_during_a_speculative_reply_leaves_no_trace(components, utterances, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The planned reply to "set a timer for five minutes" is prepared during the pause (planned, its first
     phrase synthesized); the user goes on: "no sorry ten minutes". None of the five-minute reply's audio is
@@ -119,13 +131,7 @@ def test_a_hesitation_after_a_function_word_is_held_and_answered_whole(component
 
     pcm = np.concatenate([said("what's the weather in"), np.zeros(16000, np.int16), said("paris.")])
 
-    async def scenario() -> list:  # type: ignore[type-arg]
-        conv = Conversation(components, "held", barge_in=False)
-        await feed_realtime(conv, pcm)
-        await conv.flush(realtime=True)
-        return drain(conv)
-
-    events = asyncio.run(scenario())
+    events = hear(components, "held", pcm)
     decisions = [e for e in events if isinstance(e, TurnDecision)]
     assert decisions[0].decision == "incomplete" and decisions[0].reason == 'trailing function word "in"', decisions
     assert decisions[-1].decision == "complete"
@@ -145,13 +151,7 @@ def test_the_first_phrase_synthesized_during_the_silence_is_the_one_played(compo
     pcm = np.concatenate([load_audio(utterance(utterances, "set a timer for five minutes")["path"]),
                           np.zeros(int(2.5 * 16000), np.int16)])
 
-    async def scenario() -> list:  # type: ignore[type-arg]
-        conv = Conversation(c, "first-phrase", barge_in=False)
-        await feed_realtime(conv, pcm)
-        await conv.flush(realtime=True)
-        return drain(conv)
-
-    events = asyncio.run(scenario())
+    events = hear(c, "first-phrase", pcm)
     actions = [e for e in events if isinstance(e, DialogAction)]
     assert len(actions) == 1 and "five minutes" in actions[0].text, actions
     phrases = list(actions[0].phrases) or [actions[0].text]
