@@ -214,14 +214,19 @@ class TritonProcess:
         return f"http://127.0.0.1:{self.ports.http}"
 
     def ready(self) -> bool:
+        """Every model loaded (``/v2/health/ready``) and the metrics endpoint serving: tritonserver starts
+        its metrics service after HTTP, and a server called ready must be scrapable (the autoscaler)."""
         try:
             with urllib.request.urlopen(f"{self.http_url}/v2/health/ready", timeout=1) as resp:
+                if resp.status != 200:
+                    return False
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.ports.metrics}/metrics", timeout=1) as resp:
                 return bool(resp.status == 200)
         except (urllib.error.URLError, OSError):
             return False
 
     def wait_ready(self, timeout_s: float = 180.0) -> None:
-        """Block until every model is loaded (``/v2/health/ready``).
+        """Block until every model is loaded and the metrics endpoint serves (:meth:`ready`).
 
         Raises:
             BackendUnavailable: the server exited or did not become ready in time.
