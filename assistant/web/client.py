@@ -215,6 +215,9 @@ class WebClient:
             r = await self.next(left)
             if r.type == "error" and not r.message.get("fatal") and not r.turn_id:
                 continue  # a transport notice (audio over budget, dropped), not the end of a turn
+            if r.type == "error" and r.message.get("recovered"):
+                turn.messages.append(r)  # a stage failed and its fallback answered: the turn goes on
+                continue
             if not turn.turn_id and r.type in {"speech-started", "speech-ended"}:
                 turn.turn_id = r.turn_id
             if turn.turn_id and r.turn_id and r.turn_id != turn.turn_id:

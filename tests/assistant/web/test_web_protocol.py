@@ -264,7 +264,8 @@ def test_eight_concurrent_sessions_get_their_own_answers(web: ServerThread, utte
     for k, (sid, turn) in enumerate(results):
         expected = set(SHORT[k].split())
         got = set(turn.transcript.split())  # type: ignore[attr-defined]
-        assert len(expected & got) >= max(1, len(expected) // 2), (SHORT[k], turn.transcript)  # type: ignore[attr-defined]
+        assert len(expected & got) >= max(1, len(expected) // 2), (  # type: ignore[attr-defined]
+            SHORT[k], turn.transcript, [m.message for m in turn.messages if m.type != "audio-chunk"])  # type: ignore[attr-defined]
         assert turn.reply, SHORT[k]  # type: ignore[attr-defined]
         for m in turn.messages:  # type: ignore[attr-defined]
             if m.turn_id:
