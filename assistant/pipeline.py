@@ -377,12 +377,12 @@ class Conversation:
             # an earlier word still held is one the tagger doubts: a repair may be under way.
             tagger = turn.tagger
 
-            async def nothing_held() -> list[TaggedToken]:
-                return []
+            async def unknown() -> list[TaggedToken] | None:
+                return None  # the streaming tagger failed: no word counts as held
 
-            committed = await self.c.guard.call("disfluency", lambda: tagger.aupdate(words), nothing_held,
+            committed = await self.c.guard.call("disfluency", lambda: tagger.aupdate(words), unknown,
                                                 lambda fault: self._report(turn.turn_id, fault))
-            if committed:
+            if committed is not None:
                 settled = sum(1 for t in committed[: len(words) - 1] if not t.pending)
                 held = max(0, len(words) - 1 - settled)
         parsed = await self._parse(turn.turn_id, tokens)
@@ -444,6 +444,7 @@ class Conversation:
             if turn.partial_task is not None and not turn.partial_task.done():
                 turn.partial_task.cancel()
             hyp = await self._asr_call(turn, turn.asr.final)
+            await self._close_asr(turn)  # now, not after the reply: its queued partials need no decode
             final = TranscriptFinal(
                 session_id=self.session_id, turn_id=turn.turn_id, stage="asr", text=hyp.text, raw_text=hyp.raw_text
             )
