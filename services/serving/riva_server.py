@@ -101,9 +101,10 @@ class Stages:
 
         a = settings.asr
         asr = EmbeddedAsr(a.model, a.threads, a.min_window_s, a.tokens_per_second, a.beam_size, a.fallback_window_s,
-                          a.final_beam_size, a.timestamp_cut)
+                          a.final_beam_size, a.timestamp_cut, max_batch=1)  # AsrSessions schedules the decoder
         return cls(
-            sessions=AsrSessions(asr.decoder.decode, idle_s=30.0),
+            sessions=AsrSessions(asr.decoder.decode, idle_s=30.0, decode_batch=asr.decoder.decode_batch,
+                                 batch_key=asr.decoder.batch_key, max_batch=a.max_batch),
             tagger=load_tagger(settings),
             nlu=load_nlu(settings),
             tts=load_tts(settings.tts.engine, settings.tts.cache_phrases, settings.tts.espeak_voice),

@@ -87,6 +87,12 @@ class SequenceStates(Generic[S]):
             entry.last_seen = self._clock()
             return entry.state
 
+    def peek(self, corrid: str) -> S | None:
+        """The state of an open sequence without refreshing its idle timer (None when unknown)."""
+        with self._lock:
+            entry = self._entries.get(corrid)
+            return entry.state if entry is not None else None
+
     def end(self, corrid: str) -> S | None:
         """Forget a sequence; returns its state (None if unknown)."""
         with self._lock:

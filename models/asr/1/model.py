@@ -39,9 +39,13 @@ class TritonPythonModel:
             fallback_window_s=float(p.get("fallback_window_s", a.fallback_window_s)),
             final_beam_size=int(p.get("final_beam_size", a.final_beam_size)),
             timestamp_cut=p.get("timestamp_cut", str(a.timestamp_cut)).lower() in ("1", "true", "yes"),
+            max_batch=1,  # the sessions below schedule the decoder; the embedded scheduler is not used here
         )
+        # Partials of the sequences waiting together are decoded in one call (AsrSessions' docstring).
         self.sessions = AsrSessions(
-            asr.decoder.decode, idle_s=idle_seconds(config), max_samples=int(float(p.get("max_stream_s", "30")) * 16000)
+            asr.decoder.decode, idle_s=idle_seconds(config), max_samples=int(float(p.get("max_stream_s", "30")) * 16000),
+            decode_batch=asr.decoder.decode_batch, batch_key=asr.decoder.batch_key,
+            max_batch=int(p.get("max_batch", a.max_batch)),
         )
 
     def execute(self, requests):

@@ -251,3 +251,48 @@ def test_server_stub_inherits_the_thread_environment(monkeypatch) -> None:  # ty
     assert "OMP_NUM_THREADS" not in _python_env()
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert _python_env()["OMP_NUM_THREADS"] == "3"
+
+
+def test_partials_waiting_together_are_decoded_in_one_batch_with_the_single_results(utterances) -> None:  # type: ignore[no-untyped-def]
+    """The real Whisper decoder: while a final is being decoded, three streams ask for partials; the worker
+    then decodes the three in one ``decode_batch`` call, and each answer is the one its own decode gives."""
+    from core.audio import load_audio
+    from core.settings import load_settings
+    from services.asr.embedded import EmbeddedAsr
+    from tests.conftest import utterance
+
+    a = load_settings().asr
+    decoder = EmbeddedAsr(a.model, 1, a.min_window_s, a.tokens_per_second, a.beam_size, a.fallback_window_s,
+                          a.final_beam_size, max_batch=1).decoder
+    batches: list[int] = []
+
+    def recording_batch(requests, *, final):  # type: ignore[no-untyped-def]
+        batches.append(len(requests))
+        return decoder.decode_batch(requests, final=final)
+
+    texts = ["set a timer for five minutes", "turn on the kitchen lights", "what can you do", "cancel that"]
+    pcms = [load_audio(utterance(utterances, t)["path"]) for t in texts]
+    s = AsrSessions(decoder.decode, decode_batch=recording_batch, batch_key=decoder.batch_key, max_batch=4)
+    try:
+        for k, pcm in enumerate(pcms):
+            s.start(str(k), None)
+            s.append(str(k), pcm)
+        answers: dict[str, str] = {}
+        done = threading.Event()
+
+        def reply(name: str):  # type: ignore[no-untyped-def]
+            def got(hyp, n, error):  # type: ignore[no-untyped-def]
+                answers[name] = str(error) if error else hyp.text
+                if len(answers) == 4:
+                    done.set()
+            return got
+
+        s.ask("0", reply("0"), final=True)  # a beam-5 final keeps the worker busy...
+        for k in ("1", "2", "3"):
+            s.ask(k, reply(k), final=False)  # ...while three partials queue up
+        assert done.wait(60), answers
+    finally:
+        s.close()
+    assert batches == [3], batches
+    for k in ("1", "2", "3"):
+        assert answers[k] == decoder.decode(pcms[int(k)], None, final=False).text, (k, answers[k])
