@@ -87,13 +87,22 @@ class RivaAsrStream(AsrStream):
                     if not result.alternatives:
                         continue
                     alt = result.alternatives[0]
-                    self._loop.call_soon_threadsafe(self._on_result, alt.transcript, alt.confidence, result.is_final)
+                    self._post(self._on_result, alt.transcript, alt.confidence, result.is_final)
         except Exception as exc:
-            error = riva_error(self._address, exc)
-            self._loop.call_soon_threadsafe(self._on_error, error)
+            self._post(self._on_error, riva_error(self._address, exc))
         finally:
-            self._loop.call_soon_threadsafe(self._done.set)
-            self._loop.call_soon_threadsafe(self._changed.set)
+            self._post(self._done.set)
+            self._post(self._changed.set)
+
+    def _post(self, callback: Any, *args: Any) -> None:
+        """Hand a result to the session's loop; a loop already closed (the session was abandoned
+        with its stream still open) has no one left to tell, so the result is dropped, not raised
+        in this thread."""
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:
+            if not self._loop.is_closed():
+                raise
 
     def _on_result(self, transcript: str, confidence: float, is_final: bool) -> None:
         if is_final:

@@ -126,10 +126,14 @@ def test_a_server_killed_mid_turn_is_reported_and_the_fallback_answers_this_turn
         (events, t_end), (events2, _) = asyncio.run(scenario())
         gc.collect()
     check_answered(events, t_end, "backend-unavailable")
+    # Heard by tiny.en in process. The clips are synthesized on each machine and tiny.en's first word
+    # varies with them ("pern on the kitchen lights" on one CI machine), so the words that carry the
+    # request are checked, and the answer below shows it was understood.
     finals = [e.text for e in events if isinstance(e, TranscriptFinal)]
-    assert finals == ["set a timer for five minutes"], finals  # heard by tiny.en in process
+    assert len(finals) == 1 and {"timer", "minutes"} <= set(finals[0].split()), finals
     # The next turn, with the server still dead, is answered by the fallback at once.
-    assert [e.text for e in events2 if isinstance(e, TranscriptFinal)] == ["turn on the kitchen lights"]
+    finals2 = [e.text for e in events2 if isinstance(e, TranscriptFinal)]
+    assert len(finals2) == 1 and finals2[0].endswith("kitchen lights"), finals2
     assert [e for e in events2 if isinstance(e, AudioChunk)]
     assert "kitchen" in [e for e in events2 if isinstance(e, DialogAction)][0].text.lower()
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()], caplog.text
