@@ -50,6 +50,10 @@ class Example:
     spans: tuple[Span, ...] = ()
     file: str = ""
     line: int = 0
+    # False for requests annotated with an intent only (real SLURP requests: their slot labels are
+    # another scheme's, and list items are not marked at all). Training learns their intent and
+    # leaves their words' slot labels unscored instead of teaching "every word is O".
+    slots_known: bool = True
 
     @property
     def text(self) -> str:

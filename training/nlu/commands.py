@@ -257,8 +257,13 @@ def _dev_split(backend: Any) -> int:
 def eval_main(argv: list[str]) -> int:
     """Evaluate on labelled data (default: the seeded SNIPS dev split carved from ../shared)."""
     p = ArgumentParser(prog="quickturn eval nlu", description=eval_main.__doc__)
-    p.add_argument("--data", type=Path, help="a file or folder; default: the SNIPS dev split (100 per intent)")
-    p.add_argument("--format", choices=["snips", "rasa", "bio"], default="snips")
+    p.add_argument("--data", type=Path, help="a file or folder; default: the SNIPS dev split (100 per intent); "
+                   "with --format slurp, the shared folder holding data/slurp-devel and data/clinc150-oos")
+    p.add_argument("--format", choices=["snips", "rasa", "bio", "slurp"], default="snips",
+                   help="slurp: real household requests (SLURP devel) and out-of-scope ones (CLINC150), scored "
+                        "per household scenario and by declines (training/slurp.py)")
+    p.add_argument("--part", choices=["tune", "report"], default="report",
+                   help="with --format slurp: the part to score (train and tune on 'tune' only)")
     p.add_argument("--backend", choices=["auto", "bert", "keywords"], default="auto")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.add_argument("--errors", type=int, default=0, help="also print this many misparsed utterances")
@@ -269,6 +274,15 @@ def eval_main(argv: list[str]) -> int:
     from training.nlu.evaluate import load_eval_data, predict, score
 
     backend = load_named(args.backend)
+    if args.format == "slurp":
+        from training.nlu.household_eval import evaluate_household, print_household
+
+        metrics = evaluate_household(backend, args.data or load_settings().shared_dir, args.part, max(args.errors, 0))
+        if args.json:
+            print(json.dumps({"backend": backend.name, **metrics}))
+        else:
+            print_household(metrics, backend.name)
+        return 0
     if args.data is None:
         from training.nlu.data import snips_split
 

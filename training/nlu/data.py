@@ -69,6 +69,8 @@ class NluData:
     dev_split: int = 1
     # SNIPS intents whose training utterances appear this many times (build's snips_repeat).
     snips_repeat: dict[str, int] = field(default_factory=dict)
+    # Real requests from the tune part of SLURP devel / CLINC150 (training.nlu.household): how many distinct ones.
+    household: dict[str, int] = field(default_factory=dict)
 
 
 def snips_dir(shared_dir: Path) -> Path:
@@ -151,7 +153,7 @@ def swap_titles(ex: Example, pool: list[tuple[str, ...]], rng: random.Random) ->
             out.append(Span(s.slot, s.start + delta, s.end + delta, s.value))
         else:
             out.append(s)
-    return Example(ex.intent, words, tuple(out), ex.file, ex.line)
+    return Example(ex.intent, words, tuple(out), ex.file, ex.line, ex.slots_known)
 
 
 def disflqa_questions(shared_dir: Path, limit: int, seed: int) -> list[Example]:
@@ -194,6 +196,7 @@ def build(
     oos_questions: int = 800,
     dev_split: int = 1,
     snips_repeat: dict[str, int] | None = None,
+    household: bool = True,
 ) -> NluData:
     """Assemble the training set and the SNIPS dev split.
 
@@ -221,6 +224,13 @@ def build(
         train.extend(d.examples)
         train.extend(d.expand(coffee_per_template if d.name == "coffee" else per_template, seed))
     train.extend(disflqa_questions(shared_dir, oos_questions, seed))
+    real: dict[str, int] = {}
+    if household:
+        from training.nlu.household import household_examples
+
+        examples, counts = household_examples(shared_dir)
+        train.extend(examples)
+        real = {"household": counts.household, "out_of_scope": counts.out_of_scope}
     # Oversample small intents (with augmentation later making the copies differ).
     rng = random.Random(seed)
     counts = Counter(e.intent for e in train)
@@ -232,7 +242,7 @@ def build(
     unknown = {e.intent for e in train} - set(intents)
     if unknown:
         raise InvalidInput(f"training data has intents no domain declares: {sorted(unknown)}")
-    return NluData(train, dev, intents, labels, kinds, dev_split, {k: v for k, v in sorted(repeat.items()) if v > 1})
+    return NluData(train, dev, intents, labels, kinds, dev_split, {k: v for k, v in sorted(repeat.items()) if v > 1}, real)
 
 
 def augment(ex: Example, rng: random.Random) -> Example:
@@ -265,7 +275,7 @@ def augment(ex: Example, rng: random.Random) -> Example:
         for i in range(len(words)):
             if i not in inside and words[i] in _HOMOPHONES and rng.random() < 0.5:
                 words[i] = _HOMOPHONES[words[i]]
-    return Example(ex.intent, tuple(words), tuple(spans), ex.file, ex.line)
+    return Example(ex.intent, tuple(words), tuple(spans), ex.file, ex.line, ex.slots_known)
 
 
 def _shift(span: Span, pos: int, delta: int) -> Span:

@@ -90,13 +90,14 @@ def refresh_label_statistics(model_dir: Path, data: NluData) -> None:
     write_manifest(model_dir)
 
 
-def crf_nll(em: Any, tags: Any, mask: Any, start: Any, trans: Any) -> Any:
+def crf_nll(em: Any, tags: Any, mask: Any, start: Any, trans: Any, rows: Any = None) -> Any:
     """Summed negative log-likelihood of a linear-chain CRF (torch tensors).
 
     ``em`` [B, W, L] emission scores, ``tags`` [B, W] gold labels, ``mask`` [B, W] bool
     (word 0 always on, padding at the end), ``start`` [L] and ``trans`` [L, L]
     (from, to) scores; forbidden moves at -1e4. No end scores, matching the
-    run-time Viterbi in :mod:`services.nlu.bert`.
+    run-time Viterbi in :mod:`services.nlu.bert`. ``rows`` [B] bool, if given, keeps only those
+    rows' terms (examples whose slots are not annotated count for nothing).
     """
     import torch
 
@@ -110,7 +111,8 @@ def crf_nll(em: Any, tags: Any, mask: Any, start: Any, trans: Any) -> Any:
         top = alpha.max(dim=1, keepdim=True).values
         nxt = torch.log((alpha - top).exp() @ exp_trans) + top + em[:, t]
         alpha = torch.where(on[:, None], nxt, alpha)
-    return (torch.logsumexp(alpha, dim=1) - gold).sum()
+    per_row = torch.logsumexp(alpha, dim=1) - gold
+    return (per_row * rows).sum() if rows is not None else per_row.sum()
 
 
 def average_state_dicts(states: list[dict[str, Any]]) -> dict[str, Any]:
@@ -310,7 +312,8 @@ def train(
             encoded = [encode(e) for e in chunk]
             keys = [teacher_key(e.words) for e in chunk]
             ids, mask, lab = pad_batch(encoded, pad_id=0)  # BERT's [PAD]
-            yield ids, mask, lab, torch.tensor([c for _, _, c in encoded]), keys
+            known = torch.tensor([e.slots_known for e in chunk], dtype=torch.bool)
+            yield ids, mask, lab, torch.tensor([c for _, _, c in encoded]), keys, known
 
     targets: dict[str, tuple[Any, Any]] = {}
     if teacher is not None:
@@ -358,13 +361,19 @@ def train(
     bar = tqdm(total=steps, desc="train nlu", disable=not progress, mininterval=5.0)
     for _epoch in range(epochs):
         model.train()
-        for ids, mask, lab, intents, keys in batches(train_set, True):
+        for ids, mask, lab, intents, keys, known in batches(train_set, True):
             intent_logits, slot_logits = model(ids, mask)
             em, tags, wmask = word_view(slot_logits, lab)
+            # Intent-only examples (slots_known False) add nothing to the slot loss.
             if crf_layer is not None:
-                slot_loss = crf_layer.nll(em, tags, wmask) / wmask.sum()
+                if known.all():
+                    slot_loss = crf_layer.nll(em, tags, wmask) / wmask.sum()
+                else:
+                    slot_loss = crf_nll(em, tags, wmask, *crf_layer.scores(), rows=known.float())
+                    slot_loss = slot_loss / (wmask & known[:, None]).sum().clamp(min=1)
             else:
-                slot_loss = loss_fn(slot_logits.reshape(-1, slot_logits.shape[-1]), lab.reshape(-1))
+                slot_lab = lab if known.all() else lab.masked_fill(~known[:, None], -100)
+                slot_loss = loss_fn(slot_logits.reshape(-1, slot_logits.shape[-1]), slot_lab.reshape(-1))
             loss = loss_fn(intent_logits, intents) + slot_loss
             if targets:
                 loss = loss + kd_weight * distillation_loss(intent_logits, em, wmask, keys, targets, kd_temperature)
@@ -437,6 +446,8 @@ def train(
             "swap_prob": swap_prob,
             # SNIPS intents whose training utterances were repeated (build's snips_repeat).
             "snips_repeat": data.snips_repeat,
+            # Distinct real requests from the tune parts of SLURP devel and CLINC150 (training.nlu.household).
+            "household": data.household,
             "crf": crf,
             # The paths as given: with several, the exported weights are their average.
             "init_from": [str(src) for src in sources] if len(sources) > 1 else (str(sources[0]) if sources else None),
