@@ -27,6 +27,8 @@ class AudioSettings(BaseModel):
     frame_ms: int = Field(32, description="Frame size fed to the VAD (Silero needs 512 samples at 16 kHz).")
     max_utterance_s: float = Field(30.0, description="Longest single utterance accepted (seconds).")
     max_file_s: float = Field(120.0, description="Longest input file accepted by chat/eval (seconds).")
+    max_stream_s: float = Field(
+        14400.0, description="Longest recording `chat --turns` streams from disk, turn by turn (seconds).")
 
 
 class VadSettings(BaseModel):

@@ -46,10 +46,15 @@ def chat_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="quickturn chat", description="Run one recorded utterance through the pipeline.")
     parser.add_argument("audio", type=Path, help="audio file (WAV/FLAC/OGG/MP3, any rate or channel count; .raw = 16 kHz PCM16)")
     parser.add_argument("--fast", action="store_true", help="do not pace the audio in real time")
+    parser.add_argument("--turns", action="store_true",
+                        help="a recording with any number of turns, of any length up to audio.max_stream_s: "
+                             "streamed from disk, one line per turn as it ends (JSON lines with --json)")
     add_common(parser)
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     settings = settings_from(args)
+    if args.turns:
+        return _chat_turns(settings, args)
     pcm = load_audio(args.audio, max_seconds=settings.audio.max_utterance_s)
     if int((abs(pcm.astype("int32")) > 300).sum()) == 0:
         raise InvalidAudio(f"{args.audio}: the recording is silent")
@@ -63,6 +68,21 @@ async def _chat(settings: Settings, pcm, args: argparse.Namespace) -> TurnResult
     components = Components.load(settings, db_path=_db_path(args, settings))
     conv = Conversation(components, args.session, barge_in=False)
     return await run_audio(conv, pcm, realtime=not args.fast)
+
+
+def _chat_turns(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.commands.chat_turns import print_turn, stream_turns
+
+    if args.out:
+        raise InvalidInput("--out writes one reply; with --turns the replies are in the JSON lines' text")
+    turns, failed = asyncio.run(stream_turns(
+        settings, args.audio, db_path=_db_path(args, settings), session=args.session, realtime=not args.fast,
+        emit=lambda n, s, r: print_turn(n, s, r, args.json)))
+    if turns == 0:
+        raise InvalidAudio(f"{args.audio}: no speech detected")
+    if failed:
+        print(f"quickturn: error: {failed} of {turns} turns failed", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def say_main(argv: list[str]) -> int:
