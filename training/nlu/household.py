@@ -23,7 +23,8 @@ from domains import Example
 from training.slurp import TUNE, Request, requests
 
 _CREATE_LIST = re.compile(r"\b(create|make|start|new)\b.*\blist\b")
-_DELETE_LIST = re.compile(r"\b(delete|remove|discard|get rid of)\b (the |my |this |that )?(\w+ )?list\b|\bdon't want this list\b")
+_DELETE_LIST = re.compile(r"\b(delete|remove|discard|get rid of)\b (the |my |this |that )?(\w+ ){0,3}list\b|\bdon't want this list\b")
+_FROM = re.compile(r"\b(from|off|out of)\b")
 _CLEAR_LIST = re.compile(r"\b(clear|empty|everything|all items|all the items)\b")
 _REMIND = re.compile(r"\b(remind|reminder|remember)\b")
 _LEVEL = re.compile(r"\b(dim|bright|brighter|brightness|darker|lower|increase|decrease|up|down)\b")
@@ -46,7 +47,7 @@ def intent_for(req: Request) -> str:
     elif req.intent == "lists_createoradd":
         choice = "CreateList" if _CREATE_LIST.search(text) else "AddToList"
     elif req.intent == "lists_remove":
-        choice = "ClearList" if _CLEAR_LIST.search(text) else "DeleteList" if _DELETE_LIST.search(text) else "RemoveFromList"
+        choice = "ClearList" if _CLEAR_LIST.search(text) else "DeleteList" if _DELETE_LIST.search(text) and not _FROM.search(text) else "RemoveFromList"
     elif req.intent == "iot_hue_lightchange":
         choice = "SetDeviceLevel" if _LEVEL.search(text) else "SetDeviceColor"
     elif req.intent == "datetime_query":
