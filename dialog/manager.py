@@ -45,9 +45,11 @@ from core.sound_alike import closest
 from core.text import split_phrases
 from core.types import OUT_OF_SCOPE, NluHints, NluResult, SlotValue
 from dialog.base import DialogBackend
+from dialog.help import skills_sentence
 from dialog.responses import DEFAULT_FILE, Responses
 from dialog.skills import load_builtin_skills
 from dialog.skills.base import DATA_DIR, REGISTRY, Reply, Skill, SkillConfig, SkillContext
+from dialog.skills.media import DEFAULT_VOLUME, speaker_volume
 from dialog.state import Frame, LastReply, SessionState, Slot
 from dialog.store import Store
 
@@ -91,6 +93,12 @@ _WARM_UP_TURNS: list[tuple[str, dict[str, str], str]] = [
     ("SearchCreativeWork", {"object_name": "dune"}, "find dune"),
     ("GetTime", {"city": "tokyo"}, "what time is it in tokyo"),
     ("GetDate", {}, "what's the date"),
+    ("AddToList", {"item": "eggs and bread", "listName": "shopping"}, "add eggs and bread to my shopping list"),
+    ("ReadList", {}, "what's on my shopping list"),
+    ("SetReminder", {"task": "water the plants", "time": "17:00"}, "remind me to water the plants at five"),
+    ("QueryCalendar", {"date": "tomorrow"}, "what's on my calendar tomorrow"),
+    ("SetVolume", {"volumeChange": "up"}, "turn it up"),
+    ("MediaControl", {"mediaCommand": "next"}, "next song"),
     ("Repeat", {}, "repeat"),
     ("Help", {}, "help"),
 ]
@@ -116,6 +124,8 @@ class DialogResponse:
         hint_words: words likely in the next answer (ASR prompt hints).
         session_id: the session.
         turn_id: the turn answered.
+        volume: the session's speaker volume after this turn, 0 (muted) to 10 (``SetVolume``,
+            default 5): what the orchestrator scales the reply and later audio by.
     """
 
     text: str
@@ -128,6 +138,7 @@ class DialogResponse:
     hint_words: list[str] = field(default_factory=list)
     session_id: str = ""
     turn_id: str = ""
+    volume: int = DEFAULT_VOLUME
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -143,6 +154,7 @@ class DialogResponse:
                 else None
             ),
             "hint_words": list(self.hint_words),
+            "volume": self.volume,
         }
 
 
@@ -839,7 +851,9 @@ class DialogManager(DialogBackend):
     def _help(self, ctx: SkillContext) -> _Out:
         top = ctx.state.top
         if top is None:
-            return _Out([self._say(ctx, "help")], "help", "Help")
+            skills = skills_sentence(self._by_intent, self.responses)
+            return _Out([self._say(ctx, "help.skills", {"skills": skills}) if skills else self._say(ctx, "help")],
+                        "help", "Help")  # fmt: skip
         key = f"help.{top.intent}" if self.responses.has(f"help.{top.intent}") else "help.task"
         out = self._progress(ctx, top, prefix_key=key)
         out.action = "help"
@@ -873,6 +887,7 @@ class DialogManager(DialogBackend):
             hint_words=out.hint_words,
             session_id=ctx.session_id,
             turn_id=ctx.turn_id,
+            volume=speaker_volume(ctx.state),
         )
         if out.action != "repeat":
             ctx.state.last = LastReply(text=resp.text, phrases=resp.phrases, action=resp.action,

@@ -7,7 +7,7 @@ One database file (or ``:memory:``) holds::
               barge-in (played_ms); fired alarms are logged here too
     alarms    timers and alarms: session, due time (epoch seconds), status
     records   skill records: coffee orders, bookings, ratings (JSON data)
-    kv        small keyed skill data: playlists, device states
+    kv        small keyed skill data: playlists, device states, lists
 
 Durability: the database runs in WAL mode with ``synchronous=FULL`` by default
 (``durable=True``): every commit (a turn, a timer, an alarm, an order, a list item, a session
@@ -495,6 +495,10 @@ class Store:
                 "ON CONFLICT(namespace, key) DO UPDATE SET value = excluded.value",
                 (namespace, key, _dumps(value)),
             )
+
+    def kv_delete(self, namespace: str, key: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", (namespace, key))
 
     def kv_all(self, namespace: str) -> dict[str, Any]:
         with self._lock:

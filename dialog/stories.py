@@ -36,8 +36,10 @@ dialog manager on its own, independent of any NLU model::
 
 Side-effect checks (``then:``): ``records: {kind: count}``, ``record: {kind, data}`` (the
 newest active record of that kind contains *data*), ``alarms: N`` (pending in this session),
-``alarm_times: ["07:00"]``, ``device: {id, on, level}``, ``playlist: {name, contains}``,
-``turns_logged: N``, ``stack: N`` (open tasks).
+``alarm_times: ["07:00"]``, ``device: {id, on, level, color}``, ``playlist: {name, contains}``,
+``list: {name, contains: [..], not_contains: [..], count, exists}`` (a household list, by its
+normalized name), ``reminders: N`` (pending in this session), ``turns_logged: N``, ``stack: N``
+(open tasks). ``expect: {volume: N}`` checks the speaker volume on the reply.
 """
 
 from __future__ import annotations
@@ -66,8 +68,9 @@ FIRST_PHRASE_MAX_WORDS = 6
 _STEP_KEYS = {"user", "intent", "slots", "confidence", "expect", "then", "restart", "advance", "notifications",
               "interrupt", "session", "comment"}  # fmt: skip
 _EXPECT_KEYS = {"action", "text", "not_text", "expected_slot", "frame", "hint_words", "end_session", "intent",
-                "first_phrase_max_words"}  # fmt: skip
-_THEN_KEYS = {"records", "record", "alarms", "alarm_times", "device", "playlist", "turns_logged", "stack"}
+                "first_phrase_max_words", "volume"}  # fmt: skip
+_THEN_KEYS = {"records", "record", "alarms", "alarm_times", "device", "playlist", "list", "reminders", "turns_logged",
+              "stack"}  # fmt: skip
 
 
 @dataclass
@@ -190,6 +193,8 @@ def check_response(exp: dict[str, Any], resp: DialogResponse) -> str | None:
         return f"hint words {missing} missing from {resp.hint_words}"
     if "end_session" in exp and resp.end_session != bool(exp["end_session"]):
         return f"expected end_session {exp['end_session']}, got {resp.end_session}"
+    if "volume" in exp and resp.volume != int(exp["volume"]):
+        return f"expected volume {exp['volume']}, got {resp.volume}"
     limit = int(exp.get("first_phrase_max_words", FIRST_PHRASE_MAX_WORDS) or 0)
     if limit and resp.phrases and len(resp.phrases[0].split()) > limit:
         return f"first phrase {resp.phrases[0]!r} has more than {limit} words"
@@ -239,6 +244,14 @@ def _check_effects(then: dict[str, Any], dm: DialogManager, session_id: str) -> 
             return f"playlist {spec['name']!r} is {titles}, expected it to contain {spec['contains']!r}"
         if "not_contains" in spec and spec["not_contains"] in titles:
             return f"playlist {spec['name']!r} should not contain {spec['not_contains']!r}"
+    if "list" in then:
+        err = _check_list(then["list"], store)
+        if err:
+            return err
+    if "reminders" in then:
+        got = len(store.alarms(session_id, kind="reminder"))
+        if got != int(then["reminders"]):
+            return f"expected {then['reminders']} pending reminder(s), found {got}"
     if "turns_logged" in then:
         got = len(store.turns(session_id))
         if got != int(then["turns_logged"]):
@@ -247,6 +260,25 @@ def _check_effects(then: dict[str, Any], dm: DialogManager, session_id: str) -> 
         got = len(dm.session(session_id).stack)
         if got != int(then["stack"]):
             return f"expected {then['stack']} open task(s), found {got}"
+    return None
+
+
+def _check_list(spec: dict[str, Any], store: Any) -> str | None:
+    """``list: {name, contains, not_contains, count, exists}`` against the stored household list."""
+    stored = store.kv_get("list", spec["name"])
+    if "exists" in spec and bool(stored) != bool(spec["exists"]):
+        return f"list {spec['name']!r} {'does not exist' if spec['exists'] else 'exists'}"
+    items = list((stored or {}).get("items", []))
+    want = spec.get("contains") or []
+    for item in [want] if isinstance(want, str) else want:
+        if item not in items:
+            return f"list {spec['name']!r} is {items}, expected it to contain {item!r}"
+    gone = spec.get("not_contains") or []
+    for item in [gone] if isinstance(gone, str) else gone:
+        if item in items:
+            return f"list {spec['name']!r} is {items}, should not contain {item!r}"
+    if "count" in spec and len(items) != int(spec["count"]):
+        return f"list {spec['name']!r} has {len(items)} item(s) {items}, expected {spec['count']}"
     return None
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-BUILTIN = ("weather", "timers", "music", "restaurant", "books", "search", "clock", "smarthome", "coffee")
+BUILTIN = ("weather", "timers", "music", "restaurant", "books", "search", "clock", "smarthome", "coffee", "lists",
+           "reminders", "media")
 """Modules of the built-in skills (imported on demand, so importing the package stays cheap)."""
 
 

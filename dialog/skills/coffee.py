@@ -1,10 +1,17 @@
-"""Coffee ordering (``orderDrink``): complete when drink and size are known.
+"""Coffee ordering (``orderDrink``) and questions about the menu (``askPrice``, ``askMenu``).
+
+``orderDrink`` is complete when drink and size are known.
 
 The menu (drinks, sizes, prices, synonyms) is ``dialog/data/coffee.json``. A
 missing drink or size is asked for; an unknown one is refused by name with the
 options. A complete order is placed at once (stored as a ``coffee_order``
 record) and can be corrected in the next turns ("no, make it large"), which
 changes the stored order and its price.
+
+A question is answered from the same price table and never places an order: "how much is
+a medium cappuccino" says the price, "how much is a cappuccino" says the three sizes, "what
+drinks do you have" reads the menu. An order right after a price question ("okay, I'll have
+one") takes the drink and size that were asked about.
 """
 
 from __future__ import annotations
@@ -39,9 +46,13 @@ def spoken_price(amount: float, currency: str = "dollars") -> str:
     return f"{spoken_number(whole)} {spoken_number(frac) if frac >= 10 else 'oh ' + spoken_number(frac)}"
 
 
-@skill("coffee", intents=("orderDrink",))
+@skill("coffee", intents=("orderDrink", "askPrice", "askMenu"))
 class CoffeeSkill(Skill):
-    slots = {"orderDrink": ("coffeeDrink", "size", "roast", "numberOfShots", "milkAmount", "sugarAmount")}
+    slots = {
+        "orderDrink": ("coffeeDrink", "size", "roast", "numberOfShots", "milkAmount", "sugarAmount"),
+        "askPrice": ("coffeeDrink", "size"),
+        "askMenu": (),
+    }
 
     def __init__(self, config: SkillConfig) -> None:
         super().__init__(config)
@@ -72,7 +83,27 @@ class CoffeeSkill(Skill):
         return None
 
     def required(self, ctx: SkillContext, frame: Frame) -> list[str]:
+        if frame.intent == "askMenu":
+            return []
+        if frame.intent == "askPrice":
+            return ["coffeeDrink"]
+        self._after_price_question(ctx, frame)
         return ["coffeeDrink", "size"]
+
+    @staticmethod
+    def _after_price_question(ctx: SkillContext, frame: Frame) -> None:
+        """"How much is a large latte?" "Four fifty." "Okay, one please": the order takes the drink asked about."""
+        last = ctx.state.last_done
+        if (
+            last is None
+            or last.intent != "askPrice"
+            or ctx.state.turns - last.finished_turn > 2
+            or frame.get("coffeeDrink")
+        ):
+            return
+        for slot in ("coffeeDrink", "size"):
+            if slot in last.slots and slot not in frame.slots:
+                frame.slots[slot] = last.slots[slot]
 
     def hints(self, ctx: SkillContext, intent: str, slot: str) -> list[str]:
         if slot == "size":
@@ -131,9 +162,24 @@ class CoffeeSkill(Skill):
                 "extras": f" with {spoken_list(extras)}" if extras else ""}  # fmt: skip
 
     def execute(self, ctx: SkillContext, frame: Frame) -> Reply:
+        if frame.intent == "askMenu":
+            return Reply("askMenu.done", {"drinks": spoken_list(list(self.drinks)), "count": spoken_number(len(self.drinks))})
+        if frame.intent == "askPrice":
+            return self._price(frame)
         order = self._order(frame)
         record_id = ctx.store.add_record(ctx.session_id, "coffee_order", order)
         return Reply("orderDrink.done", self._vars(order), record={"record_id": record_id})
+
+    def _price(self, frame: Frame) -> Reply:
+        """The price of one size, or of every size when none was said; nothing is ordered."""
+        drink = self._drink(frame) or "drip coffee"
+        prices = self.drinks[drink]
+        size = self._size(frame)
+        if size is not None:
+            price = spoken_price(prices[self.sizes.index(size)], self.currency)
+            return Reply("askPrice.size", {"drink": drink, "size": size, "price": price})
+        each = [f"{spoken_price(p, self.currency)} {s}" for s, p in zip(self.sizes, prices, strict=False)]
+        return Reply("askPrice.all", {"drink": drink, "prices": spoken_list(each)})
 
     def amend(self, ctx: SkillContext, done: Frame, correction: Frame) -> Reply | None:
         record_id = done.record.get("record_id")

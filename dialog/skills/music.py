@@ -3,8 +3,9 @@
 The library is ``dialog/data/music.json``; playlists live in the ``kv`` table
 (namespace ``playlist``), seeded from the library file on first use. "Playing"
 is recorded in the session (``state.vars["now_playing"]``) so "add this song to
-my chill playlist" knows what "this song" is; a real player would be plugged in
-behind :class:`MusicSkill`.
+my chill playlist" knows what "this song" is, with the tracks it was chosen from
+(``state.vars["queue"]``) so "next song" (:mod:`dialog.skills.media`) knows what comes
+next; a real player would be plugged in behind :class:`MusicSkill`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ def _playlist_key(name: str) -> str:
     key = _norm(name)
     key = re.sub(r"^(my|the)\s+", "", key)
     return re.sub(r"\s+playlist$", "", key).strip()
+
+
+def _play(ctx: SkillContext, track: dict[str, Any], queue: list[dict[str, Any]]) -> None:
+    """Record what plays now and what it was picked from (playback control reads both)."""
+    ctx.state.vars["now_playing"] = {"title": track["title"], "artist": track["artist"]}
+    ctx.state.vars["queue"] = [{"title": t["title"], "artist": t["artist"]} for t in queue[:50]]
+    ctx.state.vars["paused"] = False
 
 
 @skill("music", intents=("PlayMusic", "AddToPlaylist"))
@@ -116,7 +124,7 @@ class MusicSkill(Skill):
             items = self._playlists(ctx).get(key)
             if not items:
                 return Reply("PlayMusic.no_playlist", {"playlist": key}, action="done")
-            ctx.state.vars["now_playing"] = items[0]
+            _play(ctx, items[0], items)
             return Reply("PlayMusic.playlist", {"playlist": key, "title": items[0]["title"],
                                                 "artist": items[0]["artist"]}, record={"playlist": key})  # fmt: skip
         hits = self._find(frame)
@@ -127,7 +135,7 @@ class MusicSkill(Skill):
             return Reply("PlayMusic.not_found", {"query": query or "that"})
         # Deterministic "shuffle": the session's turn count picks the track.
         track = hits[ctx.state.turns % len(hits)] if not query else hits[0]
-        ctx.state.vars["now_playing"] = {"title": track["title"], "artist": track["artist"]}
+        _play(ctx, track, hits)
         key = "PlayMusic.track" if query else "PlayMusic.shuffle"
         return Reply(key, {"title": track["title"], "artist": track["artist"], "genre": track["genre"]},
                      record={"title": track["title"]})  # fmt: skip

@@ -1,9 +1,13 @@
-"""Smart-home devices (``DeviceOn``, ``DeviceOff``, ``SetDeviceLevel``) with a registry and stored state.
+"""Smart-home devices (``DeviceOn``, ``DeviceOff``, ``SetDeviceLevel``, ``SetDeviceColor``) with a registry
+and stored state.
 
 The registry is ``dialog/data/devices.json`` (id, name, room, aliases, level
-unit); each device's state (``on``, ``level``) lives in the ``kv`` table
-(namespace ``device``), so it survives restarts. A name found in several rooms
-asks "which room?"; an unknown device is refused by name.
+unit, a ``color`` for lights that can change it; smart plugs are switch-only
+devices); each device's state (``on``, ``level``, ``color``) lives in the ``kv``
+table (namespace ``device``), so it survives restarts. A name found in several
+rooms asks "which room?"; an unknown device is refused by name. "The volume" is
+not a device: it is the speaker's, and ``SetVolume`` (:mod:`dialog.skills.media`)
+handles it, so a device request naming it says how to ask.
 """
 
 from __future__ import annotations
@@ -24,6 +28,21 @@ def _norm(s: str | None) -> str:
 
 _LEVEL_WORDS = {"half": 0.5, "halfway": 0.5, "medium": 0.5, "low": 0.2, "minimum": 0.0, "min": 0.0, "high": 1.0,
                 "maximum": 1.0, "max": 1.0, "full": 1.0}  # fmt: skip
+
+
+COLORS = ("red", "blue", "green", "white", "warm white", "cool white", "yellow", "orange", "purple", "pink",
+          "violet", "cyan", "turquoise", "magenta", "lavender", "gold", "amber")
+_COLOR_SYNONYMS = {"warm": "warm white", "soft white": "warm white", "daylight": "cool white", "cold white": "cool white",
+                   "cool": "cool white", "normal": "warm white", "teal": "turquoise", "aqua": "cyan", "lilac": "lavender",
+                   "night mode": "amber", "reading mode": "cool white", "relax mode": "warm white"}  # fmt: skip
+_NOT_DEVICES = {"volume", "sound", "speaker volume", "music", "speaker", "speakers"}
+
+
+def color_name(said: str | None) -> str | None:
+    """A color the lights can take: ``"Warm"`` -> ``"warm white"``; ``None`` if not one."""
+    c = " ".join(re.sub(r"[^a-z ]", " ", (said or "").lower()).split()).removesuffix(" color").removesuffix(" colour")
+    c = _COLOR_SYNONYMS.get(c, c)
+    return c if c in COLORS else None
 
 
 _LEVEL_FILLERS = {"percent", "per", "cent", "%", "degrees", "degree", "level", "to", "the", "at", "up", "down", "by"}
@@ -57,14 +76,16 @@ def _level(frame: Frame, dev: dict[str, Any]) -> int | None:
     return parse_int(frame.norm("level"), frame.get("level"))
 
 
-@skill("smarthome", intents=("DeviceOn", "DeviceOff", "SetDeviceLevel"))
+@skill("smarthome", intents=("DeviceOn", "DeviceOff", "SetDeviceLevel", "SetDeviceColor"))
 class SmartHomeSkill(Skill):
     slots = {
         "DeviceOn": ("device", "room"),
         "DeviceOff": ("device", "room"),
         "SetDeviceLevel": ("device", "room", "level"),
+        "SetDeviceColor": ("device", "room", "color"),
     }
-    carry_over = {"DeviceOn": (("device",),), "DeviceOff": (("device",),), "SetDeviceLevel": (("device",),)}
+    carry_over = {"DeviceOn": (("device",),), "DeviceOff": (("device",),), "SetDeviceLevel": (("device",),),
+                  "SetDeviceColor": (("device",),)}  # fmt: skip
 
     def __init__(self, config: SkillConfig) -> None:
         super().__init__(config)
@@ -80,6 +101,8 @@ class SmartHomeSkill(Skill):
             full = {f"{d['room']} {n}" for n in names}
             if name in names or name in full or name.rstrip("s") in {n.rstrip("s") for n in names}:
                 hits.append(d)
+        if frame.intent == "SetDeviceColor" and not room and any("color" in d for d in hits):
+            hits = [d for d in hits if "color" in d]  # "make the lights blue": the lights that can
         if room:
             in_room = [d for d in hits if d["room"] == room or room in d["room"]]
             return in_room if in_room else []
@@ -97,6 +120,8 @@ class SmartHomeSkill(Skill):
             need.append("room")
         if frame.intent == "SetDeviceLevel":
             need.append("level")
+        if frame.intent == "SetDeviceColor":
+            need.append("color")
         return need
 
     def hints(self, ctx: SkillContext, intent: str, slot: str) -> list[str]:
@@ -106,6 +131,8 @@ class SmartHomeSkill(Skill):
             return self.rooms
         if slot == "level":
             return ["percent", "fifty", "twenty", "degrees"]
+        if slot == "color":
+            return list(COLORS)
         return []
 
     def extract(self, ctx: SkillContext, frame: Frame, slot: str, text: str) -> tuple[str, str] | None:
@@ -126,8 +153,16 @@ class SmartHomeSkill(Skill):
         return v
 
     def check(self, ctx: SkillContext, frame: Frame) -> Reply | None:
+        if frame.intent == "SetDeviceColor" and frame.get("color") and color_name(frame.norm("color")) is None \
+                and color_name(frame.get("color")) is None:
+            bad = frame.get("color")
+            frame.drop("color")
+            return Reply("device.bad_color", {"said": bad, "options": spoken_list(list(COLORS[:6]), "or")},
+                         action="ask_slot", ask="color")  # fmt: skip
         if not frame.get("device"):
             return None
+        if _norm(frame.get("device")) in _NOT_DEVICES:
+            return Reply("device.volume")
         hits = self._matches(frame)
         if not hits:
             where = f" in the {frame.get('room')}" if frame.get("room") else ""
@@ -142,11 +177,17 @@ class SmartHomeSkill(Skill):
                 frame.drop("level")
                 return Reply("device.bad_level", {"low": spoken_number(lo), "high": spoken_number(hi)},
                              action="ask_slot", ask="level")  # fmt: skip
+        if frame.intent == "SetDeviceColor" and "color" not in hits[0]:
+            where = f"{hits[0]['room']} " if frame.get("room") and hits[0]["room"] not in hits[0]["name"] else ""
+            return Reply("device.no_color", {"device": where + hits[0]["name"]})
         return None
 
     def _state(self, ctx: SkillContext, dev: dict[str, Any]) -> dict[str, Any]:
         stored = ctx.store.kv_get("device", dev["id"])
-        return dict(stored) if stored else {"on": dev.get("on", False), "level": dev.get("level")}
+        state = {"on": dev.get("on", False), "level": dev.get("level")}
+        if "color" in dev:
+            state["color"] = dev["color"]
+        return {**state, **(stored or {})}
 
     def execute(self, ctx: SkillContext, frame: Frame) -> Reply:
         dev = self._matches(frame)[0]
@@ -161,6 +202,11 @@ class SmartHomeSkill(Skill):
             "them": "them" if plural else "it",
         }
         record = {"device_id": dev["id"]}
+        if frame.intent == "SetDeviceColor":
+            color = color_name(frame.norm("color")) or color_name(frame.get("color")) or "warm white"
+            state.update(color=color, on=True)
+            ctx.store.kv_put("device", dev["id"], state)
+            return Reply("SetDeviceColor.done", {**v, "color": color}, record=record)
         if frame.intent == "SetDeviceLevel":
             level = _level(frame, dev) or 0
             state.update(level=level, on=True if dev["kind"] != "thermostat" else state["on"])

@@ -1,9 +1,10 @@
-"""Timers and alarms (``SetTimer``, ``CancelTimer``, ``SetAlarm``, ``CancelAlarm``).
+"""Timers and alarms (``SetTimer``, ``CancelTimer``, ``SetAlarm``, ``CancelAlarm``, ``QueryAlarms``).
 
 Both are rows in the ``alarms`` table (due time in epoch seconds); the dialog
 manager's scheduler fires them. Deleting an alarm asks for confirmation first;
 cancelling a timer does not (it is short-lived and the request is explicit),
-unless it would cancel several.
+unless it would cancel several. ``QueryAlarms`` reads the pending alarms back ("do I have
+an alarm at seven?" answers yes or no, then lists the others).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
+from core.numbers import spoken_number
 from dialog.skills.base import Reply, Skill, SkillContext, skill
 from dialog.speech_format import parse_duration, parse_time, spoken_duration, spoken_list, spoken_time
 from dialog.state import Frame
@@ -43,13 +45,14 @@ def _alarm_words(a: Alarm, now: datetime) -> str:
     return spoken_time(due.hour, due.minute)
 
 
-@skill("timers", intents=("SetTimer", "CancelTimer", "SetAlarm", "CancelAlarm"))
+@skill("timers", intents=("SetTimer", "CancelTimer", "SetAlarm", "CancelAlarm", "QueryAlarms"))
 class TimerSkill(Skill):
     slots = {
         "SetTimer": ("duration", "timer_name"),
         "CancelTimer": ("duration", "timer_name"),
         "SetAlarm": ("time", "timeRange", "alarm_name"),
         "CancelAlarm": ("time", "timeRange"),
+        "QueryAlarms": ("time", "timeRange"),
     }
 
     def required(self, ctx: SkillContext, frame: Frame) -> list[str]:
@@ -130,6 +133,8 @@ class TimerSkill(Skill):
 
     def execute(self, ctx: SkillContext, frame: Frame) -> Reply:
         store = ctx.store
+        if frame.intent == "QueryAlarms":
+            return self._query(ctx, frame)
         if frame.intent == "SetTimer":
             secs = parse_duration(frame.norm("duration"), frame.get("duration")) or 60.0
             label = spoken_duration(secs)
@@ -178,6 +183,24 @@ class TimerSkill(Skill):
         ctx.wake_scheduler()
         return Reply("CancelAlarm.done", {"time": frame.record.get("time", "")})
 
+    def _query(self, ctx: SkillContext, frame: Frame) -> Reply:
+        alarms = ctx.store.alarms(ctx.session_id, kind="alarm")
+        said = [f"{_alarm_words(a, ctx.now)} {_day_word(_due(a, ctx.now), ctx.now)}" for a in alarms]
+        hm = self._time(frame) if frame.get("time") or frame.get("timeRange") else None
+        if hm is not None:
+            # "At seven" finds the seven p m alarm too: the question rarely says which seven.
+            hits = [s for a, s in zip(alarms, said, strict=True)
+                    if _hm(a, ctx.now)[1] == hm[1] and _hm(a, ctx.now)[0] % 12 == hm[0] % 12]  # fmt: skip
+            if hits:
+                return Reply("QueryAlarms.yes", {"alarms": spoken_list(hits)})
+            key = "QueryAlarms.no_others" if said else "QueryAlarms.none"
+            return Reply(key, {"time": spoken_time(*hm), "alarms": spoken_list(said)})
+        if not alarms:
+            return Reply("QueryAlarms.none")
+        if len(alarms) == 1:
+            return Reply("QueryAlarms.one", {"alarms": said[0]})
+        return Reply("QueryAlarms.some", {"alarms": spoken_list(said), "count": spoken_number(len(alarms))})
+
     def amend(self, ctx: SkillContext, done: Frame, correction: Frame) -> Reply | None:
         alarm_id = done.record.get("alarm_id")
         if alarm_id is None:
@@ -223,8 +246,12 @@ def _day_hint(frame: Frame) -> str:
 
 
 def _hm(a: Alarm, now: datetime) -> tuple[int, int]:
-    due = datetime.fromtimestamp(a.due_at, tz=now.tzinfo)
+    due = _due(a, now)
     return due.hour, due.minute
+
+
+def _due(a: Alarm, now: datetime) -> datetime:
+    return datetime.fromtimestamp(a.due_at, tz=now.tzinfo)
 
 
 def _day_word(due: datetime, now: datetime) -> str:
