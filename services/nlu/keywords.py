@@ -21,7 +21,29 @@ from domains.normalize import normalize_duration, normalize_slot, normalize_time
 from services.nlu.base import NluBackend
 
 # (intent, pattern) — the order matters: specific before general.
+_LIST = r"(?:my |the |our |a |an )?(?:[a-z']+ ){0,3}?list\b"
 _RULES: list[tuple[str, str]] = [
+    # household (issue 26): lists, reminders and calendar, media and volume, questions to the barista
+    ("RemoveFromList", r"\b(remove|delete|cross|take|drop|scratch)\b.*\b(from|off) " + _LIST),
+    ("AddToList", r"\b(add|put|include)\b.*\b(to|on|onto) " + _LIST),
+    ("ReadList", r"\bwhat('s| is| else is| do i have)? on " + _LIST + r"|\b(read|show|tell me)\b.*\blists?\b|\bwhat lists\b"),
+    ("ClearList", r"\b(clear|empty|wipe)\b " + _LIST),
+    ("CreateList", r"\b(create|make|start)\b (a |an |my )?(new )?(?:[a-z']+ ){0,3}?list\b"),
+    ("DeleteList", r"\b(delete|remove|get rid of)\b " + _LIST),
+    ("CancelEvent", r"\b(cancel|delete|remove|clear)\b.*\b(meetings?|appointments?|events?|reminders?|calendar)\b"),
+    ("MoveEvent", r"\b(move|reschedule|postpone|push back)\b.*\b(meeting|appointment|event|reminder)\b"),
+    ("QueryCalendar", r"\b(calendar|schedule|agenda)\b|\bdo i have (any |a )?(meetings?|appointments?|events?|reminders?)\b"),
+    ("SetReminder", r"\bremind me (to|about|of|at|on|tomorrow)\b|\breminder\b|\bremind me\b.*\bto\b"),
+    ("AddEvent", r"\b(add|put|schedule|book)\b.*\b(meeting|appointment|event)\b"),
+    ("QueryAlarms", r"\b(what|which|any|do i have|tell me|show me|list|when)\b.*\balarms?\b(?!.*\b(for|at) \w)"),
+    ("SetVolume", r"\bvolume\b|\b(louder|quieter|softer)\b|^(mute|unmute)\b|\bmute (the )?(sound|speakers?|audio|music)\b"),
+    ("MediaControl", r"\b(pause|stop|resume|unpause|continue)\b (the |this )?(music|song|track|playback|radio|playing)\b"
+                     r"|\b(next|previous|skip( this| the)?) (song|track|one)\b|\bshuffle\b|\b(repeat|loop) (this|the) (song|track)\b"
+                     r"|^(pause|skip|unpause|resume)\b"),
+    ("askPrice", r"\bhow much\b.*\b(latte|cappuccino|espresso|americano|mocha|coffee)\b|\b(price|cost) of\b"),
+    ("askMenu", r"\bwhat (drinks|coffees)\b|\bmenu\b"),
+    ("SetDeviceColor", r"\b(lights?|lamps?)\b.*\b(red|blue|green|purple|pink|yellow|orange|warm white|white)\b"
+                       r"|\b(red|blue|green|purple|pink|yellow|orange)\b.*\b(lights?|lamps?)\b|\bcolou?r of the lights?\b"),
     ("CancelTimer", r"\b(cancel|stop|delete|remove|turn off|clear|kill)\b.*\btimers?\b|\bforget the timer\b"),
     ("CancelAlarm", r"\b(cancel|stop|delete|remove|turn off|disable|switch off|clear)\b.*\balarms?\b"),
     ("SetTimer", r"\btimer\b|\b(remind|wake|ping) me in\b|\bcount ?down\b"),
@@ -138,11 +160,53 @@ class KeywordNlu(NluBackend):
                     if words[i : i + len(pw)] == pw:
                         add("city", i, i + len(pw))
                         break
+        if intent in _LIST_INTENTS:
+            for slot, start, end in _list_spans(words):
+                if slot in _LIST_INTENTS[intent]:
+                    add(slot, start, end)
+        if intent == "SetReminder":
+            span = _find_time(words)
+            if span:
+                add("time", *span)
+            m = _REMIND_TASK.search(" ".join(words))
+            if m:
+                start = len(" ".join(words)[: m.start(1)].split())
+                add("task", start, start + len(m.group(1).split()))
         if intent == "SetDeviceLevel" and not any(s.slot == "level" for s in out) and "to" in words:
             i = len(words) - 1 - words[::-1].index("to")
             if i + 1 < len(words):
                 add("level", i + 1, len(words))
         return sorted(out, key=lambda s: s.start)
+
+
+_LIST_INTENTS = {"AddToList": ("item", "listName"), "RemoveFromList": ("item", "listName"), "ReadList": ("listName",),
+                 "ClearList": ("listName",), "DeleteList": ("listName",), "CreateList": ("listName",)}
+_ITEM_LIST = re.compile(r"^(?:please |can you |could you )*(?:add|put|include|remove|delete|cross|take|drop|scratch) "
+                        r"(?:off )?(.+?)(?: off)?(?: (?:to|on|onto|from|off) (?:my |the |our )?(?:(.+?) )?list)?(?: please)?$")
+_LIST_NAME = re.compile(r"\b(?:my|the|our|a|an|new) (?!new\b)((?:[a-z']+ ){0,3}?)list\b")
+_REMIND_TASK = re.compile(r"\bremind(?:er)? (?:me )?to ((?:(?!\b(?:at|on|tomorrow|today|tonight|in)\b)[a-z' ])+)")
+
+
+def _list_spans(words: list[str]) -> list[tuple[str, int, int]]:
+    """``item`` and ``listName`` spans of a list request, from its shape ("add X to my Y list")."""
+    text = " ".join(words)
+    out: list[tuple[str, int, int]] = []
+
+    def span(slot: str, start_char: int, value: str | None) -> None:
+        if value and value.strip() and value.strip() not in ("it", "this", "that", "something"):
+            start = len(text[:start_char].split())
+            out.append((slot, start, start + len(value.split())))
+
+    m = _ITEM_LIST.match(text)
+    if m:
+        span("item", m.start(1), m.group(1))
+        if m.group(2):
+            span("listName", m.start(2), m.group(2).strip())
+        return out
+    m = _LIST_NAME.search(text)
+    if m and m.group(1).strip():
+        span("listName", m.start(1), m.group(1).strip())
+    return out
 
 
 def _find_duration(words: list[str]) -> tuple[int, int] | None:

@@ -392,3 +392,26 @@ def test_train_nlu_teacher_and_teacher_flag_refuse_bad_input(tmp_path: Path, cap
     assert not (tmp_path / "o.pt").exists()
 
 
+
+
+@pytest.mark.parametrize(("text", "intent", "slots"), [
+    ("add milk and eggs to my shopping list", "AddToList", {"item": "milk and eggs", "listName": "shopping"}),
+    ("remove bread from the grocery list", "RemoveFromList", {"item": "bread", "listName": "grocery"}),
+    ("what's on my to do list", "ReadList", {"listName": "to do"}),
+    ("delete my packing list", "DeleteList", {"listName": "packing"}),
+    ("remind me to water the plants at five", "SetReminder", {"task": "water the plants", "time": "at five"}),
+    ("what's on my calendar for friday", "QueryCalendar", {"date": "friday"}),
+    ("turn the volume up", "SetVolume", {"volumeChange": "up"}),
+    ("stop the music", "MediaControl", {"mediaCommand": "stop"}),
+    ("how much is a medium cappuccino", "askPrice", {"size": "medium", "coffeeDrink": "cappuccino"}),
+    ("set the living room lights to red", "SetDeviceColor", {"room": "living room", "color": "red"}),
+    ("do i have any alarms set", "QueryAlarms", {}),
+    ("set a timer for five minutes", "SetTimer", {"duration": "five minutes"}),  # the old rules still answer first
+])
+def test_the_keyword_fallback_knows_the_household_requests(text: str, intent: str, slots: dict[str, str]) -> None:
+    from domains import load_domains
+
+    r = KeywordNlu(load_domains()).parse(text)
+    assert r.intent == intent, r
+    got = r.slot_dict()
+    assert all(got.get(k) == v for k, v in slots.items()), got
