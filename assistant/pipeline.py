@@ -48,7 +48,9 @@ from typing import TypeVar
 
 import numpy as np
 
+from assistant import output_volume
 from assistant.components import Components
+from assistant.output_volume import SessionVolume
 from assistant.stage_guard import StageFault
 from core.audio import resample, to_pcm16
 from core.errors import BackendUnavailable
@@ -153,6 +155,7 @@ class Conversation:
                  pace_output: bool = False) -> None:
         self.c = components
         self.pace_output = pace_output
+        self.volume = SessionVolume()  # the dialog's per-session speaker volume (SetVolume)
         self.settings = components.settings
         self.session_id = session_id or uuid.uuid4().hex[:12]
         self.barge_in = barge_in
@@ -535,7 +538,8 @@ class Conversation:
                 first = prepared.first_audio
             else:  # the committed reply differs from the plan (another turn came between): speak the real one
                 prepared.first_audio.cancel()
-        first_audio_ns = await self._speak(turn_id, list(reply.phrases) or [reply.text], first=first)
+        level = self.volume.for_reply(getattr(reply, "volume", None))
+        first_audio_ns = await self._speak(turn_id, list(reply.phrases) or [reply.text], first=first, level=level)
         if first_audio_ns is not None:
             latency["tts_first_audio"] = _ms(action.t_ns, first_audio_ns)
             latency["total"] = _ms(t_end_ns, first_audio_ns)
@@ -544,11 +548,14 @@ class Conversation:
         with contextlib.suppress(Exception):
             self.c.dialog.log_latencies(sid, turn_id, latency)
 
-    async def _speak(self, turn_id: str, phrases: list[str], first: asyncio.Future[np.ndarray] | None = None) -> int | None:
+    async def _speak(self, turn_id: str, phrases: list[str], first: asyncio.Future[np.ndarray] | None = None,
+                     level: int | None = None) -> int | None:
         """Synthesize phrase by phrase; emit 40 ms chunks; returns the first chunk's time.
 
         ``first``: the first phrase's audio, already being synthesized (a speculative reply).
+        ``level``: the speaker volume to play it at (assistant/output_volume.py); None: the session's.
         """
+        level = self.volume.level if level is None else level
         rate = self.c.tts.sample_rate_hz
         chunk = max(1, int(rate * self.settings.tts.chunk_ms / 1000))
         first_ns: int | None = None
@@ -562,7 +569,7 @@ class Conversation:
         try:
             for i in range(len(phrases)):
                 assert next_audio is not None
-                audio = await next_audio
+                audio = output_volume.apply(await next_audio, level)
                 if self.pace_output and i + 1 < len(phrases) and first_ns is not None:
                     ahead = emitted_s - (time.monotonic() - t_first)
                     if ahead > lead_s:
@@ -694,7 +701,7 @@ class Conversation:
         phrases = split_phrases(text)
         await self._emit(DialogAction(session_id=self.session_id, turn_id=turn_id, stage="dialog", text=text,
                                       phrases=tuple(phrases), action="notify"))
-        task = asyncio.create_task(self._speak(turn_id, phrases))
+        task = asyncio.create_task(self._speak(turn_id, phrases, level=self.volume.for_notification()))
         self._replies[turn_id] = task  # type: ignore[assignment]
         try:
             await task

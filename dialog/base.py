@@ -23,6 +23,8 @@ class DialogReply(Protocol):
     """Words likely in the user's next answer (ASR prompt hints); empty when none."""
     expected: NluHints | None
     """What the next turn is expected to answer (biases the NLU); None when nothing in particular."""
+    volume: int | None
+    """The session's speaker volume after this turn, 0 (muted) to 10; None when the backend keeps none."""
 
 
 @runtime_checkable

@@ -56,6 +56,7 @@ class RasaReply:
     end_session: bool = False
     hint_words: list[str] = field(default_factory=list)
     expected: NluHints | None = None
+    volume: int | None = None  # Rasa keeps no speaker volume: the session's stays as it is
     error: str = ""  # why the server could not answer ("" when it did)
     latency_ms: float = 0.0
 
