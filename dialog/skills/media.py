@@ -106,7 +106,16 @@ class MediaSkill(Skill):
     def execute(self, ctx: SkillContext, frame: Frame) -> Reply:
         if frame.intent == "SetVolume":
             return self._volume(ctx, frame)
-        return self._control(ctx, self._command(frame) or "pause")
+        # The NLU found the intent but no command span: the words said it ("stop the music").
+        command = self._command(frame) or self._command_in(ctx.text) or "pause"
+        return self._control(ctx, command)
+
+    @staticmethod
+    def _command_in(text: str) -> str | None:
+        for w in re.sub(r"[^a-z ]", " ", text.lower()).split():
+            if w in _COMMAND_WORDS and w != "play":
+                return _COMMAND_WORDS[w]
+        return None
 
     # ------------------------------------------------------------------ playback
 
