@@ -64,19 +64,23 @@ def load_tagger(settings: Settings, *, threads: int = 1) -> Tagger:
     return _bert(directory, threads)
 
 
-def load_named(name: str | None, *, wait_threshold: float | None = None) -> Tagger:
+def load_named(
+    name: str | None, *, wait_threshold: float | None = None, remove_threshold: float | None = None
+) -> Tagger:
     """The tagger ``name`` (``auto``, ``bert``, ``rules``; None: as configured), optionally with
-    another wait threshold (the BERT tagger's streaming commit policy; ``eval disfluency``).
+    another wait threshold (the BERT tagger's streaming commit policy) or removal threshold
+    (``eval disfluency``).
 
     Raises:
-        InvalidInput: a wait threshold for a tagger that has none.
+        InvalidInput: a wait or removal threshold for a tagger that has none.
     """
     tagger = load_tagger(load_settings(overrides={"disfluency": name} if name else None))
-    if wait_threshold is not None:
+    if wait_threshold is not None or remove_threshold is not None:
         if tagger.name != "bert":
-            raise InvalidInput("--wait-threshold applies to the bert tagger only")
+            flag = "--wait-threshold" if wait_threshold is not None else "--remove-threshold"
+            raise InvalidInput(f"{flag} applies to the bert tagger only")
         from services.disfluency.bert import BertTagger
 
         assert isinstance(tagger, BertTagger)
-        tagger = BertTagger(tagger.model_dir, wait_threshold=wait_threshold)
+        tagger = BertTagger(tagger.model_dir, wait_threshold=wait_threshold, remove_threshold=remove_threshold)
     return tagger

@@ -46,6 +46,19 @@ def train_main(argv: Sequence[str]) -> int:
         "used like the commands (default 0: none)",
     )
     parser.add_argument(
+        "--household",
+        type=int,
+        default=defaults.household_count,
+        help="items from SLURP devel's household requests, tune part only (fresh generated disfluencies, "
+        "--household-fluent-share left fluent, some with a wake word in front; default 0: none)",
+    )
+    parser.add_argument(
+        "--household-fluent-share",
+        type=float,
+        default=defaults.household_fluent_share,
+        help="share of the --household items left fluent",
+    )
+    parser.add_argument(
         "--prefixes", type=int, default=defaults.prefixes, help="random prefixes per utterance and epoch"
     )
     parser.add_argument(
@@ -98,6 +111,19 @@ def train_main(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--export-only", type=Path, metavar="MODEL_PT", help="skip training: export this checkpoint"
     )
+    parser.add_argument(
+        "--remove-threshold",
+        type=float,
+        help="store a removal threshold in labels.json: a word is removed when 1 - P(keep) is above it "
+        "(default: none, a removal kind must be the argmax)",
+    )
+    parser.add_argument(
+        "--recover-from",
+        type=Path,
+        metavar="ONNX",
+        help="skip training: write WORK_DIR/model.pt with the weights of a shipped model_int8.onnx "
+        "(dequantised), check it against the ONNX on the generated disfluent commands, and exit",
+    )
     args = parser.parse_args(list(argv))
     if args.streaming_policy == "two-threshold" and (args.arrival_threshold is None or args.later_threshold is None):
         raise InvalidInput("--streaming-policy two-threshold needs --arrival-threshold and --later-threshold")
@@ -111,6 +137,17 @@ def train_main(argv: Sequence[str]) -> int:
     settings = load_settings()
     out = args.out or settings.models_dir / "disfluency" / "1"
     work = args.work_dir or settings.data_dir / "disfluency"
+    if args.recover_from:
+        import random
+
+        from training.disfluency.generate import EVAL_TEMPLATES, assistant_commands, generate
+        from training.disfluency.recover import recover_checkpoint
+
+        rng = random.Random(args.seed)
+        check = [d.words for d in generate(assistant_commands(rng, 300, EVAL_TEMPLATES), rng, fluent_share=0.3,
+                                           source="check")]
+        print(json.dumps(recover_checkpoint(args.recover_from, work, check)))
+        return 0
     cfg = TrainConfig(
         seed=args.seed,
         epochs=args.epochs,
@@ -121,6 +158,8 @@ def train_main(argv: Sequence[str]) -> int:
         snips_fluent_count=args.snips_fluent,
         command_count=args.commands,
         domain_count=args.domains,
+        household_count=args.household,
+        household_fluent_share=args.household_fluent_share,
         disflqa_limit=args.disflqa_limit,
         prefixes=args.prefixes,
         wait_loss_weight=args.wait_loss_weight,
@@ -153,6 +192,7 @@ def train_main(argv: Sequence[str]) -> int:
             if args.streaming_policy == "two-threshold"
             else {}
         ),
+        **({"remove_threshold": args.remove_threshold} if args.remove_threshold is not None else {}),
         "encoder_layers": summary.get("encoder_layers"),
         "inputs": ["input_ids", "attention_mask"],
         "outputs": ["disfluency_logits", "wait_logits"],
@@ -302,6 +342,25 @@ def _write_sets(directory: Path, seed: int) -> list[Path]:
     domain_rng = random.Random(seed + 3000)
     domain_disfluent = generate(domains, domain_rng, fluent_share=0.0, source="eval", groups=groups)
     write("domains_disfluent.jsonl", ({"tokens": d.words, "remove": d.remove} for d in domain_disfluent))
+    # Real household requests (SLURP devel, issue 26), both parts of training.slurp's fixed split:
+    # household_tune_* is for training and choosing thresholds, household_report_* only for the report.
+    from training.disfluency.household import household_disfluent, household_texts, tune_dev
+    from training.slurp import PARTS
+
+    try:
+        parts = {part: household_texts(settings.shared_dir, part) for part in PARTS}
+    except InvalidInput as exc:  # SLURP devel or CLINC absent: the other sets are still written
+        print(f"household sets not written: {exc}", file=sys.stderr)
+        parts = {}
+    for part, texts in parts.items():
+        write(f"household_{part}_fluent.jsonl", ({"tokens": t.split(), "remove": [False] * len(t.split())} for t in texts))
+        disfluent_rows = household_disfluent(texts, seed, part, groups=groups)
+        write(f"household_{part}_disfluent.jsonl", ({"tokens": d.words, "remove": d.remove} for d in disfluent_rows))
+        if part == "tune":  # the quarter never trained on (household.tune_dev): for choosing thresholds
+            dev = [(t, d) for t, d in zip(texts, disfluent_rows, strict=True) if tune_dev(t)]
+            write("household_tunedev_fluent.jsonl",
+                  ({"tokens": t.split(), "remove": [False] * len(t.split())} for t, _ in dev))
+            write("household_tunedev_disfluent.jsonl", ({"tokens": d.words, "remove": d.remove} for _, d in dev))
     return paths
 
 
@@ -323,6 +382,11 @@ def eval_main(argv: Sequence[str]) -> int:
         help="override the model's stored wait threshold of the single-threshold, in-order policies "
         "(wait-in-order, wait-head-only, and wait when the model's policy is in order); several, "
         "comma-separated, sweep them (a sweep of wait runs in order)",
+    )
+    parser.add_argument(
+        "--remove-threshold",
+        type=float,
+        help="override the model's removal threshold: a word is removed when 1 - P(keep) is above it",
     )
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N utterances")
     parser.add_argument("--write-sets", type=Path, metavar="DIR", help="write the generated held-out sets (and the threshold tuning set) and exit")
@@ -350,7 +414,11 @@ def eval_main(argv: Sequence[str]) -> int:
             thresholds = [float(x) for x in args.wait_threshold.split(",") if x.strip()]
         except ValueError as exc:
             raise InvalidInput(f"--wait-threshold: not a number list: {args.wait_threshold!r}") from exc
-    tagger = load_named(args.tagger, wait_threshold=thresholds[0] if len(thresholds) == 1 else None)
+    tagger = load_named(
+        args.tagger,
+        wait_threshold=thresholds[0] if len(thresholds) == 1 else None,
+        remove_threshold=args.remove_threshold,
+    )
     if len(thresholds) > 1 and tagger.name != "bert":
         raise InvalidInput("--wait-threshold applies to the bert tagger only")
     if hasattr(tagger, "enable_memo"):
@@ -361,6 +429,8 @@ def eval_main(argv: Sequence[str]) -> int:
         "tagger": tagger.name,
         "labelled": evaluate(tagger, labelled, policies=policies, thresholds=thresholds),
     }
+    if getattr(tagger, "remove_threshold", None) is not None:
+        report["remove_threshold"] = tagger.remove_threshold
     if getattr(tagger, "wait_threshold", None) is not None and len(thresholds) <= 1:
         report["wait_threshold"] = tagger.wait_threshold
     two = getattr(tagger, "streaming_policy", None) == "two-threshold"
@@ -382,7 +452,10 @@ def eval_main(argv: Sequence[str]) -> int:
 
 
 def _print_report(report: dict[str, object]) -> None:
-    print(f"data: {report['data']} ({report['format']}), tagger: {report['tagger']}")
+    print(
+        f"data: {report['data']} ({report['format']}), tagger: {report['tagger']}"
+        + (f", remove threshold {report['remove_threshold']}" if "remove_threshold" in report else "")
+    )
     lab = report["labelled"]
     assert isinstance(lab, dict)
     print(

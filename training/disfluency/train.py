@@ -47,7 +47,7 @@ from training.disfluency.align import Labelled, align_pairs
 from training.disfluency.generate import assistant_commands, domain_texts, generate, snips_utterances
 
 LABELS = ["keep", "filler", "repetition", "repair", "restart", "interregnum"]
-GENERATED_SOURCES = ("snips", "commands", "domains")  # ``Labelled.source`` of generated items; Disfl-QA: its pair id
+GENERATED_SOURCES = ("snips", "commands", "domains", "household")  # ``Labelled.source`` of generated items; Disfl-QA: its pair id
 MAX_TOKENS = 96  # sub-word tokens incl. [CLS]/[SEP]; longer inputs are truncated
 
 
@@ -65,6 +65,13 @@ class TrainConfig:
     # side of ``generate.domain_heldout``), treated like the commands (fluent share + 0.1).
     # 0 leaves the mix exactly as before (own RNG, appended before the shuffle).
     domain_count: int = 0
+    # Real household requests of SLURP devel's *tune* part (issue 26; ``training.slurp``'s fixed
+    # split, the report part is never read): this many items, cycling through the requests, with
+    # fresh generated disfluencies and ``household_fluent_share`` of them left fluent; a share of
+    # them and of the domain sentences gets a wake word in front (``household.WAKE_WORDS``).
+    # 0 leaves the mix exactly as before (own RNG, appended before the shuffle).
+    household_count: int = 0
+    household_fluent_share: float = 0.5
     fluent_share: float = 0.3
     disflqa_limit: int = 0  # 0 = all labelled pairs
     wait_loss_weight: float = 0.5
@@ -135,6 +142,12 @@ def build_mix(shared_dir: Path, cfg: TrainConfig) -> tuple[list[Labelled], dict[
         mix += generate(
             domain_sentences, domain_rng, fluent_share=cfg.fluent_share + 0.1, source="domains", groups=groups
         )
+    household: list[Labelled] = []
+    if cfg.household_count:
+        from training.disfluency.household import household_training
+
+        household = household_training(shared_dir, cfg.seed, cfg.household_count, cfg.household_fluent_share)
+        mix += household
     rng.shuffle(mix)
     summary: dict[str, object] = {
         "disflqa_align": stats,
@@ -143,6 +156,11 @@ def build_mix(shared_dir: Path, cfg: TrainConfig) -> tuple[list[Labelled], dict[
         "snips_fluent_only": len(snips_fluent),
         "commands": len(commands),
         **({"domains": len(domain_sentences)} if cfg.domain_count else {}),
+        **(
+            {"household": len(household), "household_fluent": sum(1 for m in household if not any(m.remove))}
+            if cfg.household_count
+            else {}
+        ),
         "total": len(mix),
         "fluent": sum(1 for m in mix if not any(m.remove)),
     }
