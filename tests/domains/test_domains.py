@@ -34,6 +34,10 @@ FIXED_INTENTS = {
     "SearchScreeningEvent", "SetTimer", "CancelTimer", "SetAlarm", "CancelAlarm", "GetTime", "GetDate",
     "DeviceOn", "DeviceOff", "SetDeviceLevel", "Greet", "Goodbye", "Help", "Cancel", "Repeat", "Affirm", "Deny",
     "orderDrink", "out_of_scope",
+    # household (issue 26)
+    "QueryAlarms", "SetDeviceColor", "CreateList", "AddToList", "RemoveFromList", "ReadList", "ClearList",
+    "DeleteList", "SetReminder", "AddEvent", "QueryCalendar", "CancelEvent", "MoveEvent", "MediaControl",
+    "SetVolume", "askPrice", "askMenu",
 }
 
 
