@@ -86,7 +86,12 @@ def test_build_mix_domains_flag(monkeypatch) -> None:
     assert train_mod.item_prefixes(dom[0], train_mod.TrainConfig(prefixes=4, disflqa_prefixes=6)) == 4
 
 
-def test_train_cli_passes_domains(monkeypatch, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("args", "check"), [
+    (["--domains", "7"], lambda cfg: cfg.domain_count == 7),
+    (["--household", "9", "--household-fluent-share", "0.3"],
+     lambda cfg: cfg.household_count == 9 and cfg.household_fluent_share == 0.3),
+])
+def test_train_cli_passes_the_data_options(monkeypatch, tmp_path: Path, args, check) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     from training.disfluency.commands import train_main
@@ -102,9 +107,10 @@ def test_train_cli_passes_domains(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setattr(train_mod, "write_manifest", lambda d, names: None)
     out, work = tmp_path / "m" / "1", tmp_path / "w"
     work.mkdir()
-    assert train_main(["--domains", "7", "--out", str(out), "--work-dir", str(work)]) == 0
-    assert seen["cfg"].domain_count == 7
-    assert train_mod.TrainConfig().domain_count == 0  # old recipes reproduce
+    assert train_main([*args, "--out", str(out), "--work-dir", str(work)]) == 0
+    assert check(seen["cfg"])
+    # old recipes reproduce: the options are off by default
+    assert train_mod.TrainConfig().domain_count == 0 and train_mod.TrainConfig().household_count == 0
 
 
 @pytest.mark.skipif(

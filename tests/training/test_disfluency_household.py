@@ -93,27 +93,6 @@ def test_build_mix_household_flag(monkeypatch) -> None:
     assert train_mod.TrainConfig().household_count == 0  # old recipes reproduce
 
 
-def test_train_cli_passes_household(monkeypatch, tmp_path: Path) -> None:
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
-    from training.disfluency.commands import train_main
-
-    seen = {}
-
-    def fake_train(shared, out, work, cfg, log=print):
-        seen["cfg"] = cfg
-        out.mkdir(parents=True, exist_ok=True)
-        return {"encoder_layers": 3}
-
-    monkeypatch.setattr(train_mod, "train", fake_train)
-    monkeypatch.setattr(train_mod, "write_manifest", lambda d, names: None)
-    out, work = tmp_path / "m" / "1", tmp_path / "w"
-    work.mkdir()
-    args = ["--household", "9", "--household-fluent-share", "0.3", "--out", str(out), "--work-dir", str(work)]
-    assert train_main(args) == 0
-    assert seen["cfg"].household_count == 9 and seen["cfg"].household_fluent_share == 0.3
-
-
 _SLURP = load_settings().shared_dir / "data"
 
 

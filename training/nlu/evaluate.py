@@ -93,7 +93,11 @@ def score(examples: Sequence[Example], predictions: Sequence[NluResult], keep_er
 
 
 def predict(backend: NluBackend, examples: Sequence[Example], batch_size: int = 32) -> list[NluResult]:
-    texts = [e.text for e in examples]
+    return parse_texts(backend, [e.text for e in examples], batch_size)
+
+
+def parse_texts(backend: NluBackend, texts: Sequence[str], batch_size: int = 32) -> list[NluResult]:
+    """Every text parsed, in batches when the backend has ``parse_batch``."""
     batch = getattr(backend, "parse_batch", None)
     if batch is None:
         return [backend.parse(t) for t in texts]

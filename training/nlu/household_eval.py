@@ -16,18 +16,8 @@ from typing import Any
 
 from core.types import OUT_OF_SCOPE, NluResult
 from services.nlu.base import NluBackend
+from training.nlu.evaluate import parse_texts
 from training.slurp import Request, requests, scored
-
-
-def parse_all(backend: NluBackend, rows: list[Request], batch_size: int = 32) -> list[NluResult]:
-    texts = [r.text for r in rows]
-    batch = getattr(backend, "parse_batch", None)
-    if batch is None:
-        return [backend.parse(t) for t in texts]
-    out: list[NluResult] = []
-    for i in range(0, len(texts), batch_size):
-        out.extend(batch(texts[i : i + batch_size]))
-    return out
 
 
 def score_household(rows: list[Request], preds: list[NluResult], keep_errors: int = 0) -> dict[str, Any]:
@@ -78,7 +68,7 @@ def score_household(rows: list[Request], preds: list[NluResult], keep_errors: in
 
 def evaluate_household(backend: NluBackend, shared_dir: Path, part: str, keep_errors: int = 0) -> dict[str, Any]:
     rows = scored(requests(shared_dir, part))
-    return {"part": part, **score_household(rows, parse_all(backend, rows), keep_errors)}
+    return {"part": part, **score_household(rows, parse_texts(backend, [r.text for r in rows]), keep_errors)}
 
 
 def print_household(metrics: dict[str, Any], backend_name: str) -> None:
