@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_LEVEL = 5
+from dialog.skills.media import DEFAULT_VOLUME as DEFAULT_LEVEL
+from dialog.skills.media import MAX_VOLUME
+
 STEP_DB = 3.0
 
 
 def gain(level: int) -> float:
     """Linear gain for a level 0-10 (0: silence; 5: 1.0)."""
-    level = max(0, min(10, int(level)))
+    level = max(0, min(MAX_VOLUME, int(level)))
     return 0.0 if level == 0 else float(10 ** ((level - DEFAULT_LEVEL) * STEP_DB / 20))
 
 
@@ -46,7 +48,7 @@ class SessionVolume:
         to speak that reply at."""
         if new_level is None:
             return self.level
-        new_level = max(0, min(10, int(new_level)))
+        new_level = max(0, min(MAX_VOLUME, int(new_level)))
         # The reply that mutes (the level falls to 0 with it) is heard; later replies are not.
         speak_at = self.audible if new_level == 0 and self.level > 0 else new_level
         self.level = new_level

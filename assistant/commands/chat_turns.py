@@ -40,8 +40,7 @@ class TurnSplitter:
     def add(self, events: list[Event]) -> list[list[Event]]:
         done: list[list[Event]] = []
         for ev in events:
-            key = ev.turn_id or self._current
-            self._current = key or self._current
+            key = self._current = ev.turn_id or self._current
             self._turns.setdefault(key, []).append(ev)
             if isinstance(ev, StageMetrics) and ev.stage == "pipeline" and ev.turn_id:
                 done.append(self._turns.pop(ev.turn_id))
