@@ -272,8 +272,8 @@ def train(
         def scores(self) -> tuple[torch.Tensor, torch.Tensor]:
             return self.start + forbid_start, self.trans + forbid_trans
 
-        def nll(self, em: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-            return crf_nll(em, tags, mask, *self.scores())
+        def nll(self, em: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            return crf_nll(em, tags, mask, *self.scores(), rows=rows)
 
     def word_view(slot_logits: torch.Tensor, lab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Emissions, tags and mask at the labelled (first sub-token) positions, left-aligned."""
@@ -364,15 +364,12 @@ def train(
         for ids, mask, lab, intents, keys, known in batches(train_set, True):
             intent_logits, slot_logits = model(ids, mask)
             em, tags, wmask = word_view(slot_logits, lab)
-            # Intent-only examples (slots_known False) add nothing to the slot loss.
+            # Intent-only examples (slots_known False) add nothing to the slot loss; with every
+            # example annotated this is the per-word loss of the earlier models, value for value.
             if crf_layer is not None:
-                if known.all():
-                    slot_loss = crf_layer.nll(em, tags, wmask) / wmask.sum()
-                else:
-                    slot_loss = crf_nll(em, tags, wmask, *crf_layer.scores(), rows=known.float())
-                    slot_loss = slot_loss / (wmask & known[:, None]).sum().clamp(min=1)
+                slot_loss = crf_layer.nll(em, tags, wmask, known.float()) / (wmask & known[:, None]).sum().clamp(min=1)
             else:
-                slot_lab = lab if known.all() else lab.masked_fill(~known[:, None], -100)
+                slot_lab = lab.masked_fill(~known[:, None], -100)
                 slot_loss = loss_fn(slot_logits.reshape(-1, slot_logits.shape[-1]), slot_lab.reshape(-1))
             loss = loss_fn(intent_logits, intents) + slot_loss
             if targets:
