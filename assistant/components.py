@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.stage_guard import StageGuard
-from core.errors import InvalidInput
+from core.errors import DomainError, InvalidInput
 from core.settings import Settings
 from dialog.backends import load_dialog
 from dialog.base import DialogBackend
+from domains.lexicon import DomainLexicon
+from domains.loader import load_domains
 from services.asr.base import AsrBackend
 from services.disfluency.base import Tagger
 from services.local_baseline import LocalBaseline
@@ -54,6 +56,8 @@ class Components:
     """Deadlines and circuits for the stage calls (:mod:`assistant.stage_guard`), shared by every session."""
     baseline: LocalBaseline | None = None
     """The local stand-ins used when a stage fails (None: ``backend.fallback`` is off)."""
+    lexicon: DomainLexicon | None = None
+    """The closed vocabulary misheard words are snapped to before the NLU (``lexicon_domains``; None: off)."""
 
 
     @classmethod
@@ -89,11 +93,17 @@ class Components:
         if baseline is not None and guard.remote_stages:
             # A remote deployment loads its fallbacks now (in a thread), so the first fault is answered fast.
             baseline.warm(tuple(sorted(guard.remote_stages | {"disfluency", "nlu"})))
+        lexicon = None
+        if settings.lexicon_domains:
+            try:
+                lexicon = DomainLexicon.of(load_domains(names=settings.lexicon_domains), settings.lexicon_threshold)
+            except DomainError as exc:
+                raise InvalidInput(f"lexicon_domains: {exc}") from exc
         vad = timed("vad", load_silero)  # here, not in the first session's handshake on the event loop
         assert isinstance(vad, SileroModel)
         return cls(settings=settings, vad_factory=vad.stream, asr=stages.asr, tagger=stages.tagger, nlu=stages.nlu,
                    dialog=dialog, tts=stages.tts, smart_turn=smart_turn, load_ms=timings, guard=guard,
-                   baseline=baseline)
+                   baseline=baseline, lexicon=lexicon)
 
 
 

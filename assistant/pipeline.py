@@ -515,7 +515,8 @@ class Conversation:
             parsed = await self._parse(turn_id, tokens)
         clean, nlu = parsed.text, parsed.result
         nlu_event = NluResultEvent(session_id=sid, turn_id=turn_id, stage="nlu", result=nlu, text=clean,
-                                   restored=parsed.restored)
+                                   restored=parsed.restored,
+                                   snapped=tuple((c.heard, c.value) for c in parsed.corrections))
         await self._emit(nlu_event)
         reply = await self.c.dialog.ahandle(sid, turn_id, nlu, transcript, clean)
         self._hint_words = list(reply.hint_words or [])
@@ -650,13 +651,14 @@ class Conversation:
         return tuple(await self._guarded(turn_id, "disfluency", lambda: self.c.tagger.atag(words), local))
 
     async def _parse(self, turn_id: str, tokens: tuple[TaggedToken, ...]) -> GuardedParse:
-        baseline, expected, guard = self.c.baseline, self._expected, self.settings.nlu_guard
+        baseline, expected, guard, lexicon = self.c.baseline, self._expected, self.settings.nlu_guard, self.c.lexicon
 
         async def local() -> GuardedParse:
             assert baseline is not None
-            return await aparse_tagged(baseline.nlu, tokens, expected, guard=guard)
+            return await aparse_tagged(baseline.nlu, tokens, expected, guard=guard, lexicon=lexicon)
 
-        return await self._guarded(turn_id, "nlu", lambda: aparse_tagged(self.c.nlu, tokens, expected, guard=guard), local)
+        return await self._guarded(turn_id, "nlu", lambda: aparse_tagged(self.c.nlu, tokens, expected, guard=guard,
+                                                                         lexicon=lexicon), local)
 
     def _synthesize(self, turn_id: str, text: str, started: asyncio.Future[np.ndarray] | None = None) -> asyncio.Future[np.ndarray]:
         """One phrase's audio at the TTS's rate (``started``: its synthesis, already under way)."""

@@ -40,6 +40,8 @@ class TurnResult:
     #: overruled the tagger (then they are the transcript as heard).
     nlu_text: str = ""
     restored: bool = False
+    #: Misheard spans snapped to a domain's vocabulary, as (heard, value) pairs.
+    snapped: list[tuple[str, str]] = field(default_factory=list)
     intent: str | None = None
     confidence: float | None = None
     slots: dict[str, str] = field(default_factory=dict)
@@ -84,6 +86,7 @@ class TurnResult:
                 r.slot_details = list(ev.result.to_json()["slots"])  # type: ignore[arg-type]
                 r.nlu_text = ev.text
                 r.restored = ev.restored
+                r.snapped = list(ev.snapped)
             elif isinstance(ev, DialogAction):
                 r.reply = ev.text
             elif isinstance(ev, AudioChunk) and ev.stage == "tts":
@@ -117,6 +120,7 @@ class TurnResult:
             "removed": self.removed,
             "nlu_text": self.nlu_text,
             "restored": self.restored,
+            "snapped": [list(p) for p in self.snapped],
             "intent": self.intent,
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "slots": self.slots,

@@ -175,12 +175,16 @@ class NluResultEvent(Event):
         text: the words parsed: the cleaned transcript, or the transcript as heard when the
             removal guard (``services.nlu.guard``) overruled the disfluency tagger.
         restored: the guard overruled the tagger's removals.
+        snapped: (heard, value) pairs: misheard spans of the transcript that were snapped to a
+            domain's vocabulary (``domains.lexicon``) because that domain's parse won; ``text`` holds
+            the values.
     """
 
     type: ClassVar[str] = "nlu-result"
     result: NluResult
     text: str = ""
     restored: bool = False
+    snapped: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -291,6 +295,8 @@ def from_json(data: dict[str, Any], pcm: np.ndarray | None = None) -> Event:
                 value = _nlu_result(value)
             elif f.name == "phrases":
                 value = tuple(value)
+            elif f.name == "snapped":
+                value = tuple((str(heard), str(meant)) for heard, meant in value)
             kwargs[f.name] = value
         if cls is AudioChunk:
             if pcm is None:

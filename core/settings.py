@@ -196,6 +196,15 @@ class Settings(BaseSettings):
         description="Let the NLU overrule disfluency removals that cut slot words out of a command "
         "(services/nlu/guard.py); costs one or two more NLU calls on turns with removals.",
     )
+    lexicon_domains: list[str] = Field(
+        default_factory=lambda: ["coffee"],
+        description="Domains whose closed slot vocabulary a misheard transcript is snapped to before the NLU "
+        "(\"light rose\" → light roast; domains/lexicon.py); the snapped text wins only when its parse has one of "
+        "those domains' intents. Empty: off.",
+    )
+    lexicon_threshold: float = Field(
+        0.75, ge=0, le=1, description="Lowest sound-alike score of a snapped span (chosen on barista-dev's tune half).",
+    )
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from assistant.evaluation import worker
 from assistant.evaluation.manifest import Item, read_input, speech_samples_manifest
 from assistant.evaluation.results import ResultWriter, compact, read_results, write_json
 from assistant.evaluation.scoring import OUT_OF_SCOPE, file_scores, summarize
+from assistant.evaluation.word_clips import split_of
 from assistant.evaluation.worker import fast_overrides
 from core.errors import InvalidInput, QuickTurnError
 from core.settings import load_settings
@@ -57,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", help="embedded | triton://HOST:PORT | riva://HOST:PORT")
     p.add_argument("--domain", help="only files whose reference intent is in these domains (comma-separated), "
                    "plus out_of_scope files")
+    p.add_argument("--part", choices=["tune", "report"],
+                   help="only this half of the files, split by a hash of the audio file name (the same halves as "
+                        "`quickturn bench words`): choose settings on tune, quote report")
     p.add_argument("--hint-domains", metavar="NAMES",
                    help="prime the ASR with these domains' vocabulary (comma-separated), as a single-domain "
                         "deployment would: asr.hint_domains")
@@ -155,8 +159,11 @@ def eval_main(argv: list[str]) -> int:
     manifest, items, name = resolve_input(args, settings)
     if args.domain:
         items = _domain_filter(items, args.domain)
+    if args.part:
+        items = [it for it in items if it.error or (it.audio is not None and split_of(it.audio.name) == args.part)]
     if not items:
-        raise InvalidInput(f"{manifest}: nothing to evaluate (no entries)")
+        where = f" in the {args.part} part" if args.part else ""
+        raise InvalidInput(f"{manifest}: nothing to evaluate (no entries{where})")
     out: Path = args.out or Path(settings.data_dir) / "eval" / name
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.jsonl"

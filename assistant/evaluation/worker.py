@@ -184,6 +184,7 @@ def run_task(task: dict[str, object]) -> dict[str, object]:
         "clean_transcript": result.clean_transcript,
         "removed": result.removed,
         "restored": result.restored,
+        "snapped": [list(p) for p in result.snapped],
         "tokens": tokens,
         # the whole file's request (see _file_understanding); last_turn_* is the last turn alone
         "intent": file_intent,

@@ -20,6 +20,12 @@ everything says the removal cut content rather than a mistake:
 
 Removed fillers stay removed throughout. It costs one more NLU call on turns where the tagger
 removed a word that is not a filler, and a third when a removed run has carrier words.
+
+Last, with a :class:`~domains.lexicon.DomainLexicon`, a transcript with spans that sound like a
+closed domain vocabulary ("light rose", "skin milk") is parsed once more with them snapped to it,
+and that parse wins when its intent is one of the lexicon's domains and it finds at least as many
+slots as the parse as written, whose intent is the same or another domain's: the domain, not the
+spelling, decides what the speaker meant (one more NLU call, only on turns with such spans).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 from core.types import OUT_OF_SCOPE, NluHints, NluResult, TaggedToken, clean_text
+from domains.lexicon import Correction, DomainLexicon
 from services.disfluency.rules import FILLERS, INTERREGNA
 from services.nlu.base import NluBackend
 
@@ -46,11 +53,14 @@ class GuardedParse:
         result: intent and slots; slot indices refer to ``clean_text(tokens)``.
         tokens: the tagger's labels, or, when ``restored``, the same words all kept.
         restored: the removal was overruled and the transcript was parsed as heard.
+        corrections: spans snapped to a domain vocabulary (their positions count the words of the
+            text before snapping); ``tokens`` hold the snapped words.
     """
 
     result: NluResult
     tokens: tuple[TaggedToken, ...]
     restored: bool = False
+    corrections: tuple[Correction, ...] = ()
 
     @property
     def text(self) -> str:
@@ -121,12 +131,53 @@ def cut_slot_runs(tokens: Sequence[TaggedToken], cleaned: NluResult, heard: NluR
     return cut or None
 
 
+def _snapped(tokens: Sequence[TaggedToken], corrections: Sequence[Correction]) -> tuple[TaggedToken, ...]:
+    """``tokens`` with the corrected spans (positions among the kept words) replaced by their values."""
+    starts = {c.start: c for c in corrections}
+    inside = {p for c in corrections for p in range(c.start, c.end)}
+    out: list[TaggedToken] = []
+    kept = 0
+    for t in tokens:
+        if t.remove:
+            out.append(t)
+            continue
+        if kept in starts:
+            out += [TaggedToken(w, False) for w in starts[kept].value.split()]
+        elif kept not in inside:
+            out.append(t)
+        kept += 1
+    return tuple(out)
+
+
+def _with_lexicon(parse: GuardedParse, hints: NluHints | None,
+                  lexicon: DomainLexicon) -> Generator[ParseRequest, NluResult, GuardedParse]:
+    """``parse``, or the parse of its text snapped to the lexicon when the domain says so (module doc)."""
+    words, corrections = lexicon.correct(parse.text.split())
+    if not corrections:
+        return parse
+    snapped = yield " ".join(words), hints
+    before = parse.result
+    if snapped.intent not in lexicon.intents or len(snapped.slots) < len(before.slots):
+        return parse
+    if before.intent != snapped.intent and before.intent in lexicon.intents:
+        return parse
+    return GuardedParse(snapped, _snapped(parse.tokens, corrections), parse.restored, tuple(corrections))
+
+
 ParseRequest = tuple[str, NluHints | None]
 """A text for the NLU to parse, with the hints to parse it with."""
 
 
-def _guarded(tokens: tuple[TaggedToken, ...], hints: NluHints | None,
-             guard: bool) -> Generator[ParseRequest, NluResult, GuardedParse]:
+def _guarded(tokens: tuple[TaggedToken, ...], hints: NluHints | None, guard: bool,
+             lexicon: DomainLexicon | None = None) -> Generator[ParseRequest, NluResult, GuardedParse]:
+    parse = yield from _removal_guard(tokens, hints, guard)
+    if lexicon is not None:
+        parse = yield from _with_lexicon(parse, hints, lexicon)
+    return parse
+
+
+def _removal_guard(tokens: tuple[TaggedToken, ...], hints: NluHints | None,
+                   guard: bool) -> Generator[ParseRequest, NluResult, GuardedParse]:
     """The guard's decision as a Sans-I/O generator: it yields each text it needs parsed and is
     sent the parse, so the same logic serves a blocking caller (:func:`parse_tagged`) and one on an
     event loop (:func:`aparse_tagged`)."""
@@ -153,9 +204,10 @@ def _guarded(tokens: tuple[TaggedToken, ...], hints: NluHints | None,
 
 
 def parse_tagged(nlu: NluBackend, tokens: Sequence[TaggedToken], hints: NluHints | None = None,
-                 *, guard: bool = True) -> GuardedParse:
-    """Parse the cleaned transcript; with ``guard``, overrule removals that cut slots (see module doc)."""
-    steps = _guarded(tuple(tokens), hints, guard)
+                 *, guard: bool = True, lexicon: DomainLexicon | None = None) -> GuardedParse:
+    """Parse the cleaned transcript; with ``guard``, overrule removals that cut slots; with ``lexicon``,
+    snap misheard domain words when the domain's parse wins (see module doc)."""
+    steps = _guarded(tuple(tokens), hints, guard, lexicon)
     request = next(steps)
     while True:
         try:
@@ -165,9 +217,9 @@ def parse_tagged(nlu: NluBackend, tokens: Sequence[TaggedToken], hints: NluHints
 
 
 async def aparse_tagged(nlu: NluBackend, tokens: Sequence[TaggedToken], hints: NluHints | None = None,
-                        *, guard: bool = True) -> GuardedParse:
+                        *, guard: bool = True, lexicon: DomainLexicon | None = None) -> GuardedParse:
     """:func:`parse_tagged` through the backend's ``aparse``: never blocks the event loop."""
-    steps = _guarded(tuple(tokens), hints, guard)
+    steps = _guarded(tuple(tokens), hints, guard, lexicon)
     request = next(steps)
     while True:
         try:

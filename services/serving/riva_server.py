@@ -51,6 +51,8 @@ from core.errors import BackendUnavailable
 from core.settings import load_settings
 from core.text import normalize_transcript
 from core.types import NluHints
+from domains.lexicon import DomainLexicon
+from domains.loader import load_domains
 from services.disfluency import load_tagger
 from services.nlu import load_nlu
 from services.nlu.guard import parse_tagged
@@ -94,6 +96,7 @@ class Stages:
     nlu: Any
     tts: Any
     nlu_guard: bool = True
+    lexicon: Any = None  # domains.lexicon.DomainLexicon (settings.lexicon_domains), as the pipeline parses
 
     @classmethod
     def load(cls, settings: Any) -> Stages:
@@ -109,6 +112,8 @@ class Stages:
             nlu=load_nlu(settings),
             tts=load_tts(settings.tts.engine, settings.tts.cache_phrases, settings.tts.espeak_voice),
             nlu_guard=settings.nlu_guard,
+            lexicon=DomainLexicon.of(load_domains(names=settings.lexicon_domains), settings.lexicon_threshold)
+            if settings.lexicon_domains else None,
         )
 
 
@@ -311,7 +316,8 @@ def build_server(stages: Stages, port: int, host: str = "0.0.0.0", max_workers: 
     def understand(query: str, previous_intent: str = "") -> tuple[str, Any]:
         words = normalize_transcript(query).split()
         hints = NluHints(active_intent=previous_intent) if previous_intent else None
-        parsed = parse_tagged(stages.nlu, stages.tagger.tag(words) if words else [], hints, guard=stages.nlu_guard)
+        parsed = parse_tagged(stages.nlu, stages.tagger.tag(words) if words else [], hints, guard=stages.nlu_guard,
+                              lexicon=stages.lexicon)
         return parsed.text, parsed.result
 
     def char_span(words: list[str], start: int, end: int) -> Any:

@@ -42,6 +42,8 @@ EVENTS = [
                  final=False),
     NluResultEvent(**H, result=NluResult("SetTimer", 0.97, (SlotValue("duration", "five minutes", "PT5M", 3, 5),)),
                    text="set a timer for five minutes", restored=True),
+    NluResultEvent(**H, result=NluResult("orderDrink", 0.99, (SlotValue("roast", "light roast", "light roast", 1, 3),)),
+                   text="a light roast latte", snapped=(("light rose", "light roast"),)),
     DialogAction(**H, text="Okay. Five minutes.", phrases=("Okay.", "Five minutes."), action="respond"),
     TurnCancelled(**H, reason="interrupt"),
     StageMetrics(**H, latency_ms={"asr": 12.5, "total": 80.0}),

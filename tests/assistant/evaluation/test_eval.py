@@ -15,6 +15,7 @@ import pytest
 from assistant.evaluation.manifest import read_input
 from assistant.evaluation.results import ResultWriter, compact, read_results
 from assistant.evaluation.scoring import disfluency_labels, file_scores, prf, summarize
+from assistant.evaluation.word_clips import split_of
 from core.errors import InvalidInput
 from core.settings import REPO_ROOT
 
@@ -370,3 +371,14 @@ def test_setup_domain_samples_a_domain_into_an_eval_manifest(tmp_path: Path, mon
     summary = json.loads((out / "summary.json").read_text())
     assert summary["files_ok"] == 2 and summary["counts"]["with_intent"] == 2 and summary["wer"] is None
     assert summary["intent_accuracy"] is not None and summary["slot_value_f1"] is not None
+    # --part keeps one half of the files, by a hash of the file name: the halves partition them
+    names = {}
+    for part in ("tune", "report"):
+        part_out = tmp_path / f"eval-{part}"
+        code = main(["eval", str(folder), "--refs", str(labels), "--fast", "--no-report", "--out", str(part_out), "-q",
+                     "--part", part, "--nlu", "keywords"])
+        lines = (part_out / "results.jsonl").read_text().splitlines() if (part_out / "results.jsonl").exists() else []
+        names[part] = {Path(json.loads(line)["audio_filepath"]).name for line in lines}
+        assert code == (0 if names[part] else 2)  # an empty half is "nothing to evaluate"
+        assert all(split_of(n) == part for n in names[part])
+    assert names["tune"] | names["report"] == {Path(r["audio_filepath"]).name for r in rows if r["voice"] == "piper-joe"}

@@ -143,3 +143,43 @@ def test_guard_eval_counts(nlu) -> None:
     assert "1 overruled" in s.row()
     real = score("real", [(["turn", "on", "the", "lights"], "turn on the lights")], load_tagger(Settings()), nlu)
     assert real.agree_on == 1 and _key(nlu.parse("turn on the lights"))[0] == "DeviceOn"
+
+
+# ----------------------------------------------------------------- domain lexicon
+
+
+@pytest.fixture(scope="module")
+def coffee_lexicon():
+    from domains.lexicon import DomainLexicon
+    from domains.loader import load_domains
+
+    return DomainLexicon.of(load_domains(names=["coffee"]))
+
+
+def test_misheard_coffee_words_are_snapped_when_the_domain_parse_wins(nlu, coffee_lexicon) -> None:
+    tokens = tagged("[um] can i get a light rose iced mocha with skin milk")
+    plain = parse_tagged(nlu, tokens)
+    assert plain.result.slot_dict().get("roast") != "light roast"  # what the order loses without it
+    snapped = parse_tagged(nlu, tokens, lexicon=coffee_lexicon)
+    assert snapped.result.intent == "orderDrink"
+    assert snapped.result.slot_dict()["roast"] == "light roast"
+    assert snapped.result.slot_dict()["milkAmount"] == "skim milk"
+    assert [(c.heard, c.value) for c in snapped.corrections] == [("light rose", "light roast"), ("skin milk", "skim milk")]
+    assert snapped.tokens[0] == TaggedToken("um", True)  # removed fillers stay, and stay removed
+    assert snapped.text == "can i get a light roast iced mocha with skim milk"
+    words = snapped.text.split()
+    assert all(" ".join(words[s.start:s.end]) == s.value for s in snapped.result.slots)
+
+
+@pytest.mark.parametrize("text", ["play the album dark rose by the killers", "turn off the kitchen lights"])
+def test_other_domains_keep_their_words(nlu, coffee_lexicon, text: str) -> None:
+    tokens = tagged(text)
+    with_lexicon = parse_tagged(nlu, tokens, lexicon=coffee_lexicon)
+    assert with_lexicon.corrections == ()
+    assert with_lexicon.text == text
+    assert with_lexicon.result == parse_tagged(nlu, tokens).result
+
+
+def test_lexicon_setting_defaults_and_off() -> None:
+    assert Settings().lexicon_domains == ["coffee"]
+    assert Settings(lexicon_domains=[]).lexicon_domains == []
