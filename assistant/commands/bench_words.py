@@ -115,6 +115,11 @@ def run_bench(config: str | None, clips: Sequence[WordClip], folder: Path, confi
                                  "source": clip.source, "split": clip.split, **row})
                     bar.update()
         bar.close()
+        for components in loaded.values():
+            # Stop the ASR's batch worker before the interpreter exits: a full run ended in
+            # "terminate called without an active exception" (abort) without it, twice in a row.
+            if components.asr is not None:
+                asyncio.run(components.asr.aclose())
     return {"summary": summarize(rows), "rows": rows}
 
 
