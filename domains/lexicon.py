@@ -92,6 +92,8 @@ class Correction:
     heard: str
     value: str
     score: float
+    anchors: int = 0
+    """Words of the span that are the phrase's own (aligned, unchanged)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +150,14 @@ class DomainLexicon:
                     # context that makes "light rose" light roast and a lone "rose" a flower.
                     score = sounds_like(" ".join(span), phrase)
                     if score >= self.threshold:
-                        candidates.append(Correction(start, start + size, " ".join(span), phrase, round(score, 3)))
+                        anchors = len(span) - len(heard.split())
+                        candidates.append(Correction(start, start + size, " ".join(span), phrase, round(score, 3),
+                                                     anchors))
         taken: list[Correction] = []
         used: set[int] = set()
-        for c in sorted(candidates, key=lambda c: (-c.score, c.start, c.value)):
+        # Anchored first: a candidate that keeps some of the phrase's own words around the misheard
+        # ones ("late roast" → light roast) has context that a lone word ("late" → latte) lacks.
+        for c in sorted(candidates, key=lambda c: (-c.anchors, -c.score, c.start, c.value)):
             if used.isdisjoint(range(c.start, c.end)):
                 taken.append(c)
                 used.update(range(c.start, c.end))
