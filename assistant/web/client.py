@@ -104,12 +104,16 @@ class WebClient:
         url: ``ws://host:port/ws`` (with ``?token=`` or give ``token`` to :meth:`start`).
         origin: the Origin header to send (None: none, like a non-browser client).
         ssl: TLS context for a ``wss://`` URL (None: the system's default trust store).
+        headers: more HTTP headers for the opening handshake (what a reverse proxy adds, e.g.
+            ``X-Forwarded-For``).
     """
 
-    def __init__(self, url: str, *, origin: str | None = None, ssl: SSLContext | None = None) -> None:
+    def __init__(self, url: str, *, origin: str | None = None, ssl: SSLContext | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         self.url = url
         self.origin = origin
         self.ssl = ssl
+        self.headers = dict(headers or {})
         self.ws: ClientConnection | None = None
         self.session: dict[str, Any] = {}
         self.inbox: asyncio.Queue[Received] = asyncio.Queue()
@@ -121,7 +125,7 @@ class WebClient:
     async def __aenter__(self) -> WebClient:
         extra: dict[str, Any] = {"ssl": self.ssl} if self.ssl is not None else {}
         self.ws = await connect(self.url, origin=self.origin, compression=None, max_size=None,  # type: ignore[arg-type]
-                                open_timeout=10, close_timeout=3, **extra)
+                                open_timeout=10, close_timeout=3, additional_headers=self.headers or None, **extra)
         self._reader = asyncio.create_task(self._read())
         return self
 

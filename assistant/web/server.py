@@ -51,6 +51,7 @@ from assistant.components import Components, warm_in_background
 from assistant.logs import setup_logging
 from assistant.pipeline import Conversation
 from assistant.web import protocol as proto
+from assistant.web.forwarded import client_address, parse_networks
 from assistant.web.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from assistant.web.metrics import ServerMetrics
 from assistant.web.settings import WebSettings, web_settings
@@ -276,7 +277,8 @@ class WebServer:
         self.static_dir = static_dir
         self.sessions: dict[str, _Session] = {}
         self._pending = 0  # authenticated connections not yet registered (count toward max_sessions)
-        self.unauthenticated: Counter[str] = Counter()  # remote address → connections without the token yet
+        self.unauthenticated: Counter[str] = Counter()  # client address → connections without the token yet
+        self.trusted_proxies = parse_networks(self.settings.trusted_proxies)
         # Sessions at real-time pace with a turn in progress (speech started, reply not yet audible):
         # the latency-critical work that sessions sending ahead of real time wait for.
         self.open_turns: set[str] = set()
@@ -499,8 +501,12 @@ class _Session:
         return hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self.server.token.encode())
 
     def _address(self) -> str:
+        """The client's address: the peer's, or behind a trusted proxy its X-Forwarded-For (web.trusted_proxies)."""
         addr = self.ws.remote_address
-        return str(addr[0]) if isinstance(addr, tuple) and addr else str(addr)
+        peer = str(addr[0]) if isinstance(addr, tuple) and addr else str(addr)
+        headers = self.ws.request.headers if self.ws.request else None
+        forwarded = headers.get_all("X-Forwarded-For") if headers is not None else []
+        return client_address(peer, forwarded, self.server.trusted_proxies)
 
     def _hold_unauthenticated(self) -> None:
         """Count this token-less connection against its address (it does not count toward max_sessions)."""

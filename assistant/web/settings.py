@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from assistant.web.forwarded import parse_networks
 
 
 class WebSettings(BaseModel):
@@ -50,6 +52,19 @@ class WebSettings(BaseModel):
         8, description="Connections from one IP address that have not shown the token yet (no ?token= in the URL, "
         "session-start not received); more are refused (close 1013)."
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="IP addresses or networks (CIDR) of reverse proxies in front of the server. For a connection "
+        "from one of them the client's address is read from X-Forwarded-For (the rightmost entry that is not a "
+        "trusted proxy), so per-address limits count each client, not the proxy (assistant/web/forwarded.py). "
+        "Empty: the peer's address is the client's, and X-Forwarded-For is ignored.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
+        parse_networks(value)  # a typo stops the start with its entry named, not the first connection
+        return value
     auth_timeout_s: float = Field(
         5.0, description="Seconds a connection without ?token= has to send session-start with its token."
     )

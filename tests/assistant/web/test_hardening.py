@@ -161,6 +161,36 @@ def test_token_less_idle_sockets_do_not_lock_out_a_legitimate_client(components)
         run(go())
 
 
+@pytest.mark.parametrize("trusted, second_client_refused", [(["127.0.0.1"], False), ([], True)])
+def test_behind_a_trusted_proxy_each_client_has_its_own_token_less_cap(  # type: ignore[no-untyped-def]
+        components, trusted: list[str], second_client_refused: bool) -> None:
+    """All connections come from the proxy's address (here 127.0.0.1): the cap counts the client each
+    names in X-Forwarded-For when the proxy is trusted, and the proxy's address when it is not."""
+    limits = WebSettings(port=0, max_unauthenticated_per_address=2, auth_timeout_s=3.0, trusted_proxies=trusted)
+    with ServerThread(components, limits) as thread:
+        server = thread.server
+
+        def via_proxy(client: str) -> WebClient:
+            return WebClient(server.ws_url(), headers={"X-Forwarded-For": client})
+
+        async def go() -> None:
+            first = [via_proxy("198.51.100.1") for _ in range(3)]
+            for c in first:
+                await c.__aenter__()
+            second = via_proxy("198.51.100.2")
+            await second.__aenter__()
+            await asyncio.sleep(0.5)
+            assert [c.closed.is_set() for c in first] == [False, False, True]  # over its own cap
+            assert first[2].close_code == proto.CLOSE_TRY_LATER
+            assert second.closed.is_set() is second_client_refused
+            if not second_client_refused:  # it still gets in with its token
+                assert (await second.start(token=server.token))["type"] == "session-started"
+            for c in [*first, second]:
+                await c.close()
+
+        run(go())
+
+
 # -------------------------------------------------------------------------------- flood
 def trim_silence(pcm: np.ndarray, threshold: int = 500) -> np.ndarray:
     """The clip up to its last loud sample: 'end of speech' is measured from there."""
