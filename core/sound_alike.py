@@ -46,8 +46,13 @@ class SoundAlike:
     span: str
 
 
+_NOT_LETTER = re.compile(r"[^a-z]")
+
+
+@lru_cache(maxsize=8192)
 def _squash(text: str) -> str:
-    return re.sub(r"[^a-z]", "", text.lower())
+    """Letters only: the same spans and values are compared many times (domains.lexicon)."""
+    return _NOT_LETTER.sub("", text.lower())
 
 
 @lru_cache(maxsize=4096)

@@ -21,6 +21,7 @@ import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
@@ -41,16 +42,22 @@ MIN_LETTERS = 3
 """Spans shorter than this (letters) are never snapped: "a", "to" and "of" sound like too much."""
 
 
+_NOT_LETTER = re.compile(r"[^a-z]")
+_FINAL_ER = re.compile(r"er$")
+_SILENT_R = re.compile(r"r(?![aeiouy])")
+
+
+@lru_cache(maxsize=8192)
 def _accent_key(text: str) -> str:
     """Letters as a non-rhotic speaker says them, the way Whisper then spells them: "mocha" and
     "marker", "moker", "mocker" all become ``moka``/``maka`` (ch/ck → k, a final "er" → "a", an
     "r" not before a vowel is silent)."""
     out = []
     for word in text.lower().split():
-        w = re.sub(r"[^a-z]", "", word)
+        w = _NOT_LETTER.sub("", word)
         w = w.replace("ch", "k").replace("ck", "k")
-        w = re.sub(r"er$", "a", w)
-        w = re.sub(r"r(?![aeiouy])", "", w)
+        w = _FINAL_ER.sub("a", w)
+        w = _SILENT_R.sub("", w)
         out.append(w)
     return "".join(out)
 
@@ -121,11 +128,17 @@ class DomainLexicon:
     def correct(self, words: Sequence[str]) -> tuple[list[str], list[Correction]]:
         """The words with sound-alike spans replaced by vocabulary phrases, and the replacements.
 
-        A span is a candidate when it holds a word outside the vocabulary (so "medium roast"
-        never becomes "dark roast"), does not already hold the phrase's words in order (that
-        would only delete words: "with brown sugar" stays), has at least :data:`MIN_LETTERS` letters, and has one
-        word more, the same number or one fewer than the phrase it sounds like. The best
-        candidates that do not overlap are taken, highest score first.
+        A span is a candidate when it has one word more, the same number or one fewer than the
+        phrase; holds a word outside the vocabulary (so "medium roast" never becomes "dark
+        roast"); sounds like the phrase (:func:`sounds_like` ≥ ``threshold``); and the words that
+        would change (:func:`_residue`) exist on both sides, hold no vocabulary word, are not only
+        function words, have at least :data:`MIN_LETTERS` letters and sound alike on their own
+        (≥ :data:`RESIDUE_FLOOR`). Of overlapping candidates the anchored ones win, then the
+        higher score.
+
+        The checks are independent, so their order changes nothing but the cost: the whole-span
+        score, cached keys and C-speed ratios, rejects nearly every span before the alignment
+        (difflib, the slow part) runs; an 18-word order costs ~54 ms the other way round.
         """
         candidates: list[Correction] = []
         for phrase in self.phrases:
@@ -135,6 +148,12 @@ class DomainLexicon:
                 for start in range(len(words) - size + 1):
                     span = list(words[start:start + size])
                     if all(w in self.words for w in span):
+                        continue
+                    # The whole span against the whole phrase: the words they share are the
+                    # context that makes "light rose" light roast and a lone "rose" a flower.
+                    text = " ".join(span)
+                    score = sounds_like(text, phrase)
+                    if score < self.threshold:
                         continue
                     residue = _residue(span, target)
                     if residue is None:
@@ -146,13 +165,8 @@ class DomainLexicon:
                         continue
                     if sum(c.isalpha() for c in heard) < MIN_LETTERS or sounds_like(heard, meant) < RESIDUE_FLOOR:
                         continue  # what changes must itself sound alike: "with" is not a misheard "some"
-                    # The whole span against the whole phrase: the words they share are the
-                    # context that makes "light rose" light roast and a lone "rose" a flower.
-                    score = sounds_like(" ".join(span), phrase)
-                    if score >= self.threshold:
-                        anchors = len(span) - len(heard.split())
-                        candidates.append(Correction(start, start + size, " ".join(span), phrase, round(score, 3),
-                                                     anchors))
+                    anchors = len(span) - len(heard.split())
+                    candidates.append(Correction(start, start + size, text, phrase, round(score, 3), anchors))
         taken: list[Correction] = []
         used: set[int] = set()
         # Anchored first: a candidate that keeps some of the phrase's own words around the misheard
