@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.stage_guard import StageGuard
-from core.errors import DomainError, InvalidInput
+from core.errors import InvalidInput
 from core.settings import Settings
 from dialog.backends import load_dialog
 from dialog.base import DialogBackend
 from domains.lexicon import DomainLexicon
-from domains.loader import load_domains
 from services.asr.base import AsrBackend
 from services.disfluency.base import Tagger
 from services.local_baseline import LocalBaseline
+from services.nlu import load_lexicon
 from services.nlu.base import NluBackend
 from services.registry import load_stages, remote_stages
 from services.tts.base import TtsBackend
@@ -93,12 +93,7 @@ class Components:
         if baseline is not None and guard.remote_stages:
             # A remote deployment loads its fallbacks now (in a thread), so the first fault is answered fast.
             baseline.warm(tuple(sorted(guard.remote_stages | {"disfluency", "nlu"})))
-        lexicon = None
-        if settings.lexicon_domains:
-            try:
-                lexicon = DomainLexicon.of(load_domains(names=settings.lexicon_domains), settings.lexicon_threshold)
-            except DomainError as exc:
-                raise InvalidInput(f"lexicon_domains: {exc}") from exc
+        lexicon = load_lexicon(settings)
         vad = timed("vad", load_silero)  # here, not in the first session's handshake on the event loop
         assert isinstance(vad, SileroModel)
         return cls(settings=settings, vad_factory=vad.stream, asr=stages.asr, tagger=stages.tagger, nlu=stages.nlu,

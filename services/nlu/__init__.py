@@ -20,14 +20,16 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.errors import DomainError, InvalidInput
 from core.settings import load_settings
 from domains import load_domains
+from domains.lexicon import DomainLexicon
 from services.nlu.base import NluBackend
 
 if TYPE_CHECKING:
     from core.settings import Settings
 
-__all__ = ["NluBackend", "load_named", "load_nlu", "model_dir"]
+__all__ = ["NluBackend", "load_lexicon", "load_named", "load_nlu", "model_dir"]
 
 log = logging.getLogger(__name__)
 _CACHE: dict[tuple[str, str], NluBackend] = {}
@@ -72,6 +74,22 @@ def load_nlu(settings: Settings) -> NluBackend:
             backend = KeywordNlu(domains)
         _CACHE[key] = backend
         return backend
+
+
+def load_lexicon(settings: Settings) -> DomainLexicon | None:
+    """The closed vocabulary of ``settings.lexicon_domains`` that the parse snaps misheard words to
+    (services.nlu.guard), or None when the list is empty; one definition for the pipeline and the
+    Riva facade.
+
+    Raises:
+        InvalidInput: a listed domain does not exist (named, at start-up rather than on a turn).
+    """
+    if not settings.lexicon_domains:
+        return None
+    try:
+        return DomainLexicon.of(load_domains(names=settings.lexicon_domains), settings.lexicon_threshold)
+    except DomainError as exc:
+        raise InvalidInput(f"lexicon_domains: {exc}") from exc
 
 
 def load_named(name: str) -> NluBackend:

@@ -51,10 +51,8 @@ from core.errors import BackendUnavailable
 from core.settings import load_settings
 from core.text import normalize_transcript
 from core.types import NluHints
-from domains.lexicon import DomainLexicon
-from domains.loader import load_domains
 from services.disfluency import load_tagger
-from services.nlu import load_nlu
+from services.nlu import load_lexicon, load_nlu
 from services.nlu.guard import parse_tagged
 from services.serving.asr_sessions import AsrSessions
 from services.serving.tts_worker import phrase_chunks
@@ -112,8 +110,7 @@ class Stages:
             nlu=load_nlu(settings),
             tts=load_tts(settings.tts.engine, settings.tts.cache_phrases, settings.tts.espeak_voice),
             nlu_guard=settings.nlu_guard,
-            lexicon=DomainLexicon.of(load_domains(names=settings.lexicon_domains), settings.lexicon_threshold)
-            if settings.lexicon_domains else None,
+            lexicon=load_lexicon(settings),
         )
 
 
