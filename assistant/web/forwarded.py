@@ -32,12 +32,15 @@ def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
     return tuple(out)
 
 
-def _trusted(address: str, networks: Sequence[Network]) -> bool:
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        ip = ipaddress.ip_address(address)
+        return ipaddress.ip_address(address)
     except ValueError:
-        return False
-    return any(ip in n for n in networks)
+        return None
+
+
+def _trusted(ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None, networks: Sequence[Network]) -> bool:
+    return ip is not None and any(ip in n for n in networks)
 
 
 def client_address(peer: str, forwarded_for: Iterable[str], trusted: Sequence[Network]) -> str:
@@ -48,14 +51,13 @@ def client_address(peer: str, forwarded_for: Iterable[str], trusted: Sequence[Ne
     comma-separated list). A malformed entry there is where the chain can no longer be
     believed: the peer is used. With every entry trusted, the leftmost.
     """
-    if not trusted or not _trusted(peer, trusted):
+    if not _trusted(_ip(peer), trusted):
         return peer
     hops = [h.strip() for value in forwarded_for for h in value.split(",") if h.strip()]
     for hop in reversed(hops):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
+        ip = _ip(hop)
+        if ip is None:
             return peer
-        if not _trusted(hop, trusted):
+        if not _trusted(ip, trusted):
             return hop
     return hops[0] if hops else peer

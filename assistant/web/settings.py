@@ -59,12 +59,6 @@ class WebSettings(BaseModel):
         "trusted proxy), so per-address limits count each client, not the proxy (assistant/web/forwarded.py). "
         "Empty: the peer's address is the client's, and X-Forwarded-For is ignored.",
     )
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
-        parse_networks(value)  # a typo stops the start with its entry named, not the first connection
-        return value
     auth_timeout_s: float = Field(
         5.0, description="Seconds a connection without ?token= has to send session-start with its token."
     )
@@ -90,6 +84,12 @@ class WebSettings(BaseModel):
     max_sample_rate_hz: int = 96000
     certfile: Path | None = Field(None, description="TLS certificate (PEM); browsers need https for a non-local microphone.")
     keyfile: Path | None = None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
+        parse_networks(value)  # a typo stops the start with its entry named, not the first connection
+        return value
 
 
 def web_settings(config_file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> WebSettings:
