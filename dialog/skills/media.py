@@ -91,9 +91,8 @@ class MediaSkill(Skill):
 
     def _command(self, frame: Frame) -> str | None:
         for raw in (frame.norm("mediaCommand"), frame.get("mediaCommand")):
-            for w in re.sub(r"[^a-z ]", " ", (raw or "").lower()).split():
-                if w in _COMMAND_WORDS:
-                    return _COMMAND_WORDS[w]
+            if (command := self._command_in(raw or "")) is not None:
+                return command
         return None
 
     def check(self, ctx: SkillContext, frame: Frame) -> Reply | None:
@@ -106,14 +105,16 @@ class MediaSkill(Skill):
     def execute(self, ctx: SkillContext, frame: Frame) -> Reply:
         if frame.intent == "SetVolume":
             return self._volume(ctx, frame)
-        # The NLU found the intent but no command span: the words said it ("stop the music").
-        command = self._command(frame) or self._command_in(ctx.text) or "pause"
+        # The NLU found the intent but no command span: the words said it ("stop the music");
+        # a free "play" is not taken as one there (as before this helper was shared).
+        command = self._command(frame) or self._command_in(ctx.text, play=False) or "pause"
         return self._control(ctx, command)
 
     @staticmethod
-    def _command_in(text: str) -> str | None:
+    def _command_in(text: str, *, play: bool = True) -> str | None:
+        """The first command word of ``text`` (``play=False``: not "play")."""
         for w in re.sub(r"[^a-z ]", " ", text.lower()).split():
-            if w in _COMMAND_WORDS and w != "play":
+            if w in _COMMAND_WORDS and (play or w != "play"):
                 return _COMMAND_WORDS[w]
         return None
 
