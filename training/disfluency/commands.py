@@ -316,13 +316,16 @@ def _write_sets(directory: Path, seed: int) -> list[Path]:
                 fh.write(json.dumps(row) + "\n")
         paths.append(path)
 
-    write("commands_fluent.jsonl", ({"tokens": c.split(), "remove": [False] * len(c.split())} for c in commands))
-    write(
-        "snips_heldout_fluent.jsonl",
-        ({"tokens": s.split(), "remove": [False] * len(s.split())} for s in snips_heldout),
-    )
+    def write_fluent(name: str, texts) -> None:
+        write(name, ({"tokens": t.split(), "remove": [False] * len(t.split())} for t in texts))
+
+    def write_labelled(name: str, items) -> None:
+        write(name, ({"tokens": d.words, "remove": d.remove} for d in items))
+
+    write_fluent("commands_fluent.jsonl", commands)
+    write_fluent("snips_heldout_fluent.jsonl", snips_heldout)
     disfluent = generate(commands + snips_heldout[:400], rng, fluent_share=0.0, source="eval")
-    write("commands_disfluent.jsonl", ({"tokens": d.words, "remove": d.remove} for d in disfluent))
+    write_labelled("commands_disfluent.jsonl", disfluent)
     # Tuning set for the streaming wait threshold: disfluencies freshly generated
     # into *training-side* sentences (training SNIPS split, training templates),
     # so that choosing the threshold does not look at the held-out sets.
@@ -332,16 +335,16 @@ def _write_sets(directory: Path, seed: int) -> list[Path]:
     tune_rng = random.Random(seed + 4230)
     fluent = tune_rng.sample(snips_train, 400) + sorted(set(assistant_commands(tune_rng, 400, TEMPLATES)))[:300]
     tune = generate(fluent, tune_rng, fluent_share=0.0, source="tune")
-    write("tune_commands_disfluent.jsonl", ({"tokens": d.words, "remove": d.remove} for d in tune))
+    write_labelled("tune_commands_disfluent.jsonl", tune)
     # Built-in dialog domains (e.g. the coffee grammar): fresh expansions (another seed than
     # training's) of the held-out side of the text hash split, so disjoint from any training pool.
     from training.disfluency.generate import domain_texts
 
     domains, groups = domain_texts(seed + 2000, 15, heldout=True)
-    write("domains_fluent.jsonl", ({"tokens": s.split(), "remove": [False] * len(s.split())} for s in domains))
+    write_fluent("domains_fluent.jsonl", domains)
     domain_rng = random.Random(seed + 3000)
     domain_disfluent = generate(domains, domain_rng, fluent_share=0.0, source="eval", groups=groups)
-    write("domains_disfluent.jsonl", ({"tokens": d.words, "remove": d.remove} for d in domain_disfluent))
+    write_labelled("domains_disfluent.jsonl", domain_disfluent)
     # Real household requests (SLURP devel, issue 26), both parts of training.slurp's fixed split:
     # household_tune_* is for training and choosing thresholds, household_report_* only for the report.
     from training.disfluency.household import household_disfluent, household_texts, tune_dev
@@ -353,14 +356,13 @@ def _write_sets(directory: Path, seed: int) -> list[Path]:
         print(f"household sets not written: {exc}", file=sys.stderr)
         parts = {}
     for part, texts in parts.items():
-        write(f"household_{part}_fluent.jsonl", ({"tokens": t.split(), "remove": [False] * len(t.split())} for t in texts))
+        write_fluent(f"household_{part}_fluent.jsonl", texts)
         disfluent_rows = household_disfluent(texts, seed, part, groups=groups)
-        write(f"household_{part}_disfluent.jsonl", ({"tokens": d.words, "remove": d.remove} for d in disfluent_rows))
+        write_labelled(f"household_{part}_disfluent.jsonl", disfluent_rows)
         if part == "tune":  # the quarter never trained on (household.tune_dev): for choosing thresholds
             dev = [(t, d) for t, d in zip(texts, disfluent_rows, strict=True) if tune_dev(t)]
-            write("household_tunedev_fluent.jsonl",
-                  ({"tokens": t.split(), "remove": [False] * len(t.split())} for t, _ in dev))
-            write("household_tunedev_disfluent.jsonl", ({"tokens": d.words, "remove": d.remove} for _, d in dev))
+            write_fluent("household_tunedev_fluent.jsonl", [t for t, _ in dev])
+            write_labelled("household_tunedev_disfluent.jsonl", [d for _, d in dev])
     return paths
 
 

@@ -51,7 +51,7 @@ def split_wake(text: str) -> tuple[list[str], list[str]]:
     return [], words
 
 
-def _with_wake(texts: list[str], items: list[Labelled], wakes: list[list[str]]) -> list[Labelled]:
+def _with_wake(items: list[Labelled], wakes: list[list[str]]) -> list[Labelled]:
     """Put each request's wake words back in front of its generated item, as fluent words."""
     out = []
     for wake, item in zip(wakes, items, strict=True):
@@ -68,7 +68,7 @@ def _generate_after_wake(
     split = [split_wake(t) for t in texts]
     rests = [" ".join(rest) for _, rest in split]
     items = generate(rests, rng, fluent_share=fluent_share, source="household", groups=groups)
-    return _with_wake(texts, items, [wake for wake, _ in split])
+    return _with_wake(items, [wake for wake, _ in split])
 
 
 def household_texts(shared_dir: Path, part: str) -> list[str]:
