@@ -53,6 +53,11 @@ _FIRST_CLAUSE = re.compile(r"^(.+?[,.!?:;])(?:\s+|$)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 FIRST_PHRASE_MAX_WORDS = 6
 """The first phrase's synthesis time is what the user waits for: it is kept this short."""
+PHRASE_MAX_WORDS = 16
+"""Later phrases are cut to about this length too: one phrase is one synthesis call, which holds a
+CPU core until it is done, so a long sentence (the help list, a long list read back) would hold the
+core other sessions' replies need; and synthesis is paced to playback phrase by phrase."""
+_CLAUSE_END = re.compile(r"[,;:]$")
 
 
 def split_phrases(text: str, first_max_words: int = FIRST_PHRASE_MAX_WORDS) -> list[str]:
@@ -60,7 +65,8 @@ def split_phrases(text: str, first_max_words: int = FIRST_PHRASE_MAX_WORDS) -> l
 
     The first phrase ends at the first punctuation mark; if it would still be longer than
     ``first_max_words + 2`` words, it is cut after ``first_max_words`` words, so the TTS can
-    start speaking after synthesizing only a few words.
+    start speaking after synthesizing only a few words. A later sentence longer than
+    ``PHRASE_MAX_WORDS + 2`` words is cut at commas (:data:`PHRASE_MAX_WORDS`).
 
     ``"Sure. What size: small, medium or large?" -> ["Sure.", "What size: small, medium or large?"]``
     ``"Okay, a large latte." -> ["Okay,", "a large latte."]``
@@ -76,4 +82,18 @@ def split_phrases(text: str, first_max_words: int = FIRST_PHRASE_MAX_WORDS) -> l
     head = first.split()
     if len(head) > first_max_words + 2:
         first, rest = " ".join(head[:first_max_words]), [" ".join(head[first_max_words:]), *rest]
-    return [first, *rest]
+    return [first, *(piece for phrase in rest for piece in _cap(phrase.split(), PHRASE_MAX_WORDS))]
+
+
+def _cap(words: list[str], max_words: int) -> list[str]:
+    """One sentence in pieces of at most ``max_words + 2`` words, each cut after the last comma
+    (or semicolon, colon) of its first ``max_words`` words when there is one past the first
+    quarter, else after ``max_words`` words: a comma is where a speaker pauses anyway."""
+    pieces: list[str] = []
+    while len(words) > max_words + 2:
+        cut = next((i + 1 for i in range(max_words - 1, max_words // 4 - 1, -1) if _CLAUSE_END.search(words[i])), max_words)
+        pieces.append(" ".join(words[:cut]))
+        words = words[cut:]
+    if words:
+        pieces.append(" ".join(words))
+    return pieces

@@ -12,7 +12,7 @@ import pytest
 
 from core.errors import BackendUnavailable, DomainError
 from core.numbers import find_number, spoken_number
-from core.text import split_phrases
+from core.text import PHRASE_MAX_WORDS, split_phrases
 from core.types import NluHints, NluResult, SlotValue
 from dialog.manager import DialogManager, DialogResponse
 from dialog.responses import Responses
@@ -128,6 +128,19 @@ def test_split_phrases_first_is_short() -> None:
     assert split_phrases("Okay, a large latte. That's four fifty.") == ["Okay,", "a large latte.", "That's four fifty."]
     assert split_phrases("Goodbye!") == ["Goodbye!"]
     assert split_phrases("") == []
+
+
+def test_split_phrases_cuts_long_sentences_at_commas() -> None:
+    """A long sentence is one synthesis call holding a core: it is cut, at a comma where there is one."""
+    help_text = ("Sure. I can help with the weather, music, restaurant bookings, books, films, the time, timers, "
+                 "alarms, reminders, your calendar, shopping lists, the volume, lights, plugs and coffee. What next?")
+    phrases = split_phrases(help_text)
+    assert phrases[0] == "Sure." and phrases[-1] == "What next?"
+    assert " ".join(phrases) == " ".join(help_text.split())  # nothing lost or reordered
+    assert all(len(p.split()) <= PHRASE_MAX_WORDS + 2 for p in phrases)
+    assert all(p.endswith((",", ".")) for p in phrases[1:-1])  # cut where a speaker pauses
+    no_commas = " ".join(f"w{i}" for i in range(40))
+    assert [len(p.split()) for p in split_phrases(f"Okay. {no_commas}.")] == [1, PHRASE_MAX_WORDS, PHRASE_MAX_WORDS, 8]
 
 
 def test_every_template_starts_with_a_short_phrase() -> None:
