@@ -14,7 +14,10 @@ Reported:
 * ``rss_after_mb``: after ``--cycles`` more connect / session-start / close cycles,
   ``--concurrency`` at a time, once the server has closed them;
 * ``idle_session_mb``: RSS with ``--idle`` sessions open and idle, minus the RSS without
-  them, per session.
+  them, per session;
+* ``trajectory``: with ``--every N``, the settled RSS after every N cycles (also printed to
+  stderr as it goes): whether growth is a one-off step (workspaces, arenas reaching their
+  working size) or a slope that a long-running server would keep climbing.
 
 ``--env NAME=VALUE`` passes an environment variable to the server only (e.g.
 ``MALLOC_ARENA_MAX=2``), which is how the allocator was ruled in or out.
@@ -221,6 +224,8 @@ class ChurnReport:
     idle_session_mb: float
     seconds: float
     failure_reasons: dict[str, int] = field(default_factory=dict)
+    trajectory: list[tuple[int, float]] = field(default_factory=list)
+    """(cycles done, settled RSS in MB) after every ``--every`` cycles."""
 
     def lines(self) -> list[str]:
         return [
@@ -232,12 +237,18 @@ class ChurnReport:
             *([f"idle session:        {self.idle_session_mb:.2f} MB each ({self.idle_sessions} held)"]
               if self.idle_sessions else []),
             *(f"failed ×{n}: {reason}" for reason, n in self.failure_reasons.items()),
+            *([f"RSS every {self.trajectory[0][0]} cycles: " + ", ".join(f"{mb:.1f}" for _, mb in self.trajectory) + " MB"]
+              if self.trajectory else []),
         ]
 
 
 def run_churn(server: ServerProcess, *, cycles: int, concurrency: int = 8, warmup: int = 16, idle: int = 8,
-              sample_rate_hz: int = 16000, audio_ms: int = 0, speech: np.ndarray | None = None) -> ChurnReport:
-    """Measure a started server: idle-session cost, warm-up, baseline RSS, churn, RSS after."""
+              sample_rate_hz: int = 16000, audio_ms: int = 0, speech: np.ndarray | None = None,
+              every: int = 0) -> ChurnReport:
+    """Measure a started server: idle-session cost, warm-up, baseline RSS, churn, RSS after.
+
+    ``every``: also read the settled RSS after every ``every`` cycles (the churn pauses for the reading).
+    """
     url, pid = server.ws_url(), server.pid
     kwargs: dict[str, Any] = {"sample_rate_hz": sample_rate_hz, "audio_ms": audio_ms, "speech": speech}
     start = settled_rss_kb(pid)
@@ -246,7 +257,14 @@ def run_churn(server: ServerProcess, *, cycles: int, concurrency: int = 8, warmu
     asyncio.run(churn(url, warmup, concurrency, **kwargs))
     before = settled_rss_kb(pid)
     t0 = time.perf_counter()
-    failed = asyncio.run(churn(url, cycles, concurrency, **kwargs))
+    failed: Counter[str] = Counter()
+    trajectory: list[tuple[int, float]] = []
+    step = every if every > 0 else cycles
+    for done in range(0, cycles, step):
+        failed += asyncio.run(churn(url, min(step, cycles - done), concurrency, **kwargs))
+        if every > 0:
+            trajectory.append((min(done + step, cycles), round(settled_rss_kb(pid) / 1024, 1)))
+            print(f"  {trajectory[-1][0]} cycles: {trajectory[-1][1]:.1f} MB", file=sys.stderr, flush=True)
     seconds = time.perf_counter() - t0
     after = settled_rss_kb(pid)
     return ChurnReport(
@@ -254,6 +272,7 @@ def run_churn(server: ServerProcess, *, cycles: int, concurrency: int = 8, warmu
         rss_start_mb=round(start / 1024, 1), rss_before_mb=round(before / 1024, 1), rss_after_mb=round(after / 1024, 1),
         growth_mb=round((after - before) / 1024, 1), growth_kb_per_cycle=round((after - before) / max(cycles, 1), 1),
         idle_sessions=idle, idle_session_mb=round(idle_kb / 1024, 2), seconds=round(seconds, 1), failure_reasons=dict(failed),
+        trajectory=trajectory,
     )  # fmt: skip
 
 
@@ -268,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio-ms", type=int, default=0, help="silence sent per session (runs the VAD)")
     p.add_argument("--speech", type=Path, help="a recording spoken as one turn per session (the whole pipeline runs)")
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="environment of the server only")
+    p.add_argument("--every", type=int, default=0, metavar="N", help="also read the RSS after every N cycles")
     p.add_argument("--json", action="store_true")
     return p
 
@@ -287,7 +307,8 @@ def bench_churn_main(argv: list[str]) -> int:
             speech = soxr.resample(speech, 16000, args.rate)
     with tempfile.TemporaryDirectory(prefix="quickturn-churn-") as tmp, ServerProcess(Path(tmp), env=env) as server:
         report = run_churn(server, cycles=args.cycles, concurrency=args.concurrency, warmup=args.warmup,
-                           idle=args.idle, sample_rate_hz=args.rate, audio_ms=args.audio_ms, speech=speech)
+                           idle=args.idle, sample_rate_hz=args.rate, audio_ms=args.audio_ms, speech=speech,
+                           every=args.every)
     if args.json:
         print(json.dumps(asdict(report)))
     else:

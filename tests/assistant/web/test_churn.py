@@ -37,11 +37,14 @@ def test_rss_stays_flat_over_300_connect_start_close_cycles(server: ServerProces
     The idle sessions are sent a second of silence first (a page with its microphone on), so their
     VAD has run and allocated whatever it allocates per stream.
     """
-    report = run_churn(server, cycles=CYCLES, concurrency=CONCURRENCY)
+    report = run_churn(server, cycles=CYCLES, concurrency=CONCURRENCY, every=CYCLES // 3)
     print("\n" + "\n".join(report.lines()))
     assert report.failures == 0, report.failure_reasons
     assert report.growth_mb <= MAX_GROWTH_MB, report.lines()
     assert report.idle_session_mb <= MAX_IDLE_SESSION_MB, report.lines()
+    # The trajectory (--every): a reading after each third, the last one the churn's end.
+    assert [n for n, _ in report.trajectory] == [CYCLES // 3, 2 * CYCLES // 3, CYCLES]
+    assert abs(report.trajectory[-1][1] - report.rss_after_mb) <= 2.0, report.lines()
 
 
 def test_rss_stays_flat_when_sessions_hear_audio_at_48khz(server: ServerProcess) -> None:
