@@ -31,6 +31,7 @@ import json
 import os
 import random
 import secrets
+import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,7 @@ from assistant.web.client import Received, WebClient
 from core.audio import load_audio
 from core.errors import InvalidInput
 from core.settings import load_settings
+from services.serving.triton_server import DEFAULT_REPOSITORY, TritonPorts, TritonProcess, find_tritonserver
 from services.vad.silero import SileroVad
 
 RATE_HZ = 16000
@@ -58,8 +60,13 @@ MODES = {
     "batched": {"QUICKTURN_ASR__MAX_BATCH": "4", "QUICKTURN_ASR__BATCH_FINALS": "0"},
     "batched-finals": {"QUICKTURN_ASR__MAX_BATCH": "4", "QUICKTURN_ASR__BATCH_FINALS": "1"},
     "unbatched": {"QUICKTURN_ASR__MAX_BATCH": "1"},
+    "triton": {},
 }
-"""Mode → the ASR batching environment of its server (the default; finals batched too; the former path)."""
+"""Mode → the ASR batching environment of its server (the default; finals batched too; the former path).
+
+``triton``: the same web server with ``--backend triton://``, its stages served by a tritonserver
+started from the model repository (``models/``; the ASR model's sequence batcher batches the
+streams' windows); its CPU and RSS are counted with the web server's."""
 
 
 @dataclass
@@ -130,8 +137,22 @@ def tree_rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` TCP ports free on the loopback now (bound together, so they differ)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 class Server:
-    """A ``quickturn serve web`` subprocess on a free port with its own token and database."""
+    """A ``quickturn serve web`` subprocess on a free port with its own token and database; for the
+    ``triton`` mode, with a tritonserver on free ports behind it (started first, ready before the web
+    server connects to it)."""
 
     def __init__(self, mode: str, workdir: Path, extra_env: dict[str, str]) -> None:
         self.mode = mode
@@ -139,15 +160,37 @@ class Server:
         self.out = workdir / f"serve-{mode}.out"
         self.err = workdir / f"serve-{mode}.err"
         exe = Path(sys.executable).parent / "quickturn"
-        cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "assistant.cli"]
-        cmd += ["serve", "web", "--port", "0", f"--token={self.token}", "--max-sessions", "64",
-                "--db", str(workdir / f"dialog-{mode}.sqlite")]
-        env = {**os.environ, **extra_env, **MODES[mode]}
-        with self.out.open("w") as out, self.err.open("w") as err:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        self._cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "assistant.cli"]
+        self._cmd += ["serve", "web", "--port", "0", f"--token={self.token}", "--max-sessions", "64",
+                      "--db", str(workdir / f"dialog-{mode}.sqlite")]
+        self._env = {**os.environ, **extra_env, **MODES[mode]}
+        self.triton: TritonProcess | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        if mode == "triton":
+            binary = find_tritonserver(runtime_dir=workdir / "triton-runtime")
+            self.triton = TritonProcess(DEFAULT_REPOSITORY, TritonPorts(*free_ports(3)), binary,
+                                        log_path=workdir / "triton.log")
+            self.triton.start()
+            self._cmd += ["--backend", f"triton://127.0.0.1:{self.triton.ports.grpc}"]
+        else:
+            self._launch()
         self.port = 0
 
+    def _launch(self) -> None:
+        with self.out.open("w") as out, self.err.open("w") as err:
+            self.proc = subprocess.Popen(self._cmd, stdout=out, stderr=err, env=self._env)
+
+    @property
+    def pids(self) -> list[int]:
+        """The processes whose CPU and memory are the server's (the web server; tritonserver too)."""
+        return [p.pid for p in (self.proc, self.triton.proc if self.triton else None) if p is not None]
+
     async def ready(self, timeout_s: float = 180.0) -> None:
+        if self.proc is None:
+            assert self.triton is not None
+            await asyncio.to_thread(self.triton.wait_ready, timeout_s)
+            self._launch()
+        assert self.proc is not None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -163,23 +206,31 @@ class Server:
         """Wait until the server is idle (its reply openers are synthesized in the background at start)."""
         deadline = time.monotonic() + max_wait_s
         while time.monotonic() < deadline:
-            c0 = tree_cpu_s(self.proc.pid)
+            c0 = self.cpu_s()
             await asyncio.sleep(1.0)
-            if tree_cpu_s(self.proc.pid) - c0 < idle_cores:
+            if self.cpu_s() - c0 < idle_cores:
                 return
+
+    def cpu_s(self) -> float:
+        return sum(tree_cpu_s(pid) for pid in self.pids)
+
+    def rss_mb(self) -> float:
+        return sum(tree_rss_mb(pid) for pid in self.pids)
 
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws?token={self.token}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.triton is not None:
+            self.triton.stop()
 
 
 # ------------------------------------------------------------------ one session
@@ -301,26 +352,25 @@ async def run_level(server: Server, clips: list[Clip], n: int, turns: int, *, tr
     for s in range(n):
         picks = [clips[(s * turns + t + seed) % len(clips)] for t in range(turns)]
         plans.append((picks, s * mean_turn_s / n + rng.uniform(0, 0.2)))
-    pid = server.proc.pid
-    rss_peak = tree_rss_mb(pid)
+    rss_peak = server.rss_mb()
     stop = asyncio.Event()
 
     async def sample_rss() -> None:
         nonlocal rss_peak
         while not stop.is_set():
-            rss_peak = max(rss_peak, await asyncio.to_thread(tree_rss_mb, pid))
+            rss_peak = max(rss_peak, await asyncio.to_thread(server.rss_mb))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.2)
 
     sampler = asyncio.create_task(sample_rss())
-    cpu0, t0 = tree_cpu_s(pid), time.monotonic()
+    cpu0, t0 = server.cpu_s(), time.monotonic()
     logs = await asyncio.gather(*(
         run_session(server.ws_url, picks, start_delay_s=delay, trailing_silence_ms=trailing_silence_ms,
                     gap_s=(0.3, 1.2), seed=seed * 100 + s, turn_timeout_s=turn_timeout_s)
         for s, (picks, delay) in enumerate(plans)
     ))
     wall = time.monotonic() - t0
-    cpu = tree_cpu_s(pid) - cpu0
+    cpu = server.cpu_s() - cpu0
     stop.set()
     await sampler
     rows = [r for log in logs for r in score_session(log)]
@@ -353,8 +403,10 @@ async def run_level(server: Server, clips: list[Clip], n: int, turns: int, *, tr
 
 async def run_capacity(clips: list[Clip], sessions: list[int], modes: list[str], turns: int, *, workdir: Path,
                        trailing_silence_ms: int, turn_timeout_s: float, progress: bool) -> dict[str, object]:
-    servers = {m: Server(m, workdir, {}) for m in modes}
+    servers: dict[str, Server] = {}
     try:
+        for m in modes:
+            servers[m] = Server(m, workdir, {})
         for s in servers.values():
             await s.ready()
         for s in servers.values():  # one warm-up turn each, then wait until idle
@@ -394,7 +446,8 @@ def bench_capacity_main(argv: list[str]) -> int:
     parser.add_argument("--turns", type=int, default=6, help="turns per session (default 6)")
     parser.add_argument("--modes", default="batched,unbatched",
                         help="servers to compare: batched (cross-stream ASR batching, the default), batched-finals "
-                             "(finals batched too), unbatched (max_batch 1, the former path)")
+                             "(finals batched too), unbatched (max_batch 1, the former path), triton (the stages on a "
+                             "tritonserver started from models/)")
     parser.add_argument("--no-batching", action="store_true", help="only the unbatched server (same as --modes unbatched)")
     parser.add_argument("--source", choices=["barista", "generated"], default="barista",
                         help="real customers' coffee orders (default) or the generated utterances")
@@ -411,7 +464,7 @@ def bench_capacity_main(argv: list[str]) -> int:
         raise InvalidInput(f"--sessions: comma-separated integers, got {args.sessions!r}") from exc
     modes = ["unbatched"] if args.no_batching else [m.strip() for m in args.modes.split(",") if m.strip()]
     if not sessions or min(sessions) < 1 or not modes or any(m not in MODES for m in modes):
-        raise InvalidInput("--sessions needs positive integers and --modes batched and/or unbatched")
+        raise InvalidInput(f"--sessions needs positive integers and --modes some of {', '.join(MODES)}")
     settings = load_settings()
     clips = load_clips(args.source, settings.shared_dir, args.clips)
     t0 = time.monotonic()
@@ -428,6 +481,13 @@ def bench_capacity_main(argv: list[str]) -> int:
         "capacity": {m: _capacity(levels[m], args.target_ms, args.rss_mb) for m in modes},
         "levels": levels, "run_s": round(time.monotonic() - t0, 1),
     }
+    if "batched" in levels and "triton" in levels:
+        summary["ratios_triton_over_batched"] = [
+            {"sessions": b["sessions"],
+             "p50": round(float(t["p50_ms"]) / float(b["p50_ms"]), 2) if b["p50_ms"] and t["p50_ms"] else None,  # type: ignore[arg-type]
+             "p95": round(float(t["p95_ms"]) / float(b["p95_ms"]), 2) if b["p95_ms"] and t["p95_ms"] else None}  # type: ignore[arg-type]
+            for b, t in zip(levels["batched"], levels["triton"], strict=True)
+        ]
     if "batched" in levels and "unbatched" in levels:
         summary["ratios_unbatched_over_batched"] = [
             {"sessions": b["sessions"],
@@ -461,6 +521,8 @@ def bench_capacity_main(argv: list[str]) -> int:
                     print(f"             lost: {r['clip']}: {r['lost']} (heard {r['transcript']!r})")
     for r in summary.get("ratios_unbatched_over_batched", []):  # type: ignore[attr-defined]
         print(f"  N={r['sessions']}: unbatched / batched p50 {r['p50']}x, p95 {r['p95']}x, CPU {r['cpu']}x")
+    for r in summary.get("ratios_triton_over_batched", []):  # type: ignore[attr-defined]
+        print(f"  N={r['sessions']}: triton / embedded (batched) p50 {r['p50']}x, p95 {r['p95']}x")
     for m, cap in summary["capacity"].items():  # type: ignore[attr-defined]
         print(f"  capacity ({m}): {cap} sessions at p95 ≤ {args.target_ms:g} ms, no lost turn, RSS ≤ {args.rss_mb:g} MB")
     return 0
