@@ -202,6 +202,21 @@ class BertTagger(Tagger):
             return hit
         return self._scores(words)
 
+    def forward_batch(self, sentences: Sequence[Sequence[str]]) -> None:
+        """One padded, attention-masked forward pass over several sentences (outputs dropped).
+
+        Only for measuring what batching the tagger across sessions would cost
+        (``quickturn bench disfluency --batch``); sentences longer than one window are cut.
+        """
+        rows = [[self._cls, *[p for w in self._pieces(s) for p in w][: self.max_tokens - 2], self._sep] for s in sentences]
+        width = max(len(r) for r in rows)
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for k, r in enumerate(rows):
+            ids[k, : len(r)] = r
+            mask[k, : len(r)] = 1
+        self._session.run(None, {"input_ids": ids, "attention_mask": mask})
+
     def _scores(self, words: Sequence[str]) -> WordScores:
         n = len(words)
         if n == 0:

@@ -64,12 +64,29 @@ def bench_main(argv: Sequence[str]) -> int:
     parser = ArgumentParser(prog="quickturn bench disfluency", description=bench_main.__doc__)
     parser.add_argument("--runs", type=int, default=30, help="passes over the utterance set")
     parser.add_argument("--tagger", choices=["auto", "bert", "rules"], help="override settings.disfluency")
+    parser.add_argument("--batch", metavar="SIZES",
+                        help="instead: the cost of one batched forward pass against batch size, e.g. 1,2,4,8 (issue 28: "
+                             "does batching the tagger across sessions pay on this machine?)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(list(argv))
     t0 = time.perf_counter()
     tagger = load_named(args.tagger)
     load_ms = (time.perf_counter() - t0) * 1000
     utterances = [u.split() for u in BENCH_UTTERANCES]
+    if args.batch:
+        from core.batch_cost import batch_cost, batch_lines, parse_sizes
+        from core.errors import InvalidInput
+
+        sizes = parse_sizes(args.batch, len(utterances))
+        forward = getattr(tagger, "forward_batch", None)
+        if forward is None:
+            raise InvalidInput(f"the {tagger.name} tagger has no batched forward pass (use --tagger bert)")
+        rows = batch_cost(forward, utterances, sizes, args.runs)
+        if args.json:
+            print(json.dumps({"tagger": tagger.name, "runs": args.runs, "batches": rows}))
+        else:
+            print("\n".join(batch_lines(f"tagger {tagger.name}: one batched forward pass (median of {args.runs} runs)", rows)))
+        return 0
     for words in utterances:  # warm-up
         tagger.tag(words)
     # Wall time includes waiting for a busy CPU; CPU time (this process, one

@@ -40,9 +40,14 @@ def bench_main(argv: list[str]) -> int:
     p = ArgumentParser(prog="quickturn bench nlu", description=bench_main.__doc__)
     p.add_argument("--backend", choices=["auto", "bert", "keywords"], default="auto")
     p.add_argument("--rounds", type=int, default=20, help="passes over the utterance set")
+    p.add_argument("--batch", metavar="SIZES",
+                   help="instead: the cost of one batched forward pass against batch size, e.g. 1,2,4,8 (issue 28: "
+                        "does batching the NLU across sessions pay on this machine?)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     backend = load_named(args.backend)
+    if args.batch:
+        return _bench_batch(backend, args.batch, args.rounds, args.json)
     for text in BENCH_UTTERANCES:  # warm-up
         backend.parse(text)
     times = []
@@ -70,6 +75,24 @@ def bench_main(argv: list[str]) -> int:
         print(f"nlu {result['backend']} (1 thread): mean {result['mean_ms']:.2f} ms, p50 {result['p50_ms']:.2f} ms, "
               f"p95 {result['p95_ms']:.2f} ms, max {result['max_ms']:.2f} ms over {result['utterances']} utterances; "
               f"CPU time {result['cpu_ms']:.2f} ms per utterance")
+    return 0
+
+
+def _bench_batch(backend: object, sizes_arg: str, rounds: int, as_json: bool) -> int:
+    """One batched forward pass against batch size (:mod:`core.batch_cost`)."""
+    from core.batch_cost import batch_cost, batch_lines, parse_sizes
+    from core.errors import InvalidInput
+
+    sizes = parse_sizes(sizes_arg, len(BENCH_UTTERANCES))
+    parse_batch = getattr(backend, "parse_batch", None)
+    name = getattr(backend, "name", "?")
+    if parse_batch is None:
+        raise InvalidInput(f"the {name} NLU has no batched parse (use --backend bert)")
+    rows = batch_cost(parse_batch, BENCH_UTTERANCES, sizes, rounds)
+    if as_json:
+        print(json.dumps({"backend": name, "rounds": rounds, "batches": rows}))
+    else:
+        print("\n".join(batch_lines(f"nlu {name}: one batched forward pass (median of {rounds} rounds)", rows)))
     return 0
 
 
