@@ -108,8 +108,25 @@ def _as_heard(tokens: Sequence[TaggedToken]) -> tuple[TaggedToken, ...]:
 def _slot_tokens(tokens: Sequence[TaggedToken], heard: NluResult) -> set[int]:
     """Token indices of the words inside ``heard``'s slots (its indices count the words of
     ``_as_heard(tokens)``, which skips the removed fillers)."""
+    return set(_slot_names(tokens, heard))
+
+
+def _slot_names(tokens: Sequence[TaggedToken], heard: NluResult) -> dict[int, str]:
+    """Token index → the name of the ``heard`` slot holding that word (see :func:`_slot_tokens`)."""
     position = [i for i, t in enumerate(_as_heard(tokens)) if not t.remove]
-    return {position[k] for s in heard.slots for k in range(s.start, min(s.end, len(position)))}
+    return {position[k]: s.slot for s in heard.slots for k in range(s.start, min(s.end, len(position)))}
+
+
+def _two_values(tokens: Sequence[TaggedToken], heard: NluResult, start: int, end: int) -> bool:
+    """A repeated word read as the values of two different slots: "a [medium] medium roast
+    americano" is a size and a roast, not a repetition, when the parse as heard says so (its first
+    copy inside one slot, the second opening another)."""
+    names = _slot_names(tokens, heard)
+    first = next((i for i in range(start, end) if tokens[i].word not in FILLERS), None)
+    again = next((i for i in range(end, len(tokens)) if not tokens[i].remove and tokens[i].word not in FILLERS), None)
+    if first is None or again is None or tokens[first].word != tokens[again].word:
+        return False
+    return names.get(first) is not None and names.get(again) not in (None, names[first])
 
 
 def cut_slot_runs(tokens: Sequence[TaggedToken], cleaned: NluResult, heard: NluResult) -> list[tuple[int, int]] | None:
@@ -124,7 +141,7 @@ def cut_slot_runs(tokens: Sequence[TaggedToken], cleaned: NluResult, heard: NluR
     if not {s.slot for s in cleaned.slots} <= set(heard_names):
         return None
     runs = _content_runs(tokens)
-    if any(_looks_like_repair(tokens, a, b) for a, b in runs):
+    if any(_looks_like_repair(tokens, a, b) and not _two_values(tokens, heard, a, b) for a, b in runs):
         return None
     in_slot = _slot_tokens(tokens, heard)
     cut = [(a, b) for a, b in runs if any(i in in_slot for i in range(a, b))]

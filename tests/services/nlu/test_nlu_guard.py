@@ -43,6 +43,10 @@ def nlu():
     ("i want a small single [shot medium] roast coffee with some soy milk",
      {"size": "small", "numberOfShots": "single shot", "roast": "medium roast", "coffeeDrink": "coffee",
       "milkAmount": "some soy milk"}),
+    # A word said twice as two slots' values (a real barista-dev order, tune half): the tagger's
+    # repetition backstop removes the size; the parse as heard reads a size and a roast.
+    ("i want a [medium] medium roast americano with brown sugar",
+     {"size": "medium", "roast": "medium roast", "coffeeDrink": "americano", "sugarAmount": "brown sugar"}),
 ])
 def test_removal_that_cuts_slots_is_overruled(nlu, marked: str, slots: dict[str, str]) -> None:
     tokens = tagged(marked)
@@ -61,6 +65,8 @@ def test_removal_that_cuts_slots_is_overruled(nlu, marked: str, slots: dict[str,
     "i want [a large no] a small latte",                              # explicit correction: two sizes
     "book a table for [two no] three people",
     "[play ah a] play a tune by layne staley",                        # restart: repeated first word
+    "can i get a [large] large latte",                                # repetition inside one slot
+    "set the lights to [fifty] fifty percent",
     "[rate the bourne deception] play me music by whip with zvooq",   # restart of another command
     "what's the weather in [ah um] paris",                            # fillers only
 ])
