@@ -28,6 +28,10 @@ MANIFEST = "manifest.sha256"
 REQUIRED = ("model.onnx", "tokenizer.json", "labels.json")
 
 
+ADD_ON_WORDS = frozenset({"with", "and", "plus", "also", "please"})
+"""Words that join more values to the request under way; with nothing but slot values around them,
+an utterance is an answer to the open frame (see :meth:`JointBertNlu._decode`)."""
+
 def verify_manifest(folder: Path) -> None:
     """Check every file listed in ``manifest.sha256`` (``sha256sum`` format).
 
@@ -182,9 +186,13 @@ class JointBertNlu(NluBackend):
             # frame when the words are known values of its slots and the model is unsure,
             # or, whatever the model's confidence, when the dialog asked for a slot and
             # the answer is nothing but slot values: a model trained longer is sure that
-            # a lone "large" means SetDeviceLevel, which no open question supports.
+            # a lone "large" means SetDeviceLevel, which no open question supports. Words that
+            # join an add-on to the open request ("with whole milk and sweetener", said after a
+            # pause in the middle of an order) do not make it another request.
             answer = self._frame_answer(words, hints)
-            only_values = bool(hints.expected_slot) and sum(v.end - v.start for v in answer) == len(words)
+            covered = {k for v in answer for k in range(v.start, v.end)}
+            only_values = bool(hints.expected_slot) and all(
+                k in covered or w in ADD_ON_WORDS for k, w in enumerate(words))
             if answer and (unsure or only_values):
                 return NluResult(hints.active_intent, max(conf, 0.5), tuple(answer))
         if intent == OUT_OF_SCOPE or conf < self.threshold:

@@ -244,6 +244,17 @@ def test_model_normalizes_and_batches(bert) -> None:  # noqa: ANN001
     assert bert.parse("hello", NluHints(active_intent="orderDrink")).intent == "Greet"
 
 
+def test_an_add_on_after_a_pause_answers_the_open_order(bert) -> None:  # noqa: ANN001
+    """"with some almond milk" after "what size?" (a real order cut by a pause, barista-dev tune half)
+    adds to the order; a request with no value of the order is not pulled into it."""
+    asking = NluHints(active_intent="orderDrink", expected_slot="size")
+    add_on = bert.parse("with some almond milk", asking)
+    assert add_on.intent == "orderDrink" and _slots(add_on) == {"milkAmount": "some almond milk"}
+    two = bert.parse("with whole milk and sweetener", asking)
+    assert two.intent == "orderDrink" and set(_slots(two)) == {"milkAmount", "sugarAmount"}
+    assert bert.parse("turn on the lights and the fan", asking).intent != "orderDrink"  # no coffee values at all
+
+
 # --------------------------------------------------------------------------- commands
 
 
