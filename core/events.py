@@ -264,7 +264,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 def _nlu_result(data: dict[str, Any]) -> NluResult:
     slots = tuple(SlotValue(s["slot"], s["value"], s["normalized"], int(s["start"]), int(s["end"])) for s in data["slots"])
-    return NluResult(data["intent"], float(data["confidence"]), slots)
+    return NluResult(data["intent"], float(data["confidence"]), slots, tuple(str(g) for g in data.get("guessed", ())))
 
 
 def from_json(data: dict[str, Any], pcm: np.ndarray | None = None) -> Event:

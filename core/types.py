@@ -89,6 +89,9 @@ class NluResult:
     intent: str
     confidence: float
     slots: tuple[SlotValue, ...] = field(default_factory=tuple)
+    guessed: tuple[str, ...] = ()
+    """Slots whose value is a guess: words the ASR misheard, snapped to the domain's vocabulary by
+    sound (``domains/lexicon.py``). The dialog confirms them before acting ("did you say mocha?")."""
 
     def slot_dict(self) -> dict[str, str]:
         """slot -> value as spoken (the last one wins when a slot repeats)."""
@@ -102,6 +105,7 @@ class NluResult:
                 {"slot": s.slot, "value": s.value, "normalized": s.normalized, "start": s.start, "end": s.end}
                 for s in self.slots
             ],
+            **({"guessed": list(self.guessed)} if self.guessed else {}),
         }
 
 

@@ -50,6 +50,7 @@ from dialog.responses import DEFAULT_FILE, Responses
 from dialog.skills import load_builtin_skills
 from dialog.skills.base import DATA_DIR, REGISTRY, Reply, Skill, SkillConfig, SkillContext
 from dialog.skills.media import DEFAULT_VOLUME, speaker_volume
+from dialog.speech_format import spoken_list
 from dialog.state import Frame, LastReply, SessionState, Slot
 from dialog.store import Store
 
@@ -532,7 +533,7 @@ class DialogManager(DialogBackend):
         st = ctx.state
         st.ended = False
         intent = nlu.intent
-        slots = {s.slot: Slot(s.value, s.normalized or s.value) for s in nlu.slots}
+        slots = {s.slot: Slot(s.value, s.normalized or s.value, s.slot in nlu.guessed) for s in nlu.slots}
         if nlu.confidence < self.min_confidence and intent not in META_INTENTS:
             intent = OUT_OF_SCOPE
         if intent == "Cancel":
@@ -580,6 +581,14 @@ class DialogManager(DialogBackend):
                 return self._execute(ctx, top)
             if intent == "Deny" and not relevant:
                 relevant = self._from_text(ctx, top)  # "no, five people" with the number untagged
+            guessed = [k for k, v in top.slots.items() if v.guessed]
+            if intent == "Deny" and not relevant and guessed:
+                # "No" to "did you say iced mocha?": the guess was wrong; ask for that slot.
+                top.drop(*guessed)
+                top.status, top.expected_slot = "filling", guessed[0]
+                top.asked[guessed[0]] = top.asked.get(guessed[0], 0) + 1
+                text = self._say(ctx, f"ask.{top.intent}.{guessed[0]}", self._skill(top.intent).ask_vars(ctx, top, guessed[0]))
+                return self._ask_out(ctx, top, guessed[0], [self._say(ctx, "ack.Deny"), text])
             if intent == "Deny" and not relevant:
                 st.stack.pop()
                 return self._resume(ctx, _Out([self._say(ctx, f"declined.{top.intent}", self._vars(top))],
@@ -768,7 +777,7 @@ class DialogManager(DialogBackend):
             opener = prefix or [self._say(ctx, "ack.ask")]
             return self._ask_out(ctx, frame, slot, [*opener, text])
         frame.expected_slot = None
-        question = skill.confirm(ctx, frame)
+        question = skill.confirm(ctx, frame) or self._confirm_guesses(frame)
         if question is not None:
             frame.status = "confirming"
             return _Out([*prefix, self._render(ctx, question, frame)], "confirm", frame.intent, frame,
@@ -776,6 +785,13 @@ class DialogManager(DialogBackend):
         out = self._execute(ctx, frame)
         out.parts[:0] = prefix
         return out
+
+    def _confirm_guesses(self, frame: Frame) -> Reply | None:
+        """"Did you say iced mocha?" before acting on values the NLU guessed from misheard words
+        (issue 25: confirm an uncertain value instead of acting on a guess). A "yes" acts; a "no"
+        asks for the first guessed slot again; a new value corrects it."""
+        guessed = [s.value for s in frame.slots.values() if s.guessed]
+        return Reply("confirm.guessed", {"guessed": spoken_list(guessed)}) if guessed else None
 
     def _ask_out(self, ctx: SkillContext, frame: Frame, slot: str, parts: list[str]) -> _Out:
         hints = self._skill(frame.intent).hints(ctx, frame.intent, slot)

@@ -24,10 +24,15 @@ MAX_STACK = 3
 
 @dataclass(slots=True)
 class Slot:
-    """A filled slot: the words as spoken and the NLU's normalized value."""
+    """A filled slot: the words as spoken and the NLU's normalized value.
+
+    ``guessed``: the value is the NLU's guess at misheard words (``NluResult.guessed``); the task
+    is confirmed before it acts on it.
+    """
 
     value: str
     normalized: str
+    guessed: bool = False
 
 
 @dataclass(slots=True)
@@ -79,7 +84,8 @@ class Frame:
     def to_json(self) -> dict[str, Any]:
         return {
             "intent": self.intent,
-            "slots": {k: {"value": v.value, "normalized": v.normalized} for k, v in self.slots.items()},
+            "slots": {k: {"value": v.value, "normalized": v.normalized, **({"guessed": True} if v.guessed else {})}
+                      for k, v in self.slots.items()},
             "status": self.status,
             "expected_slot": self.expected_slot,
             "asked": dict(self.asked),

@@ -31,7 +31,7 @@ spelling, decides what the speaker meant (one more NLU call, only on turns with 
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.types import OUT_OF_SCOPE, NluHints, NluResult, TaggedToken, clean_text
 from domains.lexicon import Correction, DomainLexicon
@@ -178,7 +178,20 @@ def _with_lexicon(parse: GuardedParse, hints: NluHints | None,
         return parse
     if before.intent != snapped.intent and before.intent in lexicon.intents:
         return parse
-    return GuardedParse(snapped, _snapped(parse.tokens, corrections), parse.restored, tuple(corrections))
+    guessed = _guessed_slots(snapped, corrections)
+    return GuardedParse(replace(snapped, guessed=guessed), _snapped(parse.tokens, corrections),
+                        parse.restored, tuple(corrections))
+
+
+def _guessed_slots(snapped: NluResult, corrections: Sequence[Correction]) -> tuple[str, ...]:
+    """The slots of ``snapped`` (the parse of the corrected words) that hold a snapped value: their
+    values are the lexicon's guess at what was misheard, which the dialog confirms before acting."""
+    spans, shift = [], 0
+    for c in sorted(corrections, key=lambda c: c.start):
+        start = c.start + shift
+        spans.append((start, start + len(c.value.split())))
+        shift += len(c.value.split()) - (c.end - c.start)
+    return tuple(dict.fromkeys(s.slot for s in snapped.slots if any(s.start < b and a < s.end for a, b in spans)))
 
 
 ParseRequest = tuple[str, NluHints | None]

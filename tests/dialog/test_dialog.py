@@ -41,6 +41,28 @@ def dm() -> DialogManager:
     m.close()
 
 
+def _guess(**slots: str) -> NluResult:
+    """An order whose drink the NLU guessed from misheard words ("iced marker" snapped to iced mocha)."""
+    return NluResult("orderDrink", 0.99, tuple(SlotValue(k, v, v, 0, 0) for k, v in slots.items()), guessed=("coffeeDrink",))
+
+
+def test_a_guessed_value_is_confirmed_before_the_order(dm: DialogManager) -> None:
+    asked = dm.handle("g1", "1", _guess(size="small", coffeeDrink="iced mocha"))
+    assert asked.action == "confirm" and asked.text == "Did you say iced mocha?"
+    assert dm.store.records("coffee_order") == []  # nothing ordered on a guess
+    done = dm.handle("g1", "2", nlu("Affirm"))
+    assert done.action == "done" and "iced mocha" in done.text
+    assert len(dm.store.records("coffee_order")) == 1
+    # "no": the guess is dropped and its slot asked again; the answer is not a guess and completes it
+    dm.handle("g2", "1", _guess(size="small", coffeeDrink="iced mocha"))
+    again = dm.handle("g2", "2", nlu("Deny"))
+    assert again.action == "ask_slot" and again.expected is not None and again.expected.expected_slot == "coffeeDrink"
+    latte = dm.handle("g2", "3", nlu("orderDrink", coffeeDrink="latte"))
+    assert latte.action == "done" and "small latte" in latte.text
+    # the same order heard right is not confirmed
+    assert dm.handle("g3", "1", nlu("orderDrink", size="small", coffeeDrink="iced mocha")).action == "done"
+
+
 def test_warm_up_leaves_no_trace(tmp_path: Path) -> None:
     with DialogManager(tmp_path / "d.db", clock=lambda: NOW) as m:
         assert m.store.session_ids() == []

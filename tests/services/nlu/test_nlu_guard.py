@@ -173,6 +173,8 @@ def test_misheard_coffee_words_are_snapped_when_the_domain_parse_wins(nlu, coffe
     assert [(c.heard, c.value) for c in snapped.corrections] == [("light rose", "light roast"), ("skin milk", "skim milk")]
     assert snapped.tokens[0] == TaggedToken("um", True)  # removed fillers stay, and stay removed
     assert snapped.text == "can i get a light roast iced mocha with skim milk"
+    assert snapped.result.guessed == ("roast", "milkAmount")  # the snapped values are guesses to confirm
+    assert plain.result.guessed == ()
     words = snapped.text.split()
     assert all(" ".join(words[s.start:s.end]) == s.value for s in snapped.result.slots)
 
