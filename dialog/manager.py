@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -192,6 +193,37 @@ class _Planned(Exception):  # noqa: N818 (control flow, not an error)
 def _no_wake() -> None:
     """A planned turn schedules nothing."""
 
+
+
+_GLUE = frozenset({
+    "a", "an", "the", "to", "for", "of", "in", "on", "at", "my", "me", "i", "it", "and", "with", "some", "is",
+    "please", "um", "uh", "that", "this", "you", "your",
+})  # fmt: skip
+"""Words that say nothing about which request a short utterance is."""
+
+
+@functools.lru_cache(maxsize=1)
+def _intent_vocabulary() -> dict[str, frozenset[str]]:
+    """The words each intent's examples and templates use (the built-in domains' NLU data)."""
+    from domains.loader import load_domains
+
+    words: dict[str, set[str]] = {}
+    for domain in load_domains():
+        for example in [*domain.examples, *domain.expand(per_template=20)]:
+            words.setdefault(example.intent, set()).update(example.words)
+    return {intent: frozenset(w - _GLUE) for intent, w in words.items()}
+
+
+def _off_question(intent: str, text: str) -> bool:
+    """Whether a short utterance (one or two words) the NLU read as ``intent`` says none of that
+    intent's own words: then it is no evidence of another request ("maricato" as PlayMusic, "oca o"
+    as Goodbye, "on the" as MediaControl) and, with a question open, not worth leaving it for.
+    Unknown intents and longer utterances are taken as parsed."""
+    words = text.split()
+    vocabulary = _intent_vocabulary().get(intent)
+    if not words or len(words) > 2 or vocabulary is None:
+        return False
+    return not any(w in vocabulary for w in words if w not in _GLUE)
 
 class DialogManager(DialogBackend):
     """Multi-session, persistent dialog manager.
@@ -536,6 +568,14 @@ class DialogManager(DialogBackend):
         slots = {s.slot: Slot(s.value, s.normalized or s.value, s.slot in nlu.guessed) for s in nlu.slots}
         if nlu.confidence < self.min_confidence and intent not in META_INTENTS:
             intent = OUT_OF_SCOPE
+        top = st.top
+        if (top is not None and top.status == "filling" and top.expected_slot and intent not in (top.intent, OUT_OF_SCOPE)
+                and _off_question(intent, ctx.text)):
+            # A misheard one-word answer ("oca o" for mocha) read as another request, with none of
+            # that request's words: the question is still open (the NLU is sure of nonsense words).
+            log.info("turn %s: %r read as %s while %s was asked: taken as not understood", ctx.turn_id, ctx.text,
+                     intent, top.expected_slot)
+            intent, slots = OUT_OF_SCOPE, {}
         if intent == "Cancel":
             return self._cancel(ctx)
         if intent == "Repeat":

@@ -63,6 +63,21 @@ def test_a_guessed_value_is_confirmed_before_the_order(dm: DialogManager) -> Non
     assert dm.handle("g3", "1", nlu("orderDrink", size="small", coffeeDrink="iced mocha")).action == "done"
 
 
+def test_a_misheard_short_answer_does_not_leave_the_open_question(dm: DialogManager) -> None:
+    """Real one-word answers cut from barista-dev orders (tune half): "oca o" (mocha) was read as
+    Goodbye and ended the session, "maricato" (americano) played music. Words none of which the other
+    request uses keep the question open; that request's own words still leave it."""
+    for intent, heard in [("Goodbye", "oca o"), ("PlayMusic", "maricato"), ("MediaControl", "on the")]:
+        assert dm.handle(heard, "1", nlu("orderDrink", size="large")).action == "ask_slot"
+        r = dm.handle(heard, "2", nlu(intent), heard, heard)
+        assert r.action == "ask_slot" and not r.end_session, (heard, r.text)
+        assert r.expected is not None and r.expected.expected_slot == "coffeeDrink"
+        assert dm.handle(heard, "3", nlu("orderDrink", coffeeDrink="mocha"), "mocha", "mocha").action == "done"
+    dm.handle("q2", "1", nlu("orderDrink", size="large"))
+    bye = dm.handle("q2", "2", nlu("Goodbye"), "goodbye", "goodbye")
+    assert bye.action == "goodbye" and bye.end_session
+
+
 def test_warm_up_leaves_no_trace(tmp_path: Path) -> None:
     with DialogManager(tmp_path / "d.db", clock=lambda: NOW) as m:
         assert m.store.session_ids() == []
