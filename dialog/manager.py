@@ -194,7 +194,6 @@ def _no_wake() -> None:
     """A planned turn schedules nothing."""
 
 
-
 _GLUE = frozenset({
     "a", "an", "the", "to", "for", "of", "in", "on", "at", "my", "me", "i", "it", "and", "with", "some", "is",
     "please", "um", "uh", "that", "this", "you", "your",
@@ -224,6 +223,7 @@ def _off_question(intent: str, text: str) -> bool:
     if not words or len(words) > 2 or vocabulary is None:
         return False
     return not any(w in vocabulary for w in words if w not in _GLUE)
+
 
 class DialogManager(DialogBackend):
     """Multi-session, persistent dialog manager.
