@@ -6,7 +6,6 @@ server the same way and skip the same way where it cannot run.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -14,16 +13,12 @@ import pytest
 from core.errors import BackendUnavailable
 from core.settings import REPO_ROOT
 from services.serving.triton_server import TritonPorts, TritonProcess, find_tritonserver
+from services.serving.triton_server import free_ports as triton_free_ports
 
 
 def free_ports(n: int = 3) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+    """Three ports by default: Triton's HTTP, gRPC and metrics."""
+    return triton_free_ports(n)
 
 
 def start_server(tmp: Path, models: list[str] | None = None, ports: TritonPorts | None = None) -> TritonProcess:

@@ -31,7 +31,6 @@ import json
 import os
 import random
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,7 +47,13 @@ from assistant.web.client import Received, WebClient
 from core.audio import load_audio
 from core.errors import InvalidInput
 from core.settings import load_settings
-from services.serving.triton_server import DEFAULT_REPOSITORY, TritonPorts, TritonProcess, find_tritonserver
+from services.serving.triton_server import (
+    DEFAULT_REPOSITORY,
+    TritonPorts,
+    TritonProcess,
+    find_tritonserver,
+    free_ports,
+)
 from services.vad.silero import SileroVad
 
 RATE_HZ = 16000
@@ -135,18 +140,6 @@ def tree_rss_mb(pid: int) -> float:
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
     return total / 1024
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` TCP ports free on the loopback now (bound together, so they differ)."""
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 class Server:

@@ -24,6 +24,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -135,6 +136,19 @@ def _python_env() -> dict[str, str]:
     # in config.pbtxt.
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` TCP ports free on the loopback now (bound together, so they differ): for a server
+    started beside others (a benchmark's, a test's) that must not meet a port in use."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 @dataclass

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.commands.bench_capacity import Server, free_ports, load_clips, run_capacity
+from assistant.commands.bench_capacity import Server, load_clips, run_capacity
 from core.errors import BackendUnavailable, InvalidInput
 from core.settings import load_settings
-from services.serving.triton_server import find_tritonserver
+from services.serving.triton_server import find_tritonserver, free_ports
 
 
 def test_free_ports_are_distinct() -> None:
