@@ -117,11 +117,10 @@ def _slot_names(tokens: Sequence[TaggedToken], heard: NluResult) -> dict[int, st
     return {position[k]: s.slot for s in heard.slots for k in range(s.start, min(s.end, len(position)))}
 
 
-def _two_values(tokens: Sequence[TaggedToken], heard: NluResult, start: int, end: int) -> bool:
+def _two_values(tokens: Sequence[TaggedToken], names: dict[int, str], start: int, end: int) -> bool:
     """A repeated word read as the values of two different slots: "a [medium] medium roast
     americano" is a size and a roast, not a repetition, when the parse as heard says so (its first
-    copy inside one slot, the second opening another)."""
-    names = _slot_names(tokens, heard)
+    copy inside one slot, the second opening another; ``names``: :func:`_slot_names`)."""
     first = next((i for i in range(start, end) if tokens[i].word not in FILLERS), None)
     again = next((i for i in range(end, len(tokens)) if not tokens[i].remove and tokens[i].word not in FILLERS), None)
     if first is None or again is None or tokens[first].word != tokens[again].word:
@@ -141,9 +140,10 @@ def cut_slot_runs(tokens: Sequence[TaggedToken], cleaned: NluResult, heard: NluR
     if not {s.slot for s in cleaned.slots} <= set(heard_names):
         return None
     runs = _content_runs(tokens)
-    if any(_looks_like_repair(tokens, a, b) and not _two_values(tokens, heard, a, b) for a, b in runs):
+    names = _slot_names(tokens, heard)
+    if any(_looks_like_repair(tokens, a, b) and not _two_values(tokens, names, a, b) for a, b in runs):
         return None
-    in_slot = _slot_tokens(tokens, heard)
+    in_slot = set(names)
     cut = [(a, b) for a, b in runs if any(i in in_slot for i in range(a, b))]
     return cut or None
 
