@@ -120,7 +120,12 @@ def reply_openers() -> list[str]:
 
 def warm_replies(components: Components, stop: threading.Event | None = None) -> int:
     """Fill the TTS phrase cache with :func:`reply_openers` (a no-op for an engine without a cache);
-    ``stop`` ends it after the phrase in progress."""
+    ``stop`` ends it after the phrase in progress. The dialog's own start-up caches first
+    (:meth:`dialog.base.DialogBackend.warm`)."""
+    try:
+        components.dialog.warm()
+    except Exception:  # an optimisation: a failure must not stop the TTS warm-up or the server
+        log.debug("dialog warm-up failed", exc_info=True)
     if not components.settings.tts.cache_phrases:
         return 0
     t0 = time.perf_counter()

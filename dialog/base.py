@@ -72,6 +72,10 @@ class DialogBackend(Protocol):
         """
         return None, []
 
+    def warm(self) -> None:
+        """Build what the first turns would otherwise build on the spot (called in a background thread
+        by long-running front ends: the web server, ``quickturn mic``). Default: nothing to build."""
+
     def log_latencies(self, session_id: str, turn_id: str, latencies_ms: dict[str, float]) -> None:
         """Record the turn's per-stage latencies with the turn (default: not recorded)."""
 

@@ -201,9 +201,22 @@ _GLUE = frozenset({
 """Words that say nothing about which request a short utterance is."""
 
 
-@functools.lru_cache(maxsize=1)
+_VOCABULARY_LOCK = threading.Lock()
+
+
 def _intent_vocabulary() -> dict[str, frozenset[str]]:
-    """The words each intent's examples and templates use (the built-in domains' NLU data)."""
+    """The words each intent's examples and templates use (the built-in domains' NLU data).
+
+    Built once per process, ~0.5 s (the domains' YAML and their template expansions): a server
+    builds it at start-up in the background (:meth:`DialogManager.warm`), so no live turn pays for
+    it; a turn that needs it during that build waits for it rather than starting a second one. A
+    one-shot ``quickturn say`` builds it only if a turn needs it."""
+    with _VOCABULARY_LOCK:
+        return _build_intent_vocabulary()
+
+
+@functools.lru_cache(maxsize=1)
+def _build_intent_vocabulary() -> dict[str, frozenset[str]]:
     from domains.loader import load_domains
 
     words: dict[str, set[str]] = {}
@@ -293,6 +306,9 @@ class DialogManager(DialogBackend):
         self._wake: asyncio.Event | None = None
         if warm_up:
             self._warm_up()
+
+    def warm(self) -> None:
+        _intent_vocabulary()
 
     def _warm_up(self) -> None:
         scratch = Store(None)

@@ -7,6 +7,7 @@ import statistics
 import time
 from datetime import date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -76,6 +77,23 @@ def test_a_misheard_short_answer_does_not_leave_the_open_question(dm: DialogMana
     dm.handle("q2", "1", nlu("orderDrink", size="large"))
     bye = dm.handle("q2", "2", nlu("Goodbye"), "goodbye", "goodbye")
     assert bye.action == "goodbye" and bye.end_session
+
+
+def test_warm_builds_the_intent_vocabulary_once() -> None:
+    """A server builds the short-answer guard's vocabulary at start-up (in the background), not on the
+    first misheard answer; a one-shot manager does not build it unless a turn needs it."""
+    from assistant.components import warm_replies
+    from dialog.manager import _build_intent_vocabulary, _off_question
+
+    _build_intent_vocabulary.cache_clear()
+    m = DialogManager(None, clock=lambda: NOW)
+    assert _build_intent_vocabulary.cache_info().currsize == 0
+    components = SimpleNamespace(dialog=m, settings=SimpleNamespace(tts=SimpleNamespace(cache_phrases=False)))
+    assert warm_replies(components) == 0  # type: ignore[arg-type]
+    assert _build_intent_vocabulary.cache_info().currsize == 1
+    assert _off_question("Goodbye", "oca o") and not _off_question("Goodbye", "goodbye")
+    assert _build_intent_vocabulary.cache_info().misses == 1
+    m.close()
 
 
 def test_warm_up_leaves_no_trace(tmp_path: Path) -> None:
