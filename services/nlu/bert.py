@@ -32,6 +32,7 @@ ADD_ON_WORDS = frozenset({"with", "and", "plus", "also", "please"})
 """Words that join more values to the request under way; with nothing but slot values around them,
 an utterance is an answer to the open frame (see :meth:`JointBertNlu._decode`)."""
 
+
 def verify_manifest(folder: Path) -> None:
     """Check every file listed in ``manifest.sha256`` (``sha256sum`` format).
 
