@@ -18,12 +18,11 @@ import pytest
 from core.errors import InvalidInput, QuickTurnError
 from core.types import NluResult, SlotValue
 from dialog.rasa_backend import NO_ANSWER, UNREACHABLE, RasaDialog, intent_message, parse_rasa_url
+from tests.servers import free_ports
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 class _Server:

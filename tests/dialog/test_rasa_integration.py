@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -28,6 +27,7 @@ import pytest
 from core.settings import REPO_ROOT
 from core.types import NluResult, SlotValue
 from dialog.rasa_backend import UNREACHABLE, RasaDialog
+from tests.servers import free_ports
 
 CACHE = Path(os.environ.get("QUICKTURN_CACHE") or Path.home() / ".cache" / "quickturn")
 SUBSET = ["coffee", "conversation"]  # what the live server is trained on (the full export trains much slower)
@@ -124,9 +124,7 @@ def trained(rasa_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 class _RasaServer:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 
 from core.settings import REPO_ROOT
+from tests.servers import free_ports
 
 riva_client = pytest.importorskip("riva.client", reason="pip install 'quickturn[riva]'")
 grpc = pytest.importorskip("grpc")
@@ -24,9 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
 
 
 @pytest.fixture(scope="module")
