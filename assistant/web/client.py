@@ -208,6 +208,24 @@ class WebClient:
                 if delay > 0:
                     await asyncio.sleep(delay)
 
+    async def stream_silence(self, *, chunk_ms: int = 20) -> None:
+        """Send silence paced like an open microphone until cancelled.
+
+        A user who stops talking does not close the microphone: the endpointer decides on audio
+        time, so a client that stops sending after a fixed tail can leave a doubtful turn open
+        for ever. Callers run this as a task after the speech and cancel it when the reply comes.
+        """
+        step = max(1, int(self.sample_rate_hz * chunk_ms / 1000))
+        frame = np.zeros(step, np.int16)
+        t0 = time.monotonic()
+        k = 0
+        while True:
+            await self.send_audio(frame)
+            k += 1
+            delay = t0 + k * chunk_ms / 1000 - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
     async def collect_turn(self, timeout: float = 60.0, *, turn_id: str | None = None) -> WebTurn:
         """Receive until the turn ends: stage-metrics, turn-cancelled, an error or an empty final transcript."""
         turn = WebTurn(turn_id=turn_id or "")

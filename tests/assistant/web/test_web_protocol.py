@@ -35,6 +35,19 @@ def at_rate(pcm: np.ndarray, rate: int) -> np.ndarray:
     return to_pcm16(resample(pcm.astype(np.float32) / 32768.0, 16000, rate)) if rate != 16000 else pcm
 
 
+async def speak_then_listen(client: WebClient, pcm: np.ndarray, *, realtime: bool) -> None:
+    """Say ``pcm``, then keep the microphone open (silence) until the caller cancels this task."""
+    await client.stream(pcm, realtime=realtime)
+    await client.stream_silence()
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    """Cancel a speak_then_listen task; an error it raised (not the cancel) fails the test."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def refused(client: WebClient, timeout: float = 10.0) -> tuple[dict[str, object], int | None]:
     """The error event a violation produces, and the close code that follows it."""
     r = await client.next(timeout)
@@ -284,7 +297,7 @@ def test_barge_in_cancels_the_reply_and_no_old_audio_follows(web: ServerThread, 
         async with WebClient(web.server.ws_url(token=web.server.token)) as c:
             started = await c.start(barge_in=True)
             sid = started["session_id"]
-            sender = asyncio.create_task(c.stream(np.concatenate([long_reply, np.zeros(16000, np.int16)]), realtime=True))
+            sender = asyncio.create_task(speak_then_listen(c, long_reply, realtime=True))
             first_turn = ""
             while True:  # until the first reply audio frame arrives
                 r = await c.next(90)
@@ -292,9 +305,9 @@ def test_barge_in_cancels_the_reply_and_no_old_audio_follows(web: ServerThread, 
                     first_turn = r.turn_id
                 if r.pcm is not None and r.turn_id == first_turn:
                     break
-            await sender
+            await stop(sender)
             # The user talks over the reply.
-            talk = asyncio.create_task(c.stream(np.concatenate([interruption, np.zeros(16000, np.int16)]), realtime=True))
+            talk = asyncio.create_task(speak_then_listen(c, interruption, realtime=True))
             after_cancel: list[str] = []
             cancelled = None
             second_turn = ""
@@ -309,7 +322,7 @@ def test_barge_in_cancels_the_reply_and_no_old_audio_follows(web: ServerThread, 
                     second_turn = r.turn_id
                 if r.type == "stage-metrics" and r.turn_id == second_turn:
                     break
-            await talk
+            await stop(talk)
             assert cancelled is not None and cancelled.message["reason"] == "barge-in"
             assert first_turn not in after_cancel, "audio or events of the cancelled turn arrived after turn-cancelled"
             assert second_turn and second_turn in after_cancel
@@ -332,14 +345,14 @@ def test_interrupt_stops_the_reply_and_config_switches_barge_in(web: ServerThrea
             await c.send_json({"type": "config", "barge_in": False})
             applied = await c.next()
             assert applied.type == "config-applied" and applied.message["barge_in"] is False
-            sender = asyncio.create_task(c.stream(np.concatenate([pcm, np.zeros(12000, np.int16)]), realtime=False))
+            sender = asyncio.create_task(speak_then_listen(c, pcm, realtime=False))
             turn_id = ""
             while True:
                 r = await c.next(90)
                 turn_id = turn_id or (r.turn_id if r.type == "speech-started" else "")
                 if r.pcm is not None and r.turn_id == turn_id:
                     break
-            await sender
+            await stop(sender)
             await c.send_json({"type": "interrupt", "turn_id": turn_id, "played_ms": 100})
             cancelled = None
             while cancelled is None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from difflib import SequenceMatcher
 from pathlib import Path
 
 import numpy as np
@@ -129,13 +130,14 @@ def test_eight_concurrent_streams_get_their_own_transcripts(conn, reference) -> 
 
     results = asyncio.run(main())
     assert [final for final, _ in results] == [text for _, text in reference]
-    texts = [set(text.split()) for _, text in reference]
     for k, (_final, partials) in enumerate(results):
         assert partials, "each stream got partial transcripts"
         # The last partial (most of the audio) is closest to its own utterance (no cross-talk).
-        words = set(partials[-1].split())
-        overlap = [len(words & t) for t in texts]
-        assert overlap[k] == max(overlap) and overlap[k] > 0, (partials[-1], reference[k][1])
+        # Compared by characters, not whole words: a greedy partial of a clip cut mid-word may
+        # share no word with its utterance ("place on jasmute" for "play some jazz music") and
+        # is still far closer to it than to any other stream's.
+        closeness = [SequenceMatcher(None, partials[-1], text).ratio() for _, text in reference]
+        assert closeness[k] == max(closeness) and closeness[k] > 0.4, (partials[-1], reference[k][1], closeness)
 
 
 def test_a_stream_that_pauses_five_seconds_continues(conn, reference) -> None:  # type: ignore[no-untyped-def]
