@@ -523,7 +523,7 @@ class Conversation:
         self._expected = reply.expected
         action = DialogAction(
             session_id=sid, turn_id=turn_id, stage="dialog", text=reply.text, phrases=tuple(reply.phrases),
-            action=reply.action, end_session=reply.end_session,
+            action=reply.action, end_session=reply.end_session, intent=reply.intent, frame=dict(reply.frame),
         )
         await self._emit(action)
         latency = {

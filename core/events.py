@@ -189,13 +189,23 @@ class NluResultEvent(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DialogAction(Event):
-    """What the dialog manager decided: the reply and its phrases (first one short)."""
+    """What the dialog manager decided: the reply and its phrases (first one short).
+
+    Attributes:
+        intent: the intent the reply is about (the task's, or a meta intent); ``None`` when the
+            dialog backend does not say.
+        frame: slot -> value as heard of the task this turn was about (the active one, or the one
+            just finished): what the dialog acts on, which a turn's own parse need not show (an
+            add-on "with sugar" said after a pause joins the order the previous turn placed).
+    """
 
     type: ClassVar[str] = "dialog-action"
     text: str
     phrases: tuple[str, ...]
     action: str = "respond"
     end_session: bool = False
+    intent: str | None = None
+    frame: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

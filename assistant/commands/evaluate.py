@@ -405,6 +405,7 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
         ("exact match", _fmt(s["exact_match"], True)),
         ("slot value F1 (normalized)", _fmt(s.get("slot_value_f1"), True)),
         ("exact match by value", _fmt(s.get("exact_match_values"), True)),
+        ("exact match as the dialog holds it", _fmt(s.get("exact_match_dialog"), True)),
         ("disfluency F1", _fmt(s["disfluency_f1"], True)),
         ("out-of-domain rejection", _fmt(s["ood_rejection"], True)), ("failed files", str(s["files_failed"])),
     ]

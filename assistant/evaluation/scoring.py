@@ -17,6 +17,10 @@ Definitions (also in docs/eval.md):
   rose" heard for "dark roast" normalizes to the known value) against the
   reference slots put through the same normalizer; over files whose rows carry
   both (``slot_values``, ``reference_slot_values``).
+* **Exact match as the dialog holds it**: the same against the task the dialog holds at the
+  end of the file (the intent and slots of its last reply about a task, normalized alike): a
+  later turn's slots count only if the dialog joined them to the task (``dialog_slot_values``);
+  over files whose rows carry it.
 * **Disfluency precision / recall / F1**: word level on the ASR transcript. A
   transcript word should be removed when it aligns to a reference ``text`` word
   that is absent from ``clean_text`` (both alignments with difflib on
@@ -130,6 +134,9 @@ def file_scores(row: dict[str, object]) -> dict[str, object]:
         if isinstance(row.get("reference_slot_values"), dict) and isinstance(row.get("slot_values"), dict):
             out.update(_slot_scores("value", "exact_match_values", row["reference_slot_values"], row["slot_values"],
                                     bool(out["intent_correct"])))
+        if isinstance(row.get("reference_slot_values"), dict) and isinstance(row.get("dialog_slot_values"), dict):
+            out.update(_slot_scores("dialog", "exact_match_dialog", row["reference_slot_values"],
+                                    row["dialog_slot_values"], row.get("dialog_intent") == ref["intent"]))
     if isinstance(ref.get("clean_text"), str) and isinstance(ref.get("text"), str) and row.get("tokens") is not None:
         gold_d, pred_d = disfluency_labels(row["tokens"], str(ref["text"]), str(ref["clean_text"]))  # type: ignore[arg-type]
         out["disfl_tp"] = sum(g and p for g, p in zip(gold_d, pred_d, strict=True))
@@ -159,6 +166,8 @@ def summarize(
     valued = [s for _, s in labelled if "value_tp" in s]  # type: ignore[operator]
     values = prf(*(sum(int(s[k]) for s in valued) for k in ("value_tp", "value_fp", "value_fn")))  # type: ignore[index]
     exact_v = sum(bool(s["exact_match_values"]) for s in valued) / len(valued) if valued else None  # type: ignore[index]
+    held = [s for _, s in labelled if "exact_match_dialog" in s]  # type: ignore[operator]
+    exact_d = sum(bool(s["exact_match_dialog"]) for s in held) / len(held) if held else None  # type: ignore[index]
     disfl_rows = [s for _, s in sc if "disfl_tp" in s]  # type: ignore[operator]
     disfl = prf(*(sum(int(s[k]) for s in disfl_rows) for k in ("disfl_tp", "disfl_fp", "disfl_fn")))  # type: ignore[index]
     ood = [r for r, _ in labelled if (r.get("reference") or {}).get("intent") == OUT_OF_SCOPE]  # type: ignore[union-attr]
@@ -180,6 +189,7 @@ def summarize(
         "exact_match": _r(exact),
         "slot_value_f1": values["f1"] if valued else None,
         "exact_match_values": _r(exact_v),
+        "exact_match_dialog": _r(exact_d),
         "disfluency_precision": disfl["precision"] if disfl_rows else None,
         "disfluency_recall": disfl["recall"] if disfl_rows else None,
         "disfluency_f1": disfl["f1"] if disfl_rows else None,
@@ -189,7 +199,7 @@ def summarize(
         "turns_without_reply": sum(1 for r in ok if not (r.get("latency_ms") or {}).get("total")),  # type: ignore[union-attr]
         "audio_seconds": round(audio_s, 2),
         "failed": [{"file": f.get("key"), "error": f.get("error")} for f in failed],
-        "counts": {"with_text": len(with_text), "with_intent": len(labelled), "with_slot_values": len(valued),
+        "counts": {"with_text": len(with_text), "with_intent": len(labelled), "with_slot_values": len(valued), "with_dialog_task": len(held),
                    "with_clean_text": len(disfl_rows),
                    "out_of_scope": len(ood)},
         "wer_by_group": wer_by_group(ok),

@@ -25,9 +25,10 @@ from assistant.pipeline import Conversation
 from assistant.turn_result import run_audio
 from core.audio import load_audio
 from core.errors import QuickTurnError
-from core.events import NluResultEvent, TokensTagged, TranscriptFinal
+from core.events import DialogAction, NluResultEvent, TokensTagged, TranscriptFinal
 from core.settings import load_settings
 from core.types import OUT_OF_SCOPE
+from dialog.manager import META_INTENTS
 
 log = logging.getLogger(__name__)
 _STATE: dict[str, Any] = {}
@@ -100,10 +101,11 @@ def _file_understanding(events: Sequence[object]) -> tuple[str | None, dict[str,
     """Intent, slots (as heard), slot values (normalized) of a whole file, and every turn's intent.
 
     A recording is one request, but the endpointer ends a turn at any pause of
-    ``vad.silence_ms``: "a large latte ... with soy milk" is two turns, and the dialog's frame
-    collects the slots of both. So does the score: slots merge over the file's turns (a later
-    turn's value wins), turns parsed ``out_of_scope`` (a cough, a mumble) are skipped, and a turn
-    with another in-scope intent starts over. A single-turn file scores exactly its one parse.
+    ``vad.silence_ms``: "a large latte ... with soy milk" is two turns. This score merges the
+    parses: slots merge over the file's turns (a later turn's value wins), turns parsed
+    ``out_of_scope`` (a cough, a mumble) are skipped, and a turn with another in-scope intent
+    starts over. A single-turn file scores exactly its one parse. Whether the dialog joined the
+    turns into one task is :func:`_dialog_understanding`'s score.
     """
     parses = [ev.result for ev in events if isinstance(ev, NluResultEvent)]
     intent: str | None = None
@@ -119,6 +121,29 @@ def _file_understanding(events: Sequence[object]) -> tuple[str | None, dict[str,
     if intent is None and parses:
         intent = OUT_OF_SCOPE
     return intent, slots, values, [r.intent for r in parses]
+
+
+_NOT_A_TASK = META_INTENTS | {"Affirm", "Deny", OUT_OF_SCOPE}
+
+
+def _dialog_understanding(events: Sequence[object], nlu: object) -> tuple[str | None, dict[str, str] | None]:
+    """The task the dialog holds at the end of a file: intent and normalized slot values.
+
+    The task of the last reply about one (a meta reply, "sorry, I didn't understand" or a yes/no
+    leaves it as it was): what was ordered, amended or is still being asked about, as the dialog
+    acts on it. It differs from :func:`_file_understanding` when a later turn's slots did not
+    join the task ("with sugar" after the order was placed, taken as a new order or not
+    understood). ``(None, None)`` when the dialog backend does not report its task (Rasa).
+    """
+    actions = [ev for ev in events if isinstance(ev, DialogAction) and ev.action != "notify"]
+    if not actions or all(a.intent is None for a in actions):
+        return None, None
+    normalize = getattr(nlu, "normalize", None)
+    for a in reversed(actions):
+        if a.intent is not None and a.intent not in _NOT_A_TASK:
+            values = {k: str(normalize(k, v)) if normalize is not None else v for k, v in a.frame.items()}
+            return a.intent, values
+    return OUT_OF_SCOPE, {}
 
 
 def _normalized_reference(nlu: object, reference: object) -> dict[str, str] | None:
@@ -170,6 +195,7 @@ def run_task(task: dict[str, object]) -> dict[str, object]:
     tagged = [ev for ev in result.events if isinstance(ev, TokensTagged) and ev.final]
     tokens = [[t.word, bool(t.remove)] for t in tagged[-1].tokens] if tagged else []
     file_intent, file_slots, file_values, turn_intents = _file_understanding(result.events)
+    dialog_intent, dialog_values = _dialog_understanding(result.events, components.nlu)
     row: dict[str, object] = {
         "key": task["key"],
         "audio_filepath": task["audio"],
@@ -197,6 +223,9 @@ def run_task(task: dict[str, object]) -> dict[str, object]:
         # through the same normalizer (so "dark rose" heard for "dark roast" counts as meant)
         "slot_values": file_values,
         "reference_slot_values": _normalized_reference(components.nlu, task.get("reference")),
+        # the task the dialog holds at the end (see _dialog_understanding)
+        "dialog_intent": dialog_intent,
+        "dialog_slot_values": dialog_values,
         "reply": result.reply,
         "latency_ms": result.latency_ms,
         "turn_decision": result.decision,

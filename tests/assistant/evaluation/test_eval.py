@@ -255,6 +255,34 @@ def test_a_request_split_into_turns_is_scored_as_one() -> None:
     assert _file_understanding([]) == (None, {}, {}, [])
 
 
+def test_the_dialog_score_counts_only_what_the_dialog_joined_to_the_task() -> None:
+    """ "a large latte" (placed) ... "with soy milk": merged parses say both, but only a dialog that
+    added the milk to the order holds it; a meta reply or a "didn't understand" changes nothing."""
+    from assistant.evaluation.scoring import file_scores
+    from assistant.evaluation.worker import _dialog_understanding
+    from core.events import DialogAction
+
+    def act(turn: str, action: str, intent: str | None, **frame: str) -> DialogAction:
+        return DialogAction(session_id="s", turn_id=turn, stage="dialog", text="", phrases=(), action=action,
+                            intent=intent, frame=frame)
+
+    placed = act("t1", "done", "orderDrink", coffeeDrink="latte", size="large")
+    started_over = [placed, act("t2", "ask_slot", "orderDrink", milkAmount="soy milk")]
+    joined = [placed, act("t2", "done", "orderDrink", coffeeDrink="latte", size="large", milkAmount="soy milk")]
+    assert _dialog_understanding(started_over, None) == ("orderDrink", {"milkAmount": "soy milk"})
+    assert _dialog_understanding(joined, None)[1] == {"coffeeDrink": "latte", "size": "large", "milkAmount": "soy milk"}
+    assert _dialog_understanding([*joined, act("t3", "fallback", "out_of_scope")], None) == _dialog_understanding(joined, None)
+    assert _dialog_understanding([act("t1", "fallback", "out_of_scope")], None) == ("out_of_scope", {})
+    assert _dialog_understanding([act("t1", "done", None)], None) == (None, None)  # a backend that does not say
+    reference = {"intent": "orderDrink", "slots": {"coffeeDrink": "latte", "size": "large", "milkAmount": "soy milk"}}
+    row = {"reference": reference, "intent": "orderDrink", "slots": reference["slots"], "transcript": "",
+           "slot_values": reference["slots"], "reference_slot_values": reference["slots"]}
+    for events, right in ((started_over, False), (joined, True)):
+        intent, values = _dialog_understanding(events, None)
+        s = file_scores({**row, "dialog_intent": intent, "dialog_slot_values": values})
+        assert s["exact_match_values"] is True and s["exact_match_dialog"] is right
+
+
 def test_interrupted_run_resumes_without_duplicates(resumed_run: dict[str, object]) -> None:
     out: Path = resumed_run["out"]  # type: ignore[assignment]
     second: subprocess.CompletedProcess[str] = resumed_run["second"]  # type: ignore[assignment]
