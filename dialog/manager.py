@@ -74,6 +74,8 @@ _FOLLOW_UP = re.compile(
     re.I,
 )
 """Openings of a follow-up that leans on the previous request ("and in Paris?", "no, make it large")."""
+_ADD_ON = re.compile(r"^\s*(with|and|plus|also)\b", re.I)
+"""Openings of an add-on to the request just finished ("... with brown sugar" after a pause)."""
 _WARM_UP_TURNS: list[tuple[str, dict[str, str], str]] = [
     ("orderDrink", {"coffeeDrink": "latte"}, "i'd like a latte"),
     (OUT_OF_SCOPE, {}, "small"),
@@ -776,7 +778,7 @@ class DialogManager(DialogBackend):
     def _amend_or_start(self, ctx: SkillContext, last: Frame, frame: Frame, *, force: bool) -> _Out:
         """Apply *frame* as a correction of *last* when it reads like one; else start it as a new task."""
         skill = self._skill(last.intent)
-        looks_like = force or self._cue(ctx)
+        looks_like = force or self._cue(ctx) or self._adds_on(ctx, last, frame)
         if not looks_like and not ctx.text:
             # No text to look for "no"/"actually": a request missing a slot the finished task had
             # filled, and only naming slots it had, reads as a correction ("make it large").
@@ -796,6 +798,18 @@ class DialogManager(DialogBackend):
                 return _Out([self._render(ctx, reply, last)], reply.action, last.intent, last,
                             hint_words=reply.hint_words or [])  # fmt: skip
         return self._open(ctx, frame)
+
+    def _adds_on(self, ctx: SkillContext, last: Frame, frame: Frame) -> bool:
+        """An add-on to the task finished by the turn before: "may I have a large latte ... with
+        brown sugar", cut in two by a pause, or an afterthought. It opens with a joining word and
+        names none of the slots that make a new task (the required ones): on its own it could not
+        be one, so it joins the last ("Okay, make that a large latte with brown sugar")."""
+        if not ctx.text or not _ADD_ON.search(ctx.text) or not frame.slots:
+            return False
+        if ctx.state.turns - last.finished_turn > 1:
+            return False
+        required = set(self._skill(last.intent).required(ctx, last))
+        return not required & set(frame.slots)
 
     def _open(self, ctx: SkillContext, frame: Frame) -> _Out:
         """Start a task: carry context over from the previous request of the same intent, then progress."""

@@ -258,6 +258,36 @@ def test_coffee_three_turns_with_correction(dm: DialogManager) -> None:
     assert len(orders) == 1 and orders[0].data["size"] == "large" and orders[0].data["price"] == 4.5
 
 
+def test_an_add_on_right_after_an_order_joins_it(dm: DialogManager) -> None:
+    """"may I have a large iced coffee ... with brown sugar": the order was placed at the pause; the
+    add-on amends it instead of starting a new order that asks "what can I get you?"."""
+    r1 = dm.handle("a", "1", nlu("orderDrink", coffeeDrink="iced coffee", size="large"),
+                   "may i have a large iced coffee", "may i have a large iced coffee")
+    r2 = dm.handle("a", "2", nlu("orderDrink", sugarAmount="a lot of brown sugar"),
+                   "with a lot of brown sugar", "with a lot of brown sugar")
+    assert (r1.action, r2.action) == ("done", "done"), r2.text
+    assert "large iced coffee with a lot of brown sugar" in r2.text, r2.text
+    assert r2.frame == {"coffeeDrink": "iced coffee", "size": "large", "sugarAmount": "a lot of brown sugar"}
+    orders = dm.store.records("coffee_order", "a")
+    assert len(orders) == 1 and "a lot of brown sugar" in orders[0].data["extras"]
+
+
+@pytest.mark.parametrize("turns", [
+    # no joining word: a new request that names only a modifier is asked about, as before
+    [("orderDrink", {"sugarAmount": "sugar"}, "sugar please")],
+    # a new drink is a new order, even opened by "and"
+    [("orderDrink", {"coffeeDrink": "mocha", "size": "small"}, "and a small mocha")],
+    # not right after the order: another turn came between
+    [("askMenu", {}, "what drinks do you have"), ("orderDrink", {"sugarAmount": "sugar"}, "with sugar")],
+])
+def test_what_is_not_an_add_on_does_not_change_the_order(dm: DialogManager, turns) -> None:  # type: ignore[no-untyped-def]
+    dm.handle("b", "1", nlu("orderDrink", coffeeDrink="latte", size="large"), "a large latte", "a large latte")
+    for k, (intent, slots, text) in enumerate(turns):
+        dm.handle("b", str(k + 2), nlu(intent, **slots), text, text)
+    orders = dm.store.records("coffee_order", "b")
+    assert orders[0].data["extras"] == [] and orders[0].data["drink"] == "latte"
+
+
 def test_coffee_reply_repeats_the_normalized_values(dm: DialogManager) -> None:
     """A misheard "dark rose ... skin milk" that the NLU normalized is confirmed as "dark roast ... skim milk"."""
     slots = (SlotValue("coffeeDrink", "latte", "latte", 0, 0), SlotValue("size", "largest", "large", 0, 0),
