@@ -523,7 +523,8 @@ class Conversation:
         self._expected = reply.expected
         action = DialogAction(
             session_id=sid, turn_id=turn_id, stage="dialog", text=reply.text, phrases=tuple(reply.phrases),
-            action=reply.action, end_session=reply.end_session, intent=reply.intent, frame=dict(reply.frame),
+            action=reply.action, end_session=reply.end_session, intent=getattr(reply, "intent", None),
+            frame=None if getattr(reply, "frame", None) is None else dict(reply.frame),
         )
         await self._emit(action)
         latency = {

@@ -196,7 +196,8 @@ class DialogAction(Event):
             dialog backend does not say.
         frame: slot -> value as heard of the task this turn was about (the active one, or the one
             just finished): what the dialog acts on, which a turn's own parse need not show (an
-            add-on "with sugar" said after a pause joins the order the previous turn placed).
+            add-on "with sugar" said after a pause joins the order the previous turn placed);
+            ``None`` when the dialog backend does not report its task (Rasa).
     """
 
     type: ClassVar[str] = "dialog-action"
@@ -205,7 +206,7 @@ class DialogAction(Event):
     action: str = "respond"
     end_session: bool = False
     intent: str | None = None
-    frame: dict[str, str] = field(default_factory=dict)
+    frame: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -25,6 +25,10 @@ class DialogReply(Protocol):
     """What the next turn is expected to answer (biases the NLU); None when nothing in particular."""
     volume: int | None
     """The session's speaker volume after this turn, 0 (muted) to 10; None when the backend keeps none."""
+    intent: str | None
+    """The intent the reply is about (the task's, or a meta intent); None when the backend does not say."""
+    frame: dict[str, str] | None
+    """Slot -> value of the task this turn was about; None when the backend does not report its task."""
 
 
 @runtime_checkable

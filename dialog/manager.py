@@ -684,15 +684,23 @@ class DialogManager(DialogBackend):
         return None
 
     def _from_text(self, ctx: SkillContext, frame: Frame, *, only_missing: bool = False) -> dict[str, Slot]:
-        """Slots of *frame*'s intent the skill can find in this turn's text (the NLU tagged none)."""
+        """Slots of *frame*'s intent the skill can find in this turn's text (the NLU tagged none).
+
+        With ``only_missing`` the words of the slots the NLU did tag are not looked at again: the
+        "little" of "a little bit of sweetener" is not a size, nor the "medium" of "medium roast".
+        """
         if not ctx.text:
             return {}
         skill = self._skill(frame.intent)
+        text = ctx.text
+        if only_missing and frame.slots:
+            taken = {w for s in frame.slots.values() for v in (s.value, s.normalized) for w in str(v or "").lower().split()}
+            text = " ".join(w for w in ctx.text.split() if w.lower().strip(",.?!") not in taken)
         found: dict[str, Slot] = {}
         for slot in skill.slots.get(frame.intent, ()):
             if only_missing and slot in frame.slots:
                 continue
-            got = skill.extract(ctx, frame, slot, ctx.text)
+            got = skill.extract(ctx, frame, slot, text)
             if got is not None:
                 found[slot] = Slot(*got)
         return found

@@ -57,6 +57,7 @@ class RasaReply:
     hint_words: list[str] = field(default_factory=list)
     expected: NluHints | None = None
     volume: int | None = None  # Rasa keeps no speaker volume: the session's stays as it is
+    frame: dict[str, str] | None = None  # Rasa's slots are its own: no task frame is reported
     error: str = ""  # why the server could not answer ("" when it did)
     latency_ms: float = 0.0
 

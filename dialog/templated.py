@@ -50,6 +50,7 @@ class TemplateReply:
     end_session: bool = False
     hint_words: list[str] = field(default_factory=list)
     expected: NluHints | None = None
+    frame: dict[str, str] | None = None  # stateless: no task is kept
 
 
 class TemplatedDialog(DialogBackend):

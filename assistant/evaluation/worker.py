@@ -136,12 +136,12 @@ def _dialog_understanding(events: Sequence[object], nlu: object) -> tuple[str | 
     understood). ``(None, None)`` when the dialog backend does not report its task (Rasa).
     """
     actions = [ev for ev in events if isinstance(ev, DialogAction) and ev.action != "notify"]
-    if not actions or all(a.intent is None for a in actions):
+    if not actions or all(a.frame is None for a in actions):
         return None, None
     normalize = getattr(nlu, "normalize", None)
     for a in reversed(actions):
         if a.intent is not None and a.intent not in _NOT_A_TASK:
-            values = {k: str(normalize(k, v)) if normalize is not None else v for k, v in a.frame.items()}
+            values = {k: str(normalize(k, v)) if normalize is not None else v for k, v in (a.frame or {}).items()}
             return a.intent, values
     return OUT_OF_SCOPE, {}
 

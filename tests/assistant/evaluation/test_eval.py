@@ -264,7 +264,7 @@ def test_the_dialog_score_counts_only_what_the_dialog_joined_to_the_task() -> No
 
     def act(turn: str, action: str, intent: str | None, **frame: str) -> DialogAction:
         return DialogAction(session_id="s", turn_id=turn, stage="dialog", text="", phrases=(), action=action,
-                            intent=intent, frame=frame)
+                            intent=intent, frame=frame if intent is not None else None)
 
     placed = act("t1", "done", "orderDrink", coffeeDrink="latte", size="large")
     started_over = [placed, act("t2", "ask_slot", "orderDrink", milkAmount="soy milk")]
