@@ -388,7 +388,7 @@ class Conversation:
             if committed is not None:
                 settled = sum(1 for t in committed[: len(words) - 1] if not t.pending)
                 held = max(0, len(words) - 1 - settled)
-        parsed = await self._parse(turn.turn_id, tokens)
+        parsed = await self._parse(turn.turn_id, tokens, hyp.alternatives)
         plan = await self.c.dialog.aplan(self.session_id, turn.turn_id, parsed.result, hyp.text, parsed.text)
         t_plan = time.perf_counter()
         smart_turn = None
@@ -459,7 +459,7 @@ class Conversation:
             if prepared is not None and prepared.hyp.text != hyp.text:  # the final heard more: prepare anew
                 prepared = None
             await self._respond(turn.turn_id, hyp.text, t_end_ns=ended.t_ns, t_asr_ns=final.t_ns,
-                                endpoint_ms=ended.endpoint_delay_ms, prepared=prepared)
+                                endpoint_ms=ended.endpoint_delay_ms, prepared=prepared, alternatives=hyp.alternatives)
         except asyncio.CancelledError:
             raise
         except BackendUnavailable as exc:  # a stage and its fallback failed: say so, in words and in speech
@@ -497,7 +497,7 @@ class Conversation:
         return turn_id
 
     async def _respond(self, turn_id: str, transcript: str, *, t_end_ns: int, t_asr_ns: int, endpoint_ms: float,
-                       prepared: _Prepared | None = None) -> None:
+                       prepared: _Prepared | None = None, alternatives: tuple[str, ...] = ()) -> None:
         """Disfluency → NLU → dialog → TTS for one final transcript. Cancelling stops the reply audio.
 
         With a speculation of the same transcript (``prepared``), its labels and parse are reused, the
@@ -512,11 +512,12 @@ class Conversation:
         if prepared is not None:
             parsed = prepared.parsed
         else:
-            parsed = await self._parse(turn_id, tokens)
+            parsed = await self._parse(turn_id, tokens, alternatives)
         clean, nlu = parsed.text, parsed.result
         nlu_event = NluResultEvent(session_id=sid, turn_id=turn_id, stage="nlu", result=nlu, text=clean,
                                    restored=parsed.restored,
-                                   snapped=tuple((c.heard, c.value) for c in parsed.corrections))
+                                   snapped=tuple((c.heard, c.value) for c in parsed.corrections),
+                                   hypothesis=parsed.hypothesis)
         await self._emit(nlu_event)
         reply = await self.c.dialog.ahandle(sid, turn_id, nlu, transcript, clean)
         self._hint_words = list(reply.hint_words or [])
@@ -651,15 +652,18 @@ class Conversation:
 
         return tuple(await self._guarded(turn_id, "disfluency", lambda: self.c.tagger.atag(words), local))
 
-    async def _parse(self, turn_id: str, tokens: tuple[TaggedToken, ...]) -> GuardedParse:
+    async def _parse(self, turn_id: str, tokens: tuple[TaggedToken, ...],
+                     alternatives: tuple[str, ...] = ()) -> GuardedParse:
         baseline, expected, guard, lexicon = self.c.baseline, self._expected, self.settings.nlu_guard, self.c.lexicon
 
         async def local() -> GuardedParse:
             assert baseline is not None
-            return await aparse_tagged(baseline.nlu, tokens, expected, guard=guard, lexicon=lexicon)
+            return await aparse_tagged(baseline.nlu, tokens, expected, guard=guard, lexicon=lexicon,
+                                       alternatives=alternatives)
 
         return await self._guarded(turn_id, "nlu", lambda: aparse_tagged(self.c.nlu, tokens, expected, guard=guard,
-                                                                         lexicon=lexicon), local)
+                                                                         lexicon=lexicon, alternatives=alternatives),
+                                   local)
 
     def _synthesize(self, turn_id: str, text: str, started: asyncio.Future[np.ndarray] | None = None) -> asyncio.Future[np.ndarray]:
         """One phrase's audio at the TTS's rate (``started``: its synthesis, already under way)."""

@@ -42,6 +42,8 @@ class TurnResult:
     restored: bool = False
     #: Misheard spans snapped to a domain's vocabulary, as (heard, value) pairs.
     snapped: list[tuple[str, str]] = field(default_factory=list)
+    #: 0, or k when the ASR's k-th alternative was parsed instead of the transcript (its values known).
+    hypothesis: int = 0
     intent: str | None = None
     confidence: float | None = None
     slots: dict[str, str] = field(default_factory=dict)
@@ -87,6 +89,7 @@ class TurnResult:
                 r.nlu_text = ev.text
                 r.restored = ev.restored
                 r.snapped = list(ev.snapped)
+                r.hypothesis = ev.hypothesis
             elif isinstance(ev, DialogAction):
                 r.reply = ev.text
             elif isinstance(ev, AudioChunk) and ev.stage == "tts":
@@ -121,6 +124,7 @@ class TurnResult:
             "nlu_text": self.nlu_text,
             "restored": self.restored,
             "snapped": [list(p) for p in self.snapped],
+            "hypothesis": self.hypothesis,
             "intent": self.intent,
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "slots": self.slots,

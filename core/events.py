@@ -178,6 +178,8 @@ class NluResultEvent(Event):
         snapped: (heard, value) pairs: misheard spans of the transcript that were snapped to a
             domain's vocabulary (``domains.lexicon``) because that domain's parse won; ``text`` holds
             the values.
+        hypothesis: 0, or k when the ASR's k-th alternative (``Hypothesis.alternatives``) was parsed
+            instead of the transcript, because the domain knows its values (``text`` holds its words).
     """
 
     type: ClassVar[str] = "nlu-result"
@@ -185,6 +187,7 @@ class NluResultEvent(Event):
     text: str = ""
     restored: bool = False
     snapped: tuple[tuple[str, str], ...] = ()
+    hypothesis: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -101,6 +101,12 @@ class AsrSettings(BaseModel):
         description="Final short-window decode with Whisper's timestamps; segments starting after the audio "
         "ended (in the zero padding) are dropped before the loop checks (docs/experiments/asr.md).",
     )
+    n_best: int = Field(
+        5, ge=1, le=10,
+        description="Hypotheses a final beam decode keeps (at most final_beam_size): the others are parsed when the "
+                    "top one holds a value the domain does not know (nlu.lexicon_domains; services/nlu/guard.py). "
+                    "1: the top one only.",
+    )
     partial_interval_ms: int = Field(300, description="New speech between two partial hypotheses.")
     tokens_per_second: float = Field(6.0, description="Token cap per second of speech (plus a small floor).")
     speculative: bool = Field(True, description="Decode at the first silence so the final is ready at the endpoint.")

@@ -27,6 +27,10 @@ class Hypothesis:
     fallback: bool = False
     fallback_window_s: float = 0.0
     """Window of the re-decode that produced this result (0: the short window's own result)."""
+    alternatives: tuple[str, ...] = ()
+    """The beam's other hypotheses, normalized, best first, each different from ``text``: what a
+    domain may prefer when ``text`` holds a value it does not know (``services.nlu.guard``).
+    Empty from partials and from backends that do not return an n-best list."""
 
 
 # --------------------------------------------------------------------------- disfluency

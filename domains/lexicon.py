@@ -103,6 +103,11 @@ class Correction:
     """Words of the span that are the phrase's own (aligned, unchanged)."""
 
 
+@lru_cache(maxsize=16)
+def _phrase_set(phrases: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(phrases)
+
+
 @dataclass(frozen=True, slots=True)
 class DomainLexicon:
     """The closed vocabulary of some domains: their categorical slot values and synonyms."""
@@ -111,6 +116,10 @@ class DomainLexicon:
     words: frozenset[str]
     intents: frozenset[str]
     threshold: float = DEFAULT_THRESHOLD
+
+    def knows(self, value: str) -> bool:
+        """Whether ``value`` is one of the vocabulary's phrases (a slot value the domain has)."""
+        return value.lower() in _phrase_set(self.phrases)
 
     @classmethod
     def of(cls, domains: Iterable[Domain], threshold: float = DEFAULT_THRESHOLD) -> DomainLexicon:

@@ -147,7 +147,7 @@ def _embedded_asr(settings: Settings, uri: BackendUri) -> Any:
     a = settings.asr
     return EmbeddedAsr(a.model, a.threads, a.min_window_s, a.tokens_per_second, a.beam_size, a.fallback_window_s,
                        a.final_beam_size, a.timestamp_cut, max_batch=a.max_batch, batch_delay_ms=a.batch_delay_ms,
-                       batch_finals=a.batch_finals)
+                       batch_finals=a.batch_finals, n_best=a.n_best)
 
 
 @register("disfluency", "embedded")

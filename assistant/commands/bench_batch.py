@@ -70,7 +70,7 @@ def _time_call(decoder: WhisperDecoder, pcms: list[np.ndarray], final: bool) -> 
     results = decoder.generate(windows, beam)
     ms = (time.perf_counter() - t0) * 1000
     texts, capped = [], 0
-    for w, (ids, _) in zip(windows, results, strict=True):
+    for w, (ids, _, _) in zip(windows, results, strict=True):
         text_ids = [i for i in ids if i < decoder._eot]
         texts.append(decoder.tokenizer.decode(text_ids).strip())
         capped += len(text_ids) >= w.max_tokens - 1

@@ -211,6 +211,8 @@ def run_task(task: dict[str, object]) -> dict[str, object]:
         "removed": result.removed,
         "restored": result.restored,
         "snapped": [list(p) for p in result.snapped],
+        "hypothesis": result.hypothesis,
+        "nlu_text": result.nlu_text,
         "tokens": tokens,
         # the whole file's request (see _file_understanding); last_turn_* is the last turn alone
         "intent": file_intent,

@@ -293,6 +293,8 @@ class WhisperDecoder:
         self.final_beam_size = final_beam_size or beam_size
         self.timestamp_cut = timestamp_cut
         """Final short-window decodes with timestamps; segments starting in the padding are dropped."""
+        self.n_best = 1
+        """Hypotheses a final beam decode returns (the top one and ``n_best - 1`` alternatives)."""
         self.timestamp_margin_s = TIMESTAMP_MARGIN_S
         self.batch_redos = 0
         """Batched beam-search results decoded again alone (they hit their token cap; see decode_batch)."""
@@ -329,8 +331,13 @@ class WhisperDecoder:
         audio = pcm.astype(np.float32) / 32768.0 if pcm.dtype == np.int16 else pcm.astype(np.float32)
         speech_s = len(audio) / SAMPLE_RATE_HZ
         timestamps = final and self.loop_guard and self.timestamp_cut
-        hyp, suspicious = self._decode_window(audio, speech_s, self.min_window_s, hint_words, beam, timestamps)
+        n_best = self._n_best(beam, final, timestamps)
+        hyp, suspicious = self._decode_window(audio, speech_s, self.min_window_s, hint_words, beam, timestamps, n_best)
         return self._fallback(hyp, suspicious, audio, speech_s, hint_words, beam, final)
+
+    def _n_best(self, beam: int, final: bool, timestamps: bool) -> int:
+        """Alternatives come from final beam decodes without timestamps (their tokens are plain text)."""
+        return min(self.n_best, beam) if final and not timestamps else 1
 
     def _fallback(self, hyp: Hypothesis, suspicious: bool, audio: np.ndarray, speech_s: float,
                   hint_words: list[str] | None, beam: int, final: bool) -> Hypothesis:
@@ -341,9 +348,10 @@ class WhisperDecoder:
             # skip it: they are superseded within 300 ms, and a long decode would
             # hold the model lock while the speculative final waits behind it.
             for window in fallback_windows(self.fallback_window_s, speech_s):
-                hyp, suspicious = self._decode_window(audio, speech_s, window, hint_words, beam, False)
+                hyp, suspicious = self._decode_window(audio, speech_s, window, hint_words, beam, False,
+                                                      self._n_best(beam, final, False))
                 hyp = Hypothesis(hyp.text, hyp.raw_text, hyp.avg_logprob, loop_cut=hyp.loop_cut, fallback=True,
-                                 fallback_window_s=window)
+                                 fallback_window_s=window, alternatives=hyp.alternatives)
                 if not suspicious:
                     break
         return hyp
@@ -390,10 +398,11 @@ class WhisperDecoder:
         speech = [len(a) / SAMPLE_RATE_HZ for a in audios]
         windows = [self.window(a, s, self.min_window_s, hints, timestamps)
                    for a, s, (_, hints) in zip(audios, speech, requests, strict=True)]
-        results = self.generate(windows, beam)
+        results = self.generate(windows, beam, self._n_best(beam, final, timestamps))
         out = []
-        for a, s, (pcm, hints), w, (generated, score) in zip(audios, speech, requests, windows, results, strict=True):
-            hyp, suspicious = self._finish(generated, score, s, w.max_tokens, w.gen_tokens, timestamps)
+        for a, s, (pcm, hints), w, (generated, score, alts) in zip(audios, speech, requests, windows, results,
+                                                                    strict=True):
+            hyp, suspicious = self._finish(generated, score, s, w.max_tokens, w.gen_tokens, timestamps, alts)
             hit_cap = sum(1 for i in generated if i < self._eot) >= w.max_tokens - 1
             if beam > 1 and hit_cap and not suspicious:
                 # The batch's one max_length lets a beam search run on past this stream's own
@@ -415,10 +424,11 @@ class WhisperDecoder:
         hint_words: list[str] | None,
         beam: int,
         timestamps: bool = False,
+        n_best: int = 1,
     ) -> tuple[Hypothesis, bool]:
         w = self.window(audio, speech_s, window_s, hint_words, timestamps)
-        generated, score = self.generate([w], beam)[0]
-        return self._finish(generated, score, speech_s, w.max_tokens, w.gen_tokens, timestamps)
+        generated, score, alts = self.generate([w], beam, n_best)[0]
+        return self._finish(generated, score, speech_s, w.max_tokens, w.gen_tokens, timestamps, alts)
 
     def window(self, audio: np.ndarray, speech_s: float, window_s: float, hint_words: list[str] | None,
                 timestamps: bool) -> _Window:
@@ -435,13 +445,15 @@ class WhisperDecoder:
         gen_tokens = max_tokens + 8 if timestamps else max_tokens
         return _Window(mel, self.prompt_tokens(hint_words, timestamps=timestamps), max_tokens, gen_tokens)
 
-    def generate(self, windows: list[_Window], beam: int) -> list[tuple[list[int], float]]:
+    def generate(self, windows: list[_Window], beam: int,
+                 n_best: int = 1) -> list[tuple[list[int], float, list[list[int]]]]:
         """Encode and decode windows of one mel length and one prompt length in one call.
 
         ``max_length`` is one value per call: the batch uses the largest, and each
         sequence is cut back to the tokens its own limit allows, which is what it
         would have generated alone (greedy exactly; a beam that ran into the cap
-        may differ, and such a result is suspicious and re-decoded anyway).
+        may differ, and such a result is suspicious and re-decoded anyway). Each result
+        is the top sequence, its score and the next ``n_best - 1`` sequences of the beam.
         """
         limits = [whisper_max_length(len(w.prompt), w.gen_tokens) for w in windows]
         mel = np.ascontiguousarray(np.stack([w.mel for w in windows]), dtype=np.float32)
@@ -451,6 +463,7 @@ class WhisperDecoder:
                 enc,
                 [w.prompt for w in windows],
                 beam_size=beam,
+                num_hypotheses=max(1, min(n_best, beam)),
                 max_length=max(limits),
                 return_scores=True,
                 suppress_blank=True,
@@ -458,14 +471,25 @@ class WhisperDecoder:
             )
         out = []
         for w, limit, result in zip(windows, limits, results, strict=True):
-            ids = list(result.sequences_ids[0])
+            seqs = [list(ids) for ids in result.sequences_ids]
             if limit < max(limits):
-                ids = ids[: min(limit - (len(w.prompt) - 1), limit // 2)]
-            out.append((ids, float(result.scores[0]) if result.scores else 0.0))
+                seqs = [ids[: min(limit - (len(w.prompt) - 1), limit // 2)] for ids in seqs]
+            out.append((seqs[0], float(result.scores[0]) if result.scores else 0.0, seqs[1:]))
         return out
 
+    def _alternatives(self, seqs: list[list[int]], top: str, speech_s: float) -> tuple[str, ...]:
+        """The beam's other sequences as normalized texts, loops cut, without repeats or the top."""
+        out: dict[str, None] = {}
+        for ids in seqs:
+            words = normalize_transcript(self.tokenizer.decode([i for i in ids if i < self._eot])).split()
+            words, _ = cut_loops(words, speech_s)
+            text = " ".join(words)
+            if text and text != top and not looks_looped(words, speech_s):
+                out[text] = None
+        return tuple(out)
+
     def _finish(self, generated: list[int], score: float, speech_s: float, max_tokens: int, gen_tokens: int,
-                timestamps: bool) -> tuple[Hypothesis, bool]:
+                timestamps: bool, alternatives: list[list[int]] | None = None) -> tuple[Hypothesis, bool]:
         """The hypothesis of one decoded window and whether it looks looped (the loop guards)."""
         ids = [i for i in generated if i < self._eot]
         n_tok = max(1, len(ids))
@@ -478,7 +502,8 @@ class WhisperDecoder:
         raw = self.tokenizer.decode(ids).strip()
         words = normalize_transcript(raw).split()
         if not self.loop_guard:
-            return Hypothesis(text=" ".join(words), raw_text=raw, avg_logprob=score / n_tok), False
+            return Hypothesis(text=" ".join(words), raw_text=raw, avg_logprob=score / n_tok,
+                              alternatives=self._alternatives(alternatives or [], " ".join(words), speech_s)), False
         suspicious = hit_cap or looks_looped(words, speech_s)
         restart_cut = False
         if suspicious and (kept := cut_restart(raw)) is not None:
@@ -489,5 +514,6 @@ class WhisperDecoder:
             suspicious = looks_looped(words, speech_s)
         words, cut = cut_loops(words, speech_s)
         cut = cut or restart_cut or padding_cut
-        hyp = Hypothesis(text=" ".join(words), raw_text=raw, avg_logprob=score / n_tok, loop_cut=cut)
+        hyp = Hypothesis(text=" ".join(words), raw_text=raw, avg_logprob=score / n_tok, loop_cut=cut,
+                         alternatives=self._alternatives(alternatives or [], " ".join(words), speech_s))
         return hyp, suspicious

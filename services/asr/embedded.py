@@ -90,10 +90,11 @@ class EmbeddedAsr(AsrBackend):
     def __init__(self, model: str = "tiny.en", threads: int = 2, min_window_s: float = 6.0,
                  tokens_per_second: float = 6.0, beam_size: int = 1, fallback_window_s: float = 10.0,
                  final_beam_size: int | None = None, timestamp_cut: bool = False, max_batch: int = DEFAULT_MAX_BATCH,
-                 batch_delay_ms: float = 0.0, batch_finals: bool = False) -> None:
+                 batch_delay_ms: float = 0.0, batch_finals: bool = False, n_best: int = 1) -> None:
         """``max_batch``: most streams decoded in one call (1: no cross-stream batching); ``batch_delay_ms``:
         how long an idle decoder waits for more requests (0: start at once); ``batch_finals``: batch the
-        beam-search finals too (:class:`~services.asr.batching.BatchScheduler`)."""
+        beam-search finals too (:class:`~services.asr.batching.BatchScheduler`); ``n_best``: hypotheses a
+        final decode returns (``Hypothesis.alternatives`` holds the others)."""
         if model == "base":
             from services.asr.whisper_base import whisper_base_dir
 
@@ -111,6 +112,7 @@ class EmbeddedAsr(AsrBackend):
             english_only=english_only,
             timestamp_cut=timestamp_cut,
         )
+        self.decoder.n_best = max(1, n_best)
         self.max_batch = max(1, max_batch)
         self.scheduler = (BatchScheduler(self.decoder, max_batch=self.max_batch, queue_delay_ms=batch_delay_ms,
                                          batch_finals=batch_finals)

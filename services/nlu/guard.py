@@ -26,6 +26,14 @@ closed domain vocabulary ("light rose", "skin milk") is parsed once more with th
 and that parse wins when its intent is one of the lexicon's domains and it finds at least as many
 slots as the parse as written, whose intent is the same or another domain's: the domain, not the
 spelling, decides what the speaker meant (one more NLU call, only on turns with such spans).
+
+And with the ASR's other hypotheses (the beam's n-best, ``Hypothesis.alternatives``): when the
+parse is one of the lexicon's domains and a slot of it holds a value the domain does not know, or
+only a snapped guess, the alternatives are parsed too (at most :data:`MAX_ALTERNATIVES`, in the
+beam's order), and the one with the most slots whose values the domain knows (more than the
+parse's own; the earlier on a tie) and no fewer slots wins: "a light rose dye smoker" heard first, "a light roast ice mocha" third. The words a wrong
+value cannot win by a prompt are what the domain can check (one NLU call per alternative, only on
+such turns).
 """
 
 from __future__ import annotations
@@ -55,12 +63,15 @@ class GuardedParse:
         restored: the removal was overruled and the transcript was parsed as heard.
         corrections: spans snapped to a domain vocabulary (their positions count the words of the
             text before snapping); ``tokens`` hold the snapped words.
+        hypothesis: 0, or the ASR alternative that won (its words, all kept, are ``tokens``).
     """
 
     result: NluResult
     tokens: tuple[TaggedToken, ...]
     restored: bool = False
     corrections: tuple[Correction, ...] = ()
+    hypothesis: int = 0
+    """Which of the ASR's hypotheses ``tokens`` are: 0 the top one, k the k-th alternative."""
 
     @property
     def text(self) -> str:
@@ -183,6 +194,35 @@ def _with_lexicon(parse: GuardedParse, hints: NluHints | None,
                         parse.restored, tuple(corrections))
 
 
+MAX_ALTERNATIVES = 4
+"""Most ASR alternatives parsed for one turn (each one NLU call)."""
+
+
+def _known(result: NluResult, lexicon: DomainLexicon) -> int:
+    """Slots whose normalized value the domain has and that are not a snapped guess."""
+    return sum(1 for s in result.slots if s.slot not in result.guessed and lexicon.knows(s.normalized))
+
+
+def _with_alternatives(parse: GuardedParse, alternatives: Sequence[str], hints: NluHints | None,
+                       lexicon: DomainLexicon) -> Generator[ParseRequest, NluResult, GuardedParse]:
+    """``parse``, or the parse of an ASR alternative that the domain knows better (module doc)."""
+    result = parse.result
+    if not alternatives or result.intent not in lexicon.intents:
+        return parse
+    best = _known(result, lexicon)
+    if best == len(result.slots):
+        return parse  # every value is one the domain has: nothing to rescore
+    chosen = parse
+    for k, text in enumerate(alternatives[:MAX_ALTERNATIVES], start=1):
+        alt = yield text, hints
+        if alt.intent not in lexicon.intents or len(alt.slots) < len(result.slots):
+            continue
+        known = _known(alt, lexicon)
+        if known > best:
+            chosen, best = GuardedParse(alt, tuple(TaggedToken(w, False) for w in text.split()), hypothesis=k), known
+    return chosen
+
+
 def _guessed_slots(snapped: NluResult, corrections: Sequence[Correction]) -> tuple[str, ...]:
     """The slots of ``snapped`` (the parse of the corrected words) that hold a snapped value: their
     values are the lexicon's guess at what was misheard, which the dialog confirms before acting."""
@@ -199,10 +239,12 @@ ParseRequest = tuple[str, NluHints | None]
 
 
 def _guarded(tokens: tuple[TaggedToken, ...], hints: NluHints | None, guard: bool,
-             lexicon: DomainLexicon | None = None) -> Generator[ParseRequest, NluResult, GuardedParse]:
+             lexicon: DomainLexicon | None = None,
+             alternatives: Sequence[str] = ()) -> Generator[ParseRequest, NluResult, GuardedParse]:
     parse = yield from _removal_guard(tokens, hints, guard)
     if lexicon is not None:
         parse = yield from _with_lexicon(parse, hints, lexicon)
+        parse = yield from _with_alternatives(parse, alternatives, hints, lexicon)
     return parse
 
 
@@ -234,10 +276,12 @@ def _removal_guard(tokens: tuple[TaggedToken, ...], hints: NluHints | None,
 
 
 def parse_tagged(nlu: NluBackend, tokens: Sequence[TaggedToken], hints: NluHints | None = None,
-                 *, guard: bool = True, lexicon: DomainLexicon | None = None) -> GuardedParse:
+                 *, guard: bool = True, lexicon: DomainLexicon | None = None,
+                 alternatives: Sequence[str] = ()) -> GuardedParse:
     """Parse the cleaned transcript; with ``guard``, overrule removals that cut slots; with ``lexicon``,
-    snap misheard domain words when the domain's parse wins (see module doc)."""
-    steps = _guarded(tuple(tokens), hints, guard, lexicon)
+    snap misheard domain words when the domain's parse wins, and prefer an ASR alternative whose
+    values the domain knows (see module doc)."""
+    steps = _guarded(tuple(tokens), hints, guard, lexicon, alternatives)
     request = next(steps)
     while True:
         try:
@@ -247,9 +291,10 @@ def parse_tagged(nlu: NluBackend, tokens: Sequence[TaggedToken], hints: NluHints
 
 
 async def aparse_tagged(nlu: NluBackend, tokens: Sequence[TaggedToken], hints: NluHints | None = None,
-                        *, guard: bool = True, lexicon: DomainLexicon | None = None) -> GuardedParse:
+                        *, guard: bool = True, lexicon: DomainLexicon | None = None,
+                        alternatives: Sequence[str] = ()) -> GuardedParse:
     """:func:`parse_tagged` through the backend's ``aparse``: never blocks the event loop."""
-    steps = _guarded(tuple(tokens), hints, guard, lexicon)
+    steps = _guarded(tuple(tokens), hints, guard, lexicon, alternatives)
     request = next(steps)
     while True:
         try:

@@ -191,3 +191,49 @@ def test_other_domains_keep_their_words(nlu, coffee_lexicon, text: str) -> None:
 def test_lexicon_setting_defaults_and_off() -> None:
     assert Settings().lexicon_domains == ["coffee"]
     assert Settings(lexicon_domains=[]).lexicon_domains == []
+
+
+# ----------------------------------------------------------------- ASR alternatives
+
+
+def test_an_alternative_whose_values_the_domain_knows_wins(nlu, coffee_lexicon) -> None:
+    """The beam's top "a light roast dye smoker" holds a drink the menu lacks; its third hypothesis
+    names one: that parse goes to the dialog, and says which hypothesis it is."""
+    tokens = tagged("can i get a light roast dye smoker with some sugar")
+    alternatives = ("can i get a light roast dye smoke with some sugar", "can i get a light roast iced mocha with some sugar")
+    top = parse_tagged(nlu, tokens, lexicon=coffee_lexicon)
+    assert top.result.slot_dict().get("coffeeDrink") != "iced mocha"
+    chosen = parse_tagged(nlu, tokens, lexicon=coffee_lexicon, alternatives=alternatives)
+    assert chosen.hypothesis == 2 and chosen.text == alternatives[1]
+    assert chosen.result.slot_dict() == {"roast": "light roast", "coffeeDrink": "iced mocha", "sugarAmount": "some sugar"}
+    assert top.hypothesis == 0
+
+
+@pytest.mark.parametrize(("text", "alternative"), [
+    ("can i get a large latte with some sugar", "can i get a large lot with some sugar"),  # every value known: not parsed
+    ("play the album dark rose by the killers", "play the album dark roast by the killers"),  # not the domain's request
+])
+def test_alternatives_do_not_replace_a_transcript_the_domain_has_no_doubt_about(nlu, coffee_lexicon, text: str,
+                                                                               alternative: str) -> None:
+    chosen = parse_tagged(nlu, tagged(text), lexicon=coffee_lexicon, alternatives=(alternative,))
+    assert chosen.hypothesis == 0 and chosen.text == text
+
+
+def test_the_decoder_returns_the_beams_other_hypotheses(utterances) -> None:  # type: ignore[no-untyped-def]
+    from core.audio import load_audio
+    from core.settings import load_settings
+    from services.asr.embedded import EmbeddedAsr
+
+    a = load_settings().asr
+    asr = EmbeddedAsr(a.model, 1, a.min_window_s, a.tokens_per_second, a.beam_size, a.fallback_window_s,
+                      a.final_beam_size, n_best=5)
+    clips = [load_audio(r["path"]) for r in utterances[:8]]
+    finals = [asr.decoder.decode(pcm, final=True) for pcm in clips]
+    assert any(f.alternatives for f in finals)  # most beams differ only in case and punctuation, not all
+    for f in finals:
+        assert f.text not in f.alternatives and len(set(f.alternatives)) == len(f.alternatives) <= 4
+    assert asr.decoder.decode(clips[0], final=False).alternatives == ()  # greedy partials have none
+    asr.decoder.n_best = 1
+    top = [asr.decoder.decode(pcm, final=True) for pcm in clips]
+    assert [t.text for t in top] == [f.text for f in finals]  # the top hypothesis does not change
+    assert all(t.alternatives == () for t in top)
