@@ -34,8 +34,7 @@ beam's order), and the one with the most slots whose values the domain knows (mo
 parse's own; the earlier on a tie) and no fewer slots wins: "a light rose dye smoker" heard first, "a light roast ice mocha" third. The words a wrong
 value cannot win by a prompt are what the domain can check (one NLU call per alternative, only on
 such turns). A short answer to a question of the domain ("what size?") that holds no value the domain has
-takes the first alternative that answers it with one ("lodge" heard, "large" next); a snapped
-guess at the answer is only ever confirmed by an alternative, not replaced.
+takes the first alternative that answers it with one ("lodge" heard, "large" next).
 """
 
 from __future__ import annotations
@@ -220,15 +219,10 @@ def _with_alternatives(parse: GuardedParse, alternatives: Sequence[str], hints: 
     asked = hints is not None and hints.expected_slot is not None and hints.active_intent in lexicon.intents
     if asked and not _answers(result, hints, lexicon) and _known(result, lexicon) == 0:
         # A short answer to the domain's own question ("lodge" after "what size?") that says nothing
-        # the domain knows: the first alternative that answers it with a value the domain has. A
-        # snapped guess at the answer ("puccino" as cappuccino) is confirmed by an alternative that
-        # says it outright, never overruled by one that says another value.
-        assert hints is not None
-        guess = {s.normalized for s in result.slots if s.slot == hints.expected_slot}
+        # the domain knows: the first alternative that answers it with a value the domain has.
         for k, text in enumerate(alternatives[:MAX_ALTERNATIVES], start=1):
             alt = yield text, hints
-            said = {s.normalized for s in alt.slots if s.slot == hints.expected_slot}
-            if _answers(alt, hints, lexicon) and (not guess or said == guess):
+            if _answers(alt, hints, lexicon):
                 return GuardedParse(alt, tuple(TaggedToken(w, False) for w in text.split()), hypothesis=k)
         return parse
     if result.intent not in lexicon.intents:

@@ -248,15 +248,3 @@ def test_an_answer_to_the_domains_question_takes_the_alternative_that_answers_it
     # an answer that already says something the domain knows keeps its words
     kept = parse_tagged(nlu, tagged("medium roast"), asked, lexicon=coffee_lexicon, alternatives=("medium",))
     assert kept.hypothesis == 0 and kept.text == "medium roast"
-
-
-def test_an_alternative_confirms_a_guessed_answer_but_never_replaces_it(nlu, coffee_lexicon) -> None:
-    from core.types import NluHints
-
-    asked = NluHints("orderDrink", "coffeeDrink")
-    guessed = parse_tagged(nlu, tagged("puccino"), asked, lexicon=coffee_lexicon)
-    assert guessed.result.guessed == ("coffeeDrink",)  # "did you say cappuccino?"
-    other = parse_tagged(nlu, tagged("puccino"), asked, lexicon=coffee_lexicon, alternatives=("latte",))
-    assert other.hypothesis == 0 and other.result == guessed.result
-    same = parse_tagged(nlu, tagged("puccino"), asked, lexicon=coffee_lexicon, alternatives=("latte", "cappuccino"))
-    assert same.hypothesis == 2 and same.result.slot_dict() == {"coffeeDrink": "cappuccino"} and not same.result.guessed
