@@ -33,8 +33,7 @@ only a snapped guess, the alternatives are parsed too (at most :data:`MAX_ALTERN
 beam's order), and the one with the most slots whose values the domain knows (more than the
 parse's own; the earlier on a tie) and no fewer slots wins: "a light rose dye smoker" heard first, "a light roast ice mocha" third. The words a wrong
 value cannot win by a prompt are what the domain can check (one NLU call per alternative, only on
-such turns). A short answer to a question of the domain ("what size?") that holds no value the domain has
-takes the first alternative that answers it with one ("lodge" heard, "large" next).
+such turns).
 """
 
 from __future__ import annotations
@@ -204,28 +203,11 @@ def _known(result: NluResult, lexicon: DomainLexicon) -> int:
     return sum(1 for s in result.slots if s.slot not in result.guessed and lexicon.knows(s.normalized))
 
 
-def _answers(result: NluResult, hints: NluHints | None, lexicon: DomainLexicon) -> bool:
-    """Whether ``result`` fills the slot the dialog asked for with a value the domain knows."""
-    return hints is not None and any(s.slot == hints.expected_slot and s.slot not in result.guessed
-                                     and lexicon.knows(s.normalized) for s in result.slots)
-
-
 def _with_alternatives(parse: GuardedParse, alternatives: Sequence[str], hints: NluHints | None,
                        lexicon: DomainLexicon) -> Generator[ParseRequest, NluResult, GuardedParse]:
     """``parse``, or the parse of an ASR alternative that the domain knows better (module doc)."""
     result = parse.result
-    if not alternatives:
-        return parse
-    asked = hints is not None and hints.expected_slot is not None and hints.active_intent in lexicon.intents
-    if asked and not _answers(result, hints, lexicon) and _known(result, lexicon) == 0:
-        # A short answer to the domain's own question ("lodge" after "what size?") that says nothing
-        # the domain knows: the first alternative that answers it with a value the domain has.
-        for k, text in enumerate(alternatives[:MAX_ALTERNATIVES], start=1):
-            alt = yield text, hints
-            if _answers(alt, hints, lexicon):
-                return GuardedParse(alt, tuple(TaggedToken(w, False) for w in text.split()), hypothesis=k)
-        return parse
-    if result.intent not in lexicon.intents:
+    if not alternatives or result.intent not in lexicon.intents:
         return parse
     best = _known(result, lexicon)
     if best == len(result.slots):

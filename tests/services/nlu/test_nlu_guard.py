@@ -237,14 +237,3 @@ def test_the_decoder_returns_the_beams_other_hypotheses(utterances) -> None:  # 
     top = [asr.decoder.decode(pcm, final=True) for pcm in clips]
     assert [t.text for t in top] == [f.text for f in finals]  # the top hypothesis does not change
     assert all(t.alternatives == () for t in top)
-
-
-def test_an_answer_to_the_domains_question_takes_the_alternative_that_answers_it(nlu, coffee_lexicon) -> None:
-    from core.types import NluHints
-
-    asked = NluHints("orderDrink", "size")
-    chosen = parse_tagged(nlu, tagged("lodge"), asked, lexicon=coffee_lexicon, alternatives=("lunch", "large"))
-    assert chosen.hypothesis == 2 and chosen.result.slot_dict() == {"size": "large"}
-    # an answer that already says something the domain knows keeps its words
-    kept = parse_tagged(nlu, tagged("medium roast"), asked, lexicon=coffee_lexicon, alternatives=("medium",))
-    assert kept.hypothesis == 0 and kept.text == "medium roast"
