@@ -43,7 +43,12 @@ class AsrStream(Protocol):
         return await self.hypothesis()
 
     async def final(self) -> Hypothesis:
-        """The final transcript; reuses a speculative decode of the same audio."""
+        """The final transcript; reuses a speculative decode of the same audio.
+
+        Optional capability: ``Hypothesis.alternatives``, the decoder's other hypotheses (the
+        embedded Whisper's beam, ``asr.n_best``); a backend without an n-best list leaves it empty,
+        and the NLU then parses the transcript alone.
+        """
         ...
 
     async def aclose(self) -> None: ...
