@@ -111,13 +111,13 @@ def test_the_re_decode_stops_at_the_first_window_that_does_not_look_looped() -> 
     looped = {6.0: True, 10.0: False, 30.0: False}
     calls: list[float] = []
 
-    def fake_window(audio, speech_s, window_s, hints, beam, timestamps=False):  # type: ignore[no-untyped-def]
+    def fake_window(audio, speech_s, window_s, hints, beam, timestamps=False, n_best=1):  # type: ignore[no-untyped-def]
         calls.append(window_s)
         return Hypothesis(f"w{window_s:g}", "", -0.1), looped[window_s]
 
     dec = object.__new__(WhisperDecoder)  # no model: the window decode is scripted
     dec.min_window_s, dec.fallback_window_s, dec.loop_guard, dec.timestamp_cut = 6.0, 10.0, True, False
-    dec.beam_size = dec.final_beam_size = 1
+    dec.beam_size = dec.final_beam_size = dec.n_best = 1
     dec._decode_window = fake_window  # type: ignore[method-assign]
     pcm = np.zeros(16000 * 2, np.int16)
     hyp = dec.decode(pcm, final=True)
