@@ -31,9 +31,9 @@ And with the ASR's other hypotheses (the beam's n-best, ``Hypothesis.alternative
 parse is one of the lexicon's domains and a slot of it holds a value the domain does not know, or
 only a snapped guess, the alternatives are parsed too (at most :data:`MAX_ALTERNATIVES`, in the
 beam's order), and the one with the most slots whose values the domain knows (more than the
-parse's own; the earlier on a tie) and no fewer slots wins: "a light rose dye smoker" heard first, "a light roast ice mocha" third. The words a wrong
-value cannot win by a prompt are what the domain can check (one NLU call per alternative, only on
-such turns).
+parse's own; the earlier on a tie) and no fewer slots wins: "a light rose dye smoker" heard
+first, "a light roast ice mocha" lower in the beam. Whisper's prompt can only make a value more
+likely; the domain's vocabulary can check it (one NLU call per alternative, only on such turns).
 """
 
 from __future__ import annotations
