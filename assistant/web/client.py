@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ssl import SSLContext
 from typing import Any
@@ -197,16 +199,23 @@ class WebClient:
     async def next(self, timeout: float = 10.0) -> Received:
         return await asyncio.wait_for(self.inbox.get(), timeout)
 
-    async def stream(self, pcm: np.ndarray, *, chunk_ms: int = 20, realtime: bool = True) -> None:
-        """Send audio in ``chunk_ms`` frames at the session rate, paced like a microphone unless ``realtime`` is False."""
-        step = max(1, int(self.sample_rate_hz * chunk_ms / 1000))
+    def _frame_samples(self, chunk_ms: int) -> int:
+        return max(1, int(self.sample_rate_hz * chunk_ms / 1000))
+
+    async def _send_frames(self, frames: Iterable[np.ndarray], chunk_ms: int, realtime: bool) -> None:
+        """Send each frame, paced one per ``chunk_ms`` from the first (like a microphone) when ``realtime``."""
         t0 = time.monotonic()
-        for k, i in enumerate(range(0, len(pcm), step)):
-            await self.send_audio(pcm[i : i + step])
+        for k, frame in enumerate(frames, start=1):
+            await self.send_audio(frame)
             if realtime:
-                delay = t0 + (k + 1) * chunk_ms / 1000 - time.monotonic()
+                delay = t0 + k * chunk_ms / 1000 - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
+
+    async def stream(self, pcm: np.ndarray, *, chunk_ms: int = 20, realtime: bool = True) -> None:
+        """Send audio in ``chunk_ms`` frames at the session rate, paced like a microphone unless ``realtime`` is False."""
+        step = self._frame_samples(chunk_ms)
+        await self._send_frames((pcm[i : i + step] for i in range(0, len(pcm), step)), chunk_ms, realtime)
 
     async def stream_silence(self, *, chunk_ms: int = 20) -> None:
         """Send silence paced like an open microphone until cancelled.
@@ -215,16 +224,7 @@ class WebClient:
         time, so a client that stops sending after a fixed tail can leave a doubtful turn open
         for ever. Callers run this as a task after the speech and cancel it when the reply comes.
         """
-        step = max(1, int(self.sample_rate_hz * chunk_ms / 1000))
-        frame = np.zeros(step, np.int16)
-        t0 = time.monotonic()
-        k = 0
-        while True:
-            await self.send_audio(frame)
-            k += 1
-            delay = t0 + k * chunk_ms / 1000 - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        await self._send_frames(itertools.repeat(np.zeros(self._frame_samples(chunk_ms), np.int16)), chunk_ms, True)
 
     async def collect_turn(self, timeout: float = 60.0, *, turn_id: str | None = None) -> WebTurn:
         """Receive until the turn ends: stage-metrics, turn-cancelled, an error or an empty final transcript."""
