@@ -103,11 +103,6 @@ class Correction:
     """Words of the span that are the phrase's own (aligned, unchanged)."""
 
 
-@lru_cache(maxsize=16)
-def _phrase_set(phrases: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(phrases)
-
-
 @dataclass(frozen=True, slots=True)
 class DomainLexicon:
     """The closed vocabulary of some domains: their categorical slot values and synonyms."""
@@ -119,7 +114,7 @@ class DomainLexicon:
 
     def knows(self, value: str) -> bool:
         """Whether ``value`` is one of the vocabulary's phrases (a slot value the domain has)."""
-        return value.lower() in _phrase_set(self.phrases)
+        return value.lower() in self.phrases
 
     @classmethod
     def of(cls, domains: Iterable[Domain], threshold: float = DEFAULT_THRESHOLD) -> DomainLexicon:
